@@ -1,0 +1,29 @@
+"""ML core of the AMP trigger-word lab. No Streamlit import anywhere in this package.
+
+Stages: features -> speech -> synth -> dataset -> network -> trial -> store -> detect.
+Heavy modules (TensorFlow/Keras) are imported lazily, so data tools start fast.
+"""
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from .errors import AudioError, ConfigError, DatasetError, LabError, SpeechError
+from .features import (CLIP_SAMPLES, N_FRAMES, N_FREQ, N_STEPS, SAMPLE_RATE_HZ, STEP_SECONDS,
+                       audio_to_features)
+
+# public name -> submodule; resolved on first access (PEP 562) to keep imports light
+_LAZY = {
+    "Dataset": "dataset", "DatasetMeta": "dataset", "load_dataset": "dataset",
+    "NetworkConfig": "network", "build_model": "network",
+}
+
+__all__ = ["AudioError", "ConfigError", "DatasetError", "LabError", "SpeechError",
+           "CLIP_SAMPLES", "N_FRAMES", "N_FREQ", "N_STEPS", "SAMPLE_RATE_HZ", "STEP_SECONDS",
+           "audio_to_features", *_LAZY]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,50 @@
+"""Command line: ``python -m model <command> ...``.
+
+Each command lives in its own module with ``add_arguments(parser)`` and
+``run(args) -> int``; modules are imported only when their command runs, so
+``make-data`` never pays for importing TensorFlow. Commands call the same
+functions as the dashboard (the CLI stays thin).
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from ..errors import LabError
+
+# command name -> (module under model.cli, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "make-data": ("data_cmd", "synthesise a training set (XY_train) with text-to-speech"),
+    "train": ("train_cmd", "run an AMP-vs-FP32 comparison and store it"),
+    "detect": ("detect_cmd", "find trigger words in audio files"),
+    "samples": ("samples_cmd", "write a few synthesised 10 s clips as WAV with label times"),
+}
+
+
+def _available() -> dict[str, tuple[str, str]]:
+    """Commands whose module exists (later stages add theirs)."""
+    found = {}
+    for name, (mod, text) in COMMANDS.items():
+        if importlib.util.find_spec(f"{__name__}.{mod}") is not None:
+            found[name] = (mod, text)
+    return found
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse ``argv`` and run one command; LabError becomes a one-line message, exit 2."""
+    parser = argparse.ArgumentParser(prog="python -m model", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    modules = {}
+    for name, (mod, text) in _available().items():
+        modules[name] = importlib.import_module(f"{__name__}.{mod}")
+        modules[name].add_arguments(sub.add_parser(name, help=text, description=text))
+    args = parser.parse_args(argv)
+    try:
+        return int(modules[args.command].run(args) or 0)
+    except LabError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,81 @@
+import numpy as np
+import pytest
+
+from model.errors import AudioError
+from model.features import (FEATURE_KIND_SEED, N_FRAMES, N_FREQ, audio_to_features,
+                            frames_for_samples, steps_for_frames)
+
+
+def _tone(sr, seconds=10.0, hz=1000.0, amp=0.3):
+    t = np.arange(int(sr * seconds)) / sr
+    return (amp * np.sin(2 * np.pi * hz * t)).astype(np.float32)
+
+
+def test_ten_seconds_at_44k_gives_5511_by_101():
+    feats = audio_to_features(_tone(44100), 44100)
+    assert feats.shape == (N_FRAMES, N_FREQ) == (5511, 101)
+    assert feats.dtype == np.float32
+
+
+@pytest.mark.parametrize("sr", [8000, 16000, 22050, 48000])
+def test_other_rates_resample_to_same_grid(sr):
+    feats = audio_to_features(_tone(sr), sr)
+    assert feats.shape == (5511, 101)
+    ref = audio_to_features(_tone(44100), 44100)
+    # the 1 kHz tone lands in the same bin (1000 Hz / 220.5 Hz per bin -> bin 4 or 5)
+    assert np.argmax(feats[2000]) == np.argmax(ref[2000])
+
+
+def test_stereo_both_layouts_equal_mono():
+    mono = _tone(44100, 2.0)
+    ref = audio_to_features(mono, 44100)
+    assert np.allclose(audio_to_features(np.stack([mono, mono], 1), 44100), ref, atol=1e-5)
+    assert np.allclose(audio_to_features(np.stack([mono, mono], 0), 44100), ref, atol=1e-5)
+
+
+def test_int16_input_matches_float():
+    # noise, not a pure tone: quantisation noise would dominate a tone's empty bins
+    mono = np.random.default_rng(1).normal(0, 0.1, 44100).astype(np.float32)
+    pcm = np.round(mono * 32767).astype(np.int16)
+    assert np.allclose(audio_to_features(pcm, 44100), audio_to_features(mono, 44100), atol=0.01)
+
+
+def test_log_features_are_float16_safe_and_level_ordered():
+    loud = audio_to_features(_tone(44100, 1.0, amp=0.9), 44100)
+    quiet = audio_to_features(_tone(44100, 1.0, amp=0.01), 44100)
+    silent = audio_to_features(np.zeros(44100, np.float32), 44100)
+    for f in (loud, quiet, silent):
+        assert np.all(np.isfinite(f.astype(np.float16)))
+        assert np.abs(f).max() < 10
+    assert loud.max() > quiet.max() > silent.max()
+
+
+def test_features_are_framewise_so_pieces_equal_whole():
+    audio = np.random.default_rng(0).normal(0, 0.1, 44100 * 3).astype(np.float32)
+    whole = audio_to_features(audio, 44100)
+    split = 80 * 1000  # a multiple of the hop
+    head = audio_to_features(audio[: split + 120], 44100)
+    tail = audio_to_features(audio[split:], 44100)
+    assert np.allclose(np.concatenate([head, tail]), whole, atol=1e-6)
+
+
+def test_seed_kind_matches_matplotlib_scale():
+    feats = audio_to_features(_tone(44100, 10.0), 44100, kind=FEATURE_KIND_SEED)
+    assert feats.shape == (5511, 101)
+    assert feats.max() > 65504  # the float16 hazard DESIGN.md warns about
+
+
+def test_counts():
+    assert frames_for_samples(441000) == 5511
+    assert frames_for_samples(199) == 0
+    assert steps_for_frames(5511) == 1375
+
+
+@pytest.mark.parametrize("bad,msg", [
+    (np.zeros(0, np.float32), "empty"),
+    (np.array([0.0, np.nan] * 200, np.float32), "NaN"),
+    (np.zeros(50, np.float32), "too short"),
+])
+def test_bad_audio_is_a_one_line_error(bad, msg):
+    with pytest.raises(AudioError, match=msg):
+        audio_to_features(bad, 44100)
