@@ -17,6 +17,7 @@ Two feature kinds exist:
 from __future__ import annotations
 
 import numpy as np
+import scipy.fft
 from numpy.lib.stride_tricks import sliding_window_view
 from scipy.signal import get_window
 
@@ -111,17 +112,19 @@ def resample_audio(audio: np.ndarray, from_hz: int, to_hz: int) -> np.ndarray:
 
 
 def _frame_power(audio: np.ndarray, window: np.ndarray) -> np.ndarray:
-    """|rfft(window * frame)|^2 for every hop-spaced frame, shape (frames, 101)."""
+    """|rfft(window * frame)|^2 for every hop-spaced frame, shape (frames, 101), in the
+    precision of ``audio`` (float32 for our features, float64 for the seed's)."""
     frames = sliding_window_view(audio, WINDOW_SAMPLES)[::HOP_SAMPLES]
-    spec = np.fft.rfft(frames * window, axis=1)
-    return (spec.real ** 2 + spec.imag ** 2).astype(np.float64)
+    # scipy's FFT keeps float32 input in single precision: ~2.5x faster than numpy's
+    spec = scipy.fft.rfft(frames * window.astype(audio.dtype), axis=1)
+    return spec.real ** 2 + spec.imag ** 2
 
 
 def power_to_features(power: np.ndarray, kind: str = FEATURE_KIND_LOG) -> np.ndarray:
     """Map a linear power spectrogram (frames, 101) to features of ``kind`` (float32)."""
     if kind == FEATURE_KIND_LOG:
-        db = 10.0 * np.log10(power + LOG_FLOOR)
-        return ((db - LOG_OFFSET_DB) / LOG_SCALE_DB).astype(np.float32)
+        db = np.log10(power + np.float32(LOG_FLOOR), dtype=np.float32) * np.float32(10.0)
+        return (db - np.float32(LOG_OFFSET_DB)) * np.float32(1.0 / LOG_SCALE_DB)
     raise ValueError(f"unknown feature kind {kind!r}; expected one of {FEATURE_KINDS}")
 
 
