@@ -1,0 +1,374 @@
+"""Augmentation that makes synthetic speech sound more like real recordings.
+
+Pure numpy/scipy (soxr for resampling), float32 mono at 44.1 kHz, randomness only
+from the numpy Generator passed in, so a seed gives the same bytes every time.
+
+Two stages:
+
+* :func:`augment_word` — per spoken word: speed (tempo and pitch together), pitch
+  (duration kept), room reverberation, and a random RMS level.
+* :func:`augment_mix` — per 10 s mix, the recording channel: band limiting like a
+  phone (optionally 8-bit mu-law like G.711) or a cheap microphone, a microphone
+  resonance (peaking EQ), and an overall gain. Length is kept, so labels stay valid.
+
+Levels are RMS dBFS: ``20*log10(rms)``, so a full-scale square wave is 0 dBFS and a
+full-scale sine -3 dBFS. Nothing here clips: outputs whose peak would exceed 1 are
+scaled down (see :func:`limit_peak`).
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from scipy.signal import butter, fftconvolve, lfilter, sosfilt
+
+from .errors import ConfigError
+from .features import SAMPLE_RATE_HZ, resample_audio
+
+_NYQUIST_HZ = SAMPLE_RATE_HZ / 2.0
+_WSOLA_FRAME = 1024  # 23 ms analysis frame, hop of half a frame
+_WSOLA_TOL = 256  # +-5.8 ms search: half the period of a 86 Hz voice
+_WSOLA_DEC = 4  # coarse search on every 4th sample, then refined at full rate
+
+
+@dataclass
+class AugmentConfig:
+    """Probabilities and ranges of every augmentation; recorded in meta.json."""
+
+    # --- per word (augment_word) ---
+    speed_prob: float = 0.5  # chance a word's tempo and pitch change together
+    speed_range: tuple[float, float] = (0.88, 1.12)  # speed factor; > 1 is faster and higher
+    pitch_prob: float = 0.4  # chance a word's pitch and formants move, duration kept
+    pitch_semitones: tuple[float, float] = (-3.0, 3.0)  # pitch shift, semitones
+    reverb_prob: float = 0.35  # chance a word is spoken in a synthetic room
+    rt60_range_s: tuple[float, float] = (0.15, 0.8)  # reverberation time (-60 dB), seconds
+    wet_range: tuple[float, float] = (0.1, 0.45)  # reverberant share; 0.5 = equal to direct
+    word_level_prob: float = 0.0  # chance a word gets a random RMS level (0: synth sets levels)
+    word_level_dbfs: tuple[float, float] = (-30.0, -12.0)  # word RMS level, dBFS
+    # --- per 10 s mix (augment_mix): the recording channel ---
+    bandlimit_prob: float = 0.3  # chance the whole mix is band limited
+    phone_share: float = 0.4  # share of band-limited mixes using the phone band (rest: cheap mic)
+    phone_band_hz: tuple[float, float] = (300.0, 3400.0)  # telephone pass band, Hz
+    phone_order: int = 6  # Butterworth order of the phone band edges (steep)
+    mulaw_prob: float = 0.5  # chance a phone-band mix is also 8-bit mu-law quantised (G.711)
+    mic_low_hz_range: tuple[float, float] = (60.0, 250.0)  # cheap-mic low cut-off range, Hz
+    mic_high_hz_range: tuple[float, float] = (4000.0, 12000.0)  # cheap-mic high cut-off range, Hz
+    mic_order: int = 2  # Butterworth order of the cheap-mic band edges (gentle)
+    mic_eq_prob: float = 0.3  # chance of a microphone resonance (peaking EQ)
+    mic_eq_hz_range: tuple[float, float] = (600.0, 5000.0)  # resonance centre, Hz
+    mic_eq_gain_db_range: tuple[float, float] = (-6.0, 8.0)  # resonance gain, dB
+    mic_eq_q_range: tuple[float, float] = (0.7, 3.0)  # resonance quality factor
+    mix_gain_prob: float = 0.5  # chance the whole mix gets a random gain
+    mix_gain_db_range: tuple[float, float] = (-10.0, 6.0)  # mix gain, dB (peak kept <= 1)
+
+    @classmethod
+    def off(cls) -> "AugmentConfig":
+        """A config with every augmentation disabled (all probabilities 0)."""
+        return cls(**{f.name: 0.0 for f in dataclasses.fields(cls) if f.name.endswith("_prob")})
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> "AugmentConfig":
+        """Rebuild from ``dataclasses.asdict`` output read back from JSON (lists -> tuples)."""
+        return config_from_dict(cls, raw)
+
+    def validate(self) -> None:
+        """Raise ConfigError naming the first setting out of range."""
+        validate_config(self, order_fields=("phone_order", "mic_order"))
+        if self.speed_range[0] <= 0 or self.rt60_range_s[0] <= 0 or self.mic_eq_q_range[0] <= 0:
+            raise ConfigError("speed factors, reverberation times and EQ Q must be positive")
+        if not 0.0 <= self.wet_range[0] <= self.wet_range[1] <= 1.0:
+            raise ConfigError(f"wet_range must lie within 0..1, got {self.wet_range}")
+
+
+def config_from_dict(cls: type, raw: dict[str, Any]) -> Any:
+    """Build and validate config dataclass ``cls`` from JSON data; ConfigError on unknown keys."""
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(raw) - names)
+    if unknown:
+        raise ConfigError(f"unknown {cls.__name__} setting(s): {', '.join(unknown)}")
+    cfg = cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in raw.items()})
+    cfg.validate()
+    return cfg
+
+
+def validate_config(cfg: Any, order_fields: tuple[str, ...] = (),
+                    choice_fields: tuple[str, ...] = ()) -> None:
+    """Check a config dataclass: ``*_prob``/``*_share`` in [0, 1], every tuple field a
+    (low, high) pair with low <= high (except ``choice_fields``), orders >= 1."""
+    for f in dataclasses.fields(cfg):
+        value = getattr(cfg, f.name)
+        if f.name.endswith(("_prob", "_share")) and not 0.0 <= float(value) <= 1.0:
+            raise ConfigError(f"{f.name} must be between 0 and 1, got {value}")
+        if f.name in choice_fields:
+            if not (isinstance(value, tuple) and value):
+                raise ConfigError(f"{f.name} must list at least one choice, got {value}")
+        elif isinstance(value, tuple) and (len(value) != 2 or value[0] > value[1]):
+            raise ConfigError(f"{f.name} must be a (low, high) pair with low <= high, got {value}")
+        if f.name in order_fields and int(value) < 1:
+            raise ConfigError(f"{f.name} must be at least 1, got {value}")
+
+
+def _draw(rng: np.random.Generator, bounds: tuple[float, float]) -> float:
+    return float(rng.uniform(bounds[0], bounds[1]))
+
+
+def rms_dbfs(audio: np.ndarray) -> float:
+    """RMS level of ``audio`` in dBFS (``20*log10(rms)``); -inf for silence."""
+    rms = float(np.sqrt(np.mean(np.square(audio, dtype=np.float64)))) if audio.size else 0.0
+    return 20.0 * np.log10(rms) if rms > 0.0 else float("-inf")
+
+
+def gain_db(audio: np.ndarray, db: float) -> np.ndarray:
+    """Multiply ``audio`` by ``db`` decibels of gain (no clipping, no peak limit); float32."""
+    return (np.asarray(audio, dtype=np.float32) * np.float32(10.0 ** (db / 20.0))).astype(np.float32)
+
+
+def limit_peak(audio: np.ndarray, max_peak: float = 1.0) -> np.ndarray:
+    """Scale ``audio`` down (never up) so its absolute peak is at most ``max_peak``; float32."""
+    a = np.asarray(audio, dtype=np.float32)
+    peak = float(np.max(np.abs(a))) if a.size else 0.0
+    return a * np.float32(max_peak / peak) if peak > max_peak else a
+
+
+def scale_to_dbfs(audio: np.ndarray, target_dbfs: float, max_peak: float = 1.0) -> np.ndarray:
+    """Scale ``audio`` to an RMS level of ``target_dbfs`` dBFS.
+
+    Args:
+        audio: float samples.
+        target_dbfs: wanted RMS level, dBFS (``20*log10(rms)``).
+        max_peak: the gain is lowered if the peak would exceed this (the level then
+            ends up below the target rather than clipping).
+
+    Returns:
+        float32 audio; silence is returned unchanged.
+    """
+    level = rms_dbfs(audio)
+    if not np.isfinite(level):
+        return np.asarray(audio, dtype=np.float32).copy()
+    return limit_peak(gain_db(audio, target_dbfs - level), max_peak)
+
+
+def perturb_speed(audio: np.ndarray, factor: float) -> np.ndarray:
+    """Play ``audio`` ``factor`` times faster: tempo, pitch and formants all scale by it.
+
+    The samples are taken as recorded at ``44100*factor`` Hz and resampled (soxr) to
+    44.1 kHz, so the length becomes ``len(audio)/factor`` (factor 1.1: 10% shorter).
+    """
+    if factor <= 0:
+        raise ConfigError(f"speed factor must be positive, got {factor}")
+    from_hz = int(round(SAMPLE_RATE_HZ * factor))
+    return resample_audio(np.asarray(audio, dtype=np.float32), from_hz, SAMPLE_RATE_HZ)
+
+
+def time_stretch(audio: np.ndarray, n_out: int) -> np.ndarray:
+    """Change duration to ``n_out`` samples keeping pitch (WSOLA).
+
+    Waveform-similarity overlap-add: 23 ms Hann frames at a 11.6 ms output hop; each
+    frame is taken from near its nominal input position, shifted by up to +-5.8 ms to
+    best continue the previous frame (cross-correlation, coarse on every 4th sample then
+    refined), so voiced periods join without phase cancellation. The loop runs over
+    frames (~86 per second), never over samples.
+    """
+    x = np.asarray(audio, dtype=np.float32)
+    if n_out <= 0:
+        return np.zeros(0, np.float32)
+    if x.size == 0:
+        return np.zeros(n_out, np.float32)
+    frame, hop, tol, dec = _WSOLA_FRAME, _WSOLA_FRAME // 2, _WSOLA_TOL, _WSOLA_DEC
+    rate = x.size / n_out
+    n_frames = n_out // hop + 2
+    pad = frame + tol
+    right = pad + max(0, int(np.ceil(n_frames * hop * rate)) - x.size) + 2 * frame
+    xp = np.pad(x, (pad, right))
+    xd = np.ascontiguousarray(xp[::dec])
+    window = np.hanning(frame + 1)[:-1].astype(np.float32)  # periodic: sums to 1 at 50% overlap
+    out = np.zeros(n_frames * hop + frame, np.float32)
+    pos = pad - hop
+    for k in range(n_frames):
+        nominal = int(round(k * hop * rate)) - hop + pad
+        if k > 0:
+            pos = _best_continuation(xp, xd, pos + hop, nominal, frame, tol, dec)
+        out[k * hop:k * hop + frame] += window * xp[pos:pos + frame]
+    return out[hop:hop + n_out]
+
+
+def _best_continuation(xp: np.ndarray, xd: np.ndarray, natural: int, nominal: int,
+                       frame: int, tol: int, dec: int) -> int:
+    """Start in [nominal-tol, nominal+tol] whose frame best matches xp[natural:natural+frame]."""
+    lo = (nominal - tol) // dec
+    coarse = np.correlate(xd[lo:lo + (frame + 2 * tol) // dec],
+                          xd[natural // dec:natural // dec + frame // dec], "valid")
+    start = lo * dec + int(np.argmax(coarse)) * dec - dec
+    fine = np.correlate(xp[start:start + frame + 2 * dec], xp[natural:natural + frame], "valid")
+    return start + int(np.argmax(fine))
+
+
+def shift_pitch(audio: np.ndarray, semitones: float) -> np.ndarray:
+    """Shift pitch and formants by ``semitones`` keeping the duration.
+
+    Resampling (:func:`perturb_speed` by ``2**(semitones/12)``) moves pitch and
+    formants together, like a different-sized speaker; :func:`time_stretch` (WSOLA) then
+    restores the original length exactly.
+    """
+    x = np.asarray(audio, dtype=np.float32)
+    if semitones == 0 or x.size == 0:
+        return x.copy()
+    return time_stretch(perturb_speed(x, 2.0 ** (semitones / 12.0)), x.size)
+
+
+def band_limit(audio: np.ndarray, low_hz: float, high_hz: float, order: int = 6) -> np.ndarray:
+    """Butterworth band-pass (causal ``sosfilt``), same length; float32.
+
+    Args:
+        audio: float samples at 44.1 kHz.
+        low_hz: low cut-off, Hz; <= 0 means no high-pass.
+        high_hz: high cut-off, Hz; >= 22050 means no low-pass.
+        order: filter order per edge (6: ~36 dB per octave, a phone line; 2: a cheap mic).
+    """
+    x = np.asarray(audio, dtype=np.float32)
+    has_low, has_high = low_hz > 0, high_hz < _NYQUIST_HZ * 0.999
+    if not (has_low or has_high):
+        return x.copy()
+    sos = _butter_sos(round(low_hz, 1) if has_low else 0.0,
+                      round(high_hz, 1) if has_high else 0.0, int(order))
+    return sosfilt(sos.copy(), x).astype(np.float32)  # copy: the cached design stays intact
+
+
+@functools.lru_cache(maxsize=256)
+def _butter_sos(low_hz: float, high_hz: float, order: int) -> np.ndarray:
+    """Butterworth sections (designing one costs ~1 ms; the phone band repeats). 0 = no edge."""
+    if low_hz and high_hz:
+        sos = butter(order, [low_hz, high_hz], "bandpass", fs=SAMPLE_RATE_HZ, output="sos")
+    else:
+        edge, kind = (low_hz, "highpass") if low_hz else (high_hz, "lowpass")
+        sos = butter(order, edge, kind, fs=SAMPLE_RATE_HZ, output="sos")
+    return sos.astype(np.float32)
+
+
+def peak_eq(audio: np.ndarray, center_hz: float, boost_db: float, q: float) -> np.ndarray:
+    """One peaking-EQ biquad (RBJ cookbook): a microphone or enclosure resonance; float32."""
+    a_lin = 10.0 ** (boost_db / 40.0)
+    w0 = 2.0 * np.pi * center_hz / SAMPLE_RATE_HZ
+    alpha = np.sin(w0) / (2.0 * q)
+    b = np.array([1 + alpha * a_lin, -2 * np.cos(w0), 1 - alpha * a_lin])
+    a = np.array([1 + alpha / a_lin, -2 * np.cos(w0), 1 - alpha / a_lin])
+    sos = np.concatenate([b / a[0], a / a[0]])[None, :].astype(np.float32)
+    return sosfilt(sos, np.asarray(audio, dtype=np.float32)).astype(np.float32)
+
+
+def quantize_mulaw(audio: np.ndarray, bits: int = 8, mu: float = 255.0) -> np.ndarray:
+    """Mu-law compand, quantise to ``bits`` bits and expand (G.711 telephone coding noise).
+
+    Input beyond [-1, 1] is clipped first (a codec saturates); float32 out.
+    """
+    x = np.asarray(audio, dtype=np.float32)
+    steps = 2 ** (bits - 1)
+    scale = np.float32(steps / np.log1p(mu))
+    code = np.rint(np.log1p(np.float32(mu) * np.minimum(np.abs(x), 1.0)) * scale).astype(np.intp)
+    levels = (np.expm1(np.arange(steps + 1) / steps * np.log1p(mu)) / mu).astype(np.float32)
+    return np.copysign(levels[code], x)
+
+
+def room_impulse_response(rt60_s: float, rng: np.random.Generator) -> np.ndarray:
+    """Synthetic room reverberation (no direct path), unit energy, float32.
+
+    A 2-15 ms pre-delay, 3-7 early reflections of random sign, then exponentially
+    decaying Gaussian noise reaching -60 dB at ``rt60_s`` (its length), gently
+    low-passed (walls absorb treble).
+    """
+    n = max(int(rt60_s * SAMPLE_RATE_HZ), 64)
+    t = np.arange(n, dtype=np.float32) / np.float32(SAMPLE_RATE_HZ)
+    envelope = np.exp(np.float32(-np.log(1000.0) / rt60_s) * t)
+    tail = rng.standard_normal(n, dtype=np.float32) * envelope
+    pre = int(rng.uniform(0.002, 0.015) * SAMPLE_RATE_HZ)
+    tail[:pre] = 0.0
+    tail[pre:pre + 220] *= np.linspace(0.0, 1.0, min(220, max(n - pre, 0)), dtype=np.float32)
+    taps = rng.integers(max(pre // 2, 1), pre + int(0.02 * SAMPLE_RATE_HZ), size=rng.integers(3, 8))
+    taps = taps[taps < n]
+    tail[taps] += rng.choice([-1.0, 1.0], taps.size) * rng.uniform(3.0, 8.0, taps.size) * envelope[taps]
+    pole = np.exp(-2.0 * np.pi * rng.uniform(3000.0, 9000.0) / SAMPLE_RATE_HZ)
+    tail = lfilter([1.0 - pole], [1.0, -pole], tail)  # one-pole low-pass, cheap
+    return (tail / np.sqrt(np.sum(np.square(tail, dtype=np.float64)))).astype(np.float32)
+
+
+def add_reverb(audio: np.ndarray, rt60_s: float, wet: float, rng: np.random.Generator) -> np.ndarray:
+    """Mix ``audio`` with itself convolved by a synthetic room (:func:`room_impulse_response`).
+
+    Args:
+        audio: dry float samples.
+        rt60_s: reverberation time, seconds (the impulse response's length).
+        wet: reverberant share in [0, 1]: ``(1-wet)*dry + wet*reverberant``.
+        rng: randomness for the impulse response.
+
+    Returns:
+        float32 of length ``len(audio) + int(rt60_s*44100) - 1``: the input plus the
+        decaying tail. The dry sound still ends at ``len(audio)``.
+    """
+    x = np.asarray(audio, dtype=np.float32)
+    ir = room_impulse_response(rt60_s, rng)
+    out = fftconvolve(x, ir).astype(np.float32) * np.float32(wet)
+    out[:x.size] += np.float32(1.0 - wet) * x
+    return out
+
+
+def augment_word_timed(audio: np.ndarray, rng: np.random.Generator,
+                       cfg: AugmentConfig) -> tuple[np.ndarray, int]:
+    """:func:`augment_word` that also returns where the dry word ends.
+
+    Returns:
+        (float32 audio, end sample): the spoken word ends at ``end`` (after speed
+        changes); samples after it are reverberation tail only. Put labels there.
+    """
+    x = np.array(audio, dtype=np.float32)  # a copy: the caller's clip is never modified
+    if rng.random() < cfg.speed_prob:
+        x = perturb_speed(x, _draw(rng, cfg.speed_range))
+    if rng.random() < cfg.pitch_prob:
+        x = shift_pitch(x, _draw(rng, cfg.pitch_semitones))
+    end = int(x.size)
+    if rng.random() < cfg.reverb_prob:
+        x = add_reverb(x, _draw(rng, cfg.rt60_range_s), _draw(rng, cfg.wet_range), rng)
+    if rng.random() < cfg.word_level_prob:
+        x = scale_to_dbfs(x, _draw(rng, cfg.word_level_dbfs))
+    return limit_peak(np.nan_to_num(x, copy=False)).astype(np.float32, copy=False), end
+
+
+def augment_word(audio: np.ndarray, rng: np.random.Generator, cfg: AugmentConfig) -> np.ndarray:
+    """Apply a random chain (speed, pitch, reverb, level) to one spoken-word clip.
+
+    Args:
+        audio: float mono word at 44.1 kHz, silence trimmed.
+        rng: the only source of randomness.
+        cfg: probabilities and ranges.
+
+    Returns:
+        float32 audio with peak <= 1. Its length changes with speed and grows by
+        the reverberation tail; :func:`augment_word_timed` gives the dry end.
+    """
+    return augment_word_timed(audio, rng, cfg)[0]
+
+
+def augment_mix(audio: np.ndarray, rng: np.random.Generator, cfg: AugmentConfig) -> np.ndarray:
+    """Apply a random recording channel to a whole mix (e.g. 10 s): same length.
+
+    Band limiting (phone band, maybe mu-law; or a cheap-mic band), a microphone
+    resonance, and an overall gain, each with its probability. Returns float32 with
+    peak <= 1.
+    """
+    x = np.array(audio, dtype=np.float32)  # a copy: the caller's mix is never modified
+    if rng.random() < cfg.bandlimit_prob:
+        if rng.random() < cfg.phone_share:
+            x = band_limit(x, cfg.phone_band_hz[0], cfg.phone_band_hz[1], cfg.phone_order)
+            if rng.random() < cfg.mulaw_prob:
+                x = quantize_mulaw(limit_peak(x))
+        else:
+            x = band_limit(x, _draw(rng, cfg.mic_low_hz_range), _draw(rng, cfg.mic_high_hz_range),
+                           cfg.mic_order)
+    if rng.random() < cfg.mic_eq_prob:
+        x = peak_eq(x, _draw(rng, cfg.mic_eq_hz_range), _draw(rng, cfg.mic_eq_gain_db_range),
+                    _draw(rng, cfg.mic_eq_q_range))
+    if rng.random() < cfg.mix_gain_prob:
+        x = gain_db(x, _draw(rng, cfg.mix_gain_db_range))
+    return limit_peak(np.nan_to_num(x, copy=False)).astype(np.float32, copy=False)
