@@ -16,6 +16,9 @@ from .features import (CLIP_SAMPLES, N_FRAMES, N_FREQ, N_STEPS, SAMPLE_RATE_HZ, 
 _LAZY = {
     "Dataset": "dataset", "DatasetMeta": "dataset", "load_dataset": "dataset",
     "NetworkConfig": "network", "build_model": "network",
+    "Voice": "speech", "list_voices": "speech", "voice_families": "speech", "draw_voice": "speech",
+    "synthesize": "speech", "check_word": "speech",
+    "WordBank": "bank", "BankConfig": "bank", "build_bank": "bank", "build_or_load_bank": "bank",
 }
 
 __all__ = ["AudioError", "ConfigError", "DatasetError", "LabError", "SpeechError",
