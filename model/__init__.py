@@ -19,6 +19,9 @@ _LAZY = {
     "Voice": "speech", "list_voices": "speech", "voice_families": "speech", "draw_voice": "speech",
     "synthesize": "speech", "check_word": "speech",
     "WordBank": "bank", "BankConfig": "bank", "build_bank": "bank", "build_or_load_bank": "bank",
+    "AugmentConfig": "augment", "augment_word": "augment", "augment_mix": "augment",
+    "BackgroundConfig": "backgrounds", "make_background": "backgrounds",
+    "crop_background": "backgrounds",
 }
 
 __all__ = ["AudioError", "ConfigError", "DatasetError", "LabError", "SpeechError",

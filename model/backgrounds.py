@@ -298,5 +298,5 @@ def crop_background(rng: np.random.Generator, audio: np.ndarray,
     if fade:
         ramp = np.linspace(0.0, 1.0, fade, endpoint=False, dtype=np.float32)
         loop[:fade] = x[:fade] * ramp + x[period:] * (1.0 - ramp)
-    index = (int(rng.integers(0, period)) + np.arange(n_samples)) % period
-    return loop[index]
+    start = int(rng.integers(0, period))
+    return np.tile(loop, (start + n_samples) // period + 1)[start:start + n_samples].copy()
