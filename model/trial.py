@@ -1,0 +1,247 @@
+"""The trial engine: train one model at one precision and report live per-epoch events.
+
+A custom loop over ``train_on_batch`` (same on the TensorFlow, JAX and torch backends)
+rather than ``fit``: cancellation is checked before every batch, each epoch is timed
+after a device synchronisation, and the dev split is scored once per epoch with the
+probabilities the detection metric needs. Batches are read from the memory-mapped
+dataset and the mapped pages released after each read, so peak RSS grows with the
+batch size, not with the dataset size. The training thread never touches the UI: it
+only calls ``emit``.
+"""
+from __future__ import annotations
+
+import mmap
+import os
+import threading
+import time
+import traceback
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+
+from .dataset import Dataset, load_dataset
+from .device import peak_memory, reset_peak_memory, synchronize
+from .errors import ConfigError, LabError
+from .events import EpochRecord, RunSummary, TrialEvent, summarise_epochs
+from .metrics import frr_at_fa_rate
+from .precision import (PrecisionRecord, apply_precision, make_optimizer, policy_for,
+                        record_model_dtypes)
+from .tensorboard import ScalarLogger
+from .trial_config import PRETRAINED_PATH, TrialConfig, check_against_dataset
+
+EmitFn = Callable[[TrialEvent], None]
+_BCE_EPS = 1e-7  # Keras's clipping epsilon for binary cross-entropy
+
+
+class TrainingDiverged(RuntimeError):
+    """The training loss became NaN or infinite."""
+
+
+def release_mapped_pages(arr: np.ndarray) -> None:
+    """Drop a memory-mapped array's resident pages from this process (page cache stays).
+
+    Without this, every example ever read stays counted in the process's RSS.
+    """
+    mapping = getattr(arr, "_mmap", None)
+    if isinstance(mapping, mmap.mmap) and hasattr(mapping, "madvise"):
+        try:
+            mapping.madvise(mmap.MADV_DONTNEED)
+        except (OSError, ValueError):
+            pass
+
+
+def read_examples(arr: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """Rows ``idx`` (sorted) of a possibly memory-mapped array, as float32."""
+    out = np.asarray(arr[idx], dtype=np.float32)
+    release_mapped_pages(arr)
+    return out
+
+
+def iterate_batches(x: np.ndarray, y: np.ndarray, batch_size: int, rng: np.random.Generator,
+                    n_examples: int = 0) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Shuffled float32 training batches; the last partial batch is dropped.
+
+    Dropping it keeps one batch shape, so graph backends trace once per run.
+
+    Args:
+        x, y: (m, ...) arrays, memory-mapped or not, any float dtype.
+        batch_size: examples per batch.
+        rng: shuffling generator.
+        n_examples: use only the first N examples (0: all).
+    """
+    n = min(n_examples or x.shape[0], x.shape[0])
+    order = rng.permutation(n)
+    for start in range(0, n - batch_size + 1, batch_size):
+        idx = np.sort(order[start:start + batch_size])
+        yield read_examples(x, idx), read_examples(y, idx)
+
+
+def binary_crossentropy(probs: np.ndarray, labels: np.ndarray) -> float:
+    """Mean binary cross-entropy (nats per step) with Keras's clipping."""
+    p = np.clip(probs.astype(np.float64), _BCE_EPS, 1.0 - _BCE_EPS)
+    y = labels.astype(np.float64)
+    return float(-np.mean(y * np.log(p) + (1.0 - y) * np.log1p(-p)))
+
+
+def predict_split(model, x: np.ndarray, batch_size: int, n_examples: int = 0) -> np.ndarray:
+    """(n, steps) float32 probabilities for the first ``n_examples`` rows of ``x`` (0: all)."""
+    n = min(n_examples or x.shape[0], x.shape[0])
+    parts = []
+    for start in range(0, n, batch_size):
+        xb = read_examples(x, np.arange(start, min(start + batch_size, n)))
+        parts.append(np.asarray(model.predict_on_batch(xb), dtype=np.float32)[..., 0])
+    return np.concatenate(parts, axis=0)
+
+
+def build_trial_model(cfg: TrialConfig, record: PrecisionRecord):
+    """Build and compile the network for ``cfg``, filling the record's dtypes and loss scaling."""
+    import keras
+
+    from .network import build_model
+    keras.utils.set_random_seed(cfg.seed)
+    model = build_model(policy_for(cfg.precision), cfg.network)
+    if cfg.init == "pretrained":
+        load_pretrained_weights(model)
+    model.compile(optimizer=make_optimizer(cfg.precision, cfg.learning_rate, record),
+                  loss="binary_crossentropy")
+    record_model_dtypes(model, record)
+    return model
+
+
+def load_pretrained_weights(model, path: Path = PRETRAINED_PATH) -> None:
+    """Copy the shipped pretrained weights into ``model`` (same architecture required)."""
+    import keras
+    if not path.is_file():
+        raise ConfigError(f"no pretrained model shipped yet: {path} is missing; use init scratch")
+    source = keras.saving.load_model(path, compile=False)
+    try:
+        model.set_weights(source.get_weights())
+    except ValueError as err:
+        raise ConfigError(f"pretrained model {path} does not match the network settings: "
+                          f"{str(err).splitlines()[0]}") from None
+
+
+def save_model_atomic(model, path: Path) -> None:
+    """Save as .keras through a temporary file in the same folder, then rename."""
+    tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}.keras")
+    try:
+        model.save(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def one_line(err: BaseException) -> str:
+    """A one-line message for an exception (LabError text as is, else type: first line)."""
+    text = str(err).strip().splitlines()[0] if str(err).strip() else ""
+    return text if isinstance(err, LabError) else f"{type(err).__name__}: {text}".rstrip(": ")
+
+
+class _Trial:
+    """State of one running trial; :func:`run_trial` is the public entry."""
+
+    def __init__(self, cfg: TrialConfig, run_id: str, run_dir: Path, emit: EmitFn,
+                 cancel: threading.Event):
+        self.cfg, self.run_id, self.run_dir = cfg, run_id, run_dir
+        self.emit_fn, self.cancel = emit, cancel
+        self.epochs: list[EpochRecord] = []
+
+    def emit(self, kind: str, **fields) -> None:
+        self.emit_fn(TrialEvent(kind=kind, run_id=self.run_id, precision=self.cfg.precision,
+                                seed=self.cfg.seed, time_unix=time.time(), **fields))
+
+    def summary(self) -> RunSummary:
+        return summarise_epochs(self.epochs, self.cfg.dev_loss_target)
+
+    def train_epoch(self, model, data: Dataset, rng: np.random.Generator) -> tuple[float, int]:
+        """One pass; returns (mean loss, examples) or raises _Cancelled."""
+        losses, seen = [], 0
+        for xb, yb in iterate_batches(data.x_train, data.y_train, self.cfg.batch_size, rng,
+                                      self.cfg.train_examples):
+            if self.cancel.is_set():
+                raise _Cancelled
+            losses.append(float(np.asarray(model.train_on_batch(xb, yb)).reshape(-1)[0]))
+            seen += xb.shape[0]
+        loss = float(np.mean(losses))
+        if not np.isfinite(loss):
+            raise TrainingDiverged(f"training loss became {loss} in epoch {len(self.epochs) + 1}"
+                                   f" at {self.cfg.precision}")
+        return loss, seen
+
+    def score_dev(self, model, data: Dataset) -> tuple[float, object]:
+        probs = predict_split(model, data.x_dev, self.cfg.batch_size, self.cfg.dev_examples)
+        labels = read_examples(data.y_dev, np.arange(probs.shape[0]))[..., 0]
+        return (binary_crossentropy(probs, labels),
+                frr_at_fa_rate(probs, labels, self.cfg.target_fa_per_hour))
+
+    def run(self, data: Dataset) -> RunSummary:
+        record = apply_precision(self.cfg.precision)
+        model = build_trial_model(self.cfg, record)
+        logger = ScalarLogger.open(self.run_dir / "tb", self.cfg.tensorboard, record)
+        self.emit("started", device=record)
+        rng = np.random.default_rng(self.cfg.seed)
+        reset_peak_memory()
+        t_start = time.perf_counter()
+        try:
+            for epoch in range(1, self.cfg.epochs + 1):
+                t0 = time.perf_counter()
+                train_loss, seen = self.train_epoch(model, data, rng)
+                synchronize(model)
+                t1 = time.perf_counter()
+                dev_loss, detection = self.score_dev(model, data)
+                t2 = time.perf_counter()
+                mem = peak_memory()
+                rec = EpochRecord(epoch, train_loss, dev_loss, detection, t1 - t0,
+                                  seen / max(t1 - t0, 1e-9), t2 - t1, t2 - t_start,
+                                  mem.peak_bytes, mem.kind)
+                self.epochs.append(rec)
+                logger.write_epoch(rec)
+                self.emit("epoch", epoch=rec)
+        finally:
+            logger.close()
+        if self.cfg.save_model:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            save_model_atomic(model, self.run_dir / "model.keras")
+        summary = self.summary()
+        self.emit("finished", summary=summary,
+                  extra={"model_path": str(self.run_dir / "model.keras")}
+                  if self.cfg.save_model else {})
+        return summary
+
+
+class _Cancelled(Exception):
+    """Raised inside the loop when the cancel flag is seen."""
+
+
+def run_trial(cfg: TrialConfig, run_id: str, run_dir: Path, emit: EmitFn,
+              cancel: threading.Event | None = None, data: Dataset | None = None) -> str:
+    """Train one model and report events; never raises for a failing run.
+
+    Args:
+        cfg: the trial (validated by the caller or here against the data).
+        run_id: identifier carried by every event.
+        run_dir: folder for model.keras, TensorBoard scalars and error.txt.
+        emit: called with each TrialEvent, on this thread, in order.
+        cancel: set it to stop; the loop stops before its next batch.
+        data: the opened dataset (opened from cfg.dataset when None).
+
+    Returns:
+        The final event kind: "finished", "failed" or "cancelled".
+    """
+    trial = _Trial(cfg, run_id, run_dir, emit, cancel or threading.Event())
+    try:
+        data = data or load_dataset(cfg.dataset, check_values=False)
+        check_against_dataset(cfg, data)
+        trial.run(data)
+        return "finished"
+    except _Cancelled:
+        trial.emit("cancelled", summary=trial.summary() if trial.epochs else None,
+                   message=f"cancelled during epoch {len(trial.epochs) + 1}")
+        return "cancelled"
+    except Exception as err:  # noqa: BLE001 - a failing run must not kill the worker
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "error.txt").write_text(traceback.format_exc(), encoding="utf-8")
+        trial.emit("failed", message=one_line(err),
+                   summary=trial.summary() if trial.epochs else None)
+        return "failed"

@@ -1,0 +1,186 @@
+"""Trial engine on tiny data: event order and fields, learning, cancel, failure, memory, bad input."""
+import threading
+
+import keras
+import numpy as np
+import pytest
+
+from model.dataset import load_dataset
+from model.errors import ConfigError, DatasetError
+from model.device import read_rss_bytes
+from model.network import NetworkConfig
+from model.trial import binary_crossentropy, iterate_batches, run_trial
+from model.trial_config import (ComparisonConfig, TrialConfig, validate_comparison,
+                                validate_trial_config)
+from tests.tinydata import write_tiny_dataset
+
+SMALL = NetworkConfig(conv_filters=16, gru_units=16, dropout=0.1)
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    return write_tiny_dataset(tmp_path_factory.mktemp("tiny"))
+
+
+def small_cfg(tiny, **kw):
+    base = dict(precision="fp32", batch_size=12, epochs=1, learning_rate=0.01,
+                dataset=str(tiny), network=SMALL)
+    base.update(kw)
+    return TrialConfig(**base)
+
+
+@pytest.fixture(scope="module")
+def three_epochs(tiny, tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("run")
+    events = []
+    kind = run_trial(small_cfg(tiny, epochs=3, batch_size=4), "run-a", run_dir, events.append)
+    return kind, events, run_dir
+
+
+def test_events_in_order_with_fields(three_epochs):
+    kind, events, run_dir = three_epochs
+    assert kind == "finished"
+    assert [e.kind for e in events] == ["started", "epoch", "epoch", "epoch", "finished"]
+    dev = events[0].device
+    assert dev.compute_dtype == "float32" and dev.backend == "tensorflow" and not dev.tf32
+    epochs = [e.epoch for e in events[1:4]]
+    assert [e.epoch for e in epochs] == [1, 2, 3]
+    walls = [e.wall_seconds for e in epochs]
+    assert walls == sorted(walls) and walls[0] >= epochs[0].epoch_seconds > 0
+    for e in epochs:
+        assert e.examples_per_second == pytest.approx(12 / e.epoch_seconds)
+        assert np.isfinite(e.train_loss) and np.isfinite(e.dev_loss)
+        assert e.peak_memory_bytes > 50e6 and e.memory_kind == "rss"
+        assert e.detection.n_triggers == 6 and e.detection.dev_hours == pytest.approx(40 / 3600)
+    summary = events[-1].summary
+    assert summary.first_epoch_seconds == epochs[0].epoch_seconds
+    assert summary.steady_epoch_seconds == pytest.approx(np.median([epochs[1].epoch_seconds,
+                                                                    epochs[2].epoch_seconds]))
+    assert summary.final_dev_loss == epochs[2].dev_loss and summary.epochs_done == 3
+    model = keras.saving.load_model(events[-1].extra["model_path"], compile=False)
+    assert model.output_shape == (None, None, 1)
+    assert list((run_dir / "tb").glob("events.out.tfevents.*"))
+    assert not list(run_dir.glob(".*tmp*"))  # atomic save left no temporary file
+
+
+def test_loss_falls_on_learnable_toy_set(three_epochs):
+    _, events, _ = three_epochs
+    epochs = [e.epoch for e in events if e.kind == "epoch"]
+    assert epochs[-1].train_loss < epochs[0].train_loss
+    assert epochs[-1].dev_loss < epochs[0].dev_loss < 0.69  # below a coin-flip predictor
+
+
+class CancelAfterChecks(threading.Event):
+    """A cancel flag that turns itself on at the n-th check (deterministic 'user clicks')."""
+
+    def __init__(self, n):
+        super().__init__()
+        self.n, self.checks = n, 0
+
+    def is_set(self):
+        self.checks += 1
+        return self.checks >= self.n or super().is_set()
+
+
+def test_cancel_stops_within_one_batch(tiny, tmp_path):
+    events = []
+    flag = CancelAfterChecks(3)  # 2 of the epoch's 3 batches train, then the flag is seen
+    kind = run_trial(small_cfg(tiny, batch_size=4, epochs=5), "run-c", tmp_path, events.append,
+                     flag)
+    assert kind == "cancelled" and flag.checks == 3
+    assert [e.kind for e in events] == ["started", "cancelled"]
+    assert events[-1].message == "cancelled during epoch 1"
+    assert not (tmp_path / "model.keras").exists()
+
+
+def test_failure_becomes_a_failed_event(tiny, tmp_path):
+    events = []
+    bad_net = NetworkConfig(conv_filters=8, gru_units=8, conv_stride=3)  # 1833 steps != 1375
+    kind = run_trial(small_cfg(tiny, network=bad_net), "run-f", tmp_path, events.append)
+    assert kind == "failed" and [e.kind for e in events] == ["started", "failed"]
+    assert "\n" not in events[-1].message and events[-1].message
+    assert "Traceback" in (tmp_path / "error.txt").read_text()
+
+
+def test_batches_drop_remainder_and_cover_examples(tiny):
+    data = load_dataset(tiny)
+    seen = []
+    for xb, yb in iterate_batches(data.x_train, data.y_train, 5, np.random.default_rng(0)):
+        assert xb.dtype == np.float32 and xb.shape == (5, 5511, 101) and yb.shape == (5, 1375, 1)
+        seen.extend(float(v) for v in xb[:, 0, 0])
+    assert len(seen) == 10 and len(set(seen)) == 10
+
+
+def test_peak_rss_does_not_grow_with_dataset(tmp_path):
+    folder = write_tiny_dataset(tmp_path, n_train=48, n_dev=1)  # X.npy is ~53 MB
+    data = load_dataset(folder, check_values=False)
+    before = read_rss_bytes("RssFile")
+    for _ in iterate_batches(data.x_train, data.y_train, 4, np.random.default_rng(0)):
+        pass
+    grown = read_rss_bytes("RssFile") - before
+    assert grown < 0.3 * data.x_train.nbytes, f"mapped pages stayed resident: {grown} bytes"
+
+
+def test_binary_crossentropy_matches_keras():
+    rng = np.random.default_rng(1)
+    p, y = rng.uniform(0, 1, (3, 20)).astype(np.float32), (rng.uniform(0, 1, (3, 20)) > 0.8)
+    expected = float(keras.losses.binary_crossentropy(y[..., None].astype("float32"),
+                                                      p[..., None]).numpy().mean())
+    assert binary_crossentropy(p, y) == pytest.approx(expected, rel=1e-5)
+
+
+@pytest.mark.parametrize("change,message", [
+    (dict(batch_size=0), "batch size must be at least 1"),
+    (dict(batch_size=2.5), "batch size must be a whole number"),
+    (dict(epochs=0), "epochs must be between 1 and 1000"),
+    (dict(epochs=1001), "epochs must be between 1 and 1000"),
+    (dict(precision="fp64"), "unknown precision 'fp64'"),
+    (dict(learning_rate=-1.0), "learning rate must be a positive number"),
+    (dict(init="imagenet"), "unknown init"),
+    (dict(init="pretrained"), "no pretrained model shipped yet"),
+])
+def test_bad_settings_are_one_line_config_errors(tiny, change, message):
+    with pytest.raises(ConfigError, match=message) as info:
+        validate_trial_config(small_cfg(tiny, **change))
+    assert "\n" not in str(info.value)
+
+
+def test_batch_larger_than_dataset_and_bad_lists(tiny):
+    with pytest.raises(ConfigError, match="batch size 13 is larger than the 12 training"):
+        validate_comparison(ComparisonConfig(small_cfg(tiny, batch_size=13), ["fp32"]))
+    with pytest.raises(ConfigError, match="repeats a name"):
+        validate_comparison(ComparisonConfig(small_cfg(tiny), ["fp32", "fp32"]))
+    with pytest.raises(ConfigError, match="unknown precision"):
+        validate_comparison(ComparisonConfig(small_cfg(tiny), ["fp32", "int8"]))
+
+
+def _broken_copy(tiny, tmp_path, name, arr):
+    import shutil
+    folder = tmp_path / "broken"
+    shutil.copytree(tiny, folder)
+    if arr is None:
+        (folder / name).unlink()
+    else:
+        np.save(folder / name, arr, allow_pickle=True)
+    return folder
+
+
+@pytest.mark.parametrize("name,make,message", [
+    ("X.npy", None, "missing file"),
+    ("X.npy", lambda x: x[:, :100], "expected \\(m, 5511, 101\\)"),
+    ("Y.npy", lambda y: y[:5], "X has 12 examples but Y has 5"),
+    ("X.npy", lambda x: np.where(np.arange(12)[:, None, None] == 3, np.nan, x), "NaN"),
+    ("Y.npy", lambda y: np.array([object()] * 3, dtype=object), "pickled|Python objects"),
+])
+def test_bad_datasets_fail_before_training(tiny, tmp_path, name, make, message):
+    arr = None if make is None else make(np.load(tiny / name))
+    folder = _broken_copy(tiny, tmp_path, name, arr)
+    cfg = ComparisonConfig(small_cfg(tiny, dataset=str(folder)), ["fp32"])
+    with pytest.raises(DatasetError, match=message):
+        validate_comparison(cfg, check_values=True)
+
+
+def test_missing_dataset_folder(tmp_path):
+    cfg = ComparisonConfig(TrialConfig(dataset=str(tmp_path / "nope")), ["fp32"])
+    with pytest.raises(DatasetError, match="does not exist"):
+        validate_comparison(cfg)

@@ -1,0 +1,54 @@
+"""A tiny, valid, learnable dataset in the model/dataset.py layout, for tests.
+
+Each clip is low-level noise; a trigger is a bright stripe across frequency bins
+40..60 lasting 60 frames, and the 50 output steps after the stripe ends are labelled 1
+(as after a spoken word). A small network learns this within a few epochs.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from model.dataset import DatasetMeta
+from model.features import FEATURE_KIND_LOG, N_FRAMES, N_FREQ, N_STEPS, steps_for_frames
+
+STRIPE_FRAMES = 60  # trigger length in input frames
+STRIPE_BINS = slice(40, 60)  # frequency bins the trigger lights up
+LABEL_STEPS = 50  # ones after each trigger
+
+
+def make_split(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """(X, Y) float16 arrays of ``n`` clips, each with 1 or 2 triggers."""
+    x = rng.normal(0.0, 0.3, size=(n, N_FRAMES, N_FREQ)).astype(np.float16)
+    y = np.zeros((n, N_STEPS, 1), dtype=np.float16)
+    for i in range(n):
+        for k in range(1 + i % 2):
+            # one trigger per half of the clip, so windows never overlap
+            half = N_FRAMES // 2
+            start = int(rng.integers(k * half + 50, (k + 1) * half - STRIPE_FRAMES - 450))
+            end = start + STRIPE_FRAMES
+            x[i, start:end, STRIPE_BINS] += 3.0
+            step = steps_for_frames(end)
+            y[i, step:step + LABEL_STEPS, 0] = 1.0
+    return x, y
+
+
+def write_tiny_dataset(folder: str | Path, n_train: int = 12, n_dev: int = 4,
+                       seed: int = 0) -> Path:
+    """Write X.npy, Y.npy, X_dev.npy, Y_dev.npy and meta.json into ``folder``.
+
+    Returns:
+        The folder, as a Path.
+    """
+    out = Path(folder)
+    out.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    x, y = make_split(n_train, rng)
+    x_dev, y_dev = make_split(n_dev, rng)
+    for name, arr in (("X", x), ("Y", y), ("X_dev", x_dev), ("Y_dev", y_dev)):
+        np.save(out / f"{name}.npy", arr, allow_pickle=False)
+    meta = DatasetMeta(word="stripe", feature_kind=FEATURE_KIND_LOG, n_train=n_train,
+                       n_dev=n_dev, seed=seed, generator_version="tests.tinydata")
+    (out / "meta.json").write_text(meta.to_json())
+    return out
