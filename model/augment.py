@@ -184,24 +184,32 @@ def time_stretch(audio: np.ndarray, n_out: int) -> np.ndarray:
     right = pad + max(0, int(np.ceil(n_frames * hop * rate)) - x.size) + 2 * frame
     xp = np.pad(x, (pad, right))
     xd = np.ascontiguousarray(xp[::dec])
+    xd_cum = np.concatenate(([0.0], np.cumsum(np.square(xd, dtype=np.float64))))
     window = np.hanning(frame + 1)[:-1].astype(np.float32)  # periodic: sums to 1 at 50% overlap
     out = np.zeros(n_frames * hop + frame, np.float32)
     pos = pad - hop
     for k in range(n_frames):
         nominal = int(round(k * hop * rate)) - hop + pad
         if k > 0:
-            pos = _best_continuation(xp, xd, pos + hop, nominal, frame, tol, dec)
+            pos = _best_continuation(xp, xd, xd_cum, pos + hop, nominal, frame, tol, dec)
         out[k * hop:k * hop + frame] += window * xp[pos:pos + frame]
     return out[hop:hop + n_out]
 
 
-def _best_continuation(xp: np.ndarray, xd: np.ndarray, natural: int, nominal: int,
-                       frame: int, tol: int, dec: int) -> int:
-    """Start in [nominal-tol, nominal+tol] whose frame best matches xp[natural:natural+frame]."""
-    lo = (nominal - tol) // dec
-    coarse = np.correlate(xd[lo:lo + (frame + 2 * tol) // dec],
-                          xd[natural // dec:natural // dec + frame // dec], "valid")
-    start = lo * dec + int(np.argmax(coarse)) * dec - dec
+def _best_continuation(xp: np.ndarray, xd: np.ndarray, xd_cum: np.ndarray, natural: int,
+                       nominal: int, frame: int, tol: int, dec: int) -> int:
+    """Start in [nominal-tol, nominal+tol] whose frame best matches xp[natural:natural+frame].
+
+    Coarse: correlation on the decimated signal ``xd`` divided by each window's norm
+    (from the running energy ``xd_cum``) so louder stretches are not preferred; fine:
+    plain correlation within +-dec samples at the full rate.
+    """
+    if not np.any(xp[natural:natural + frame]):
+        return nominal  # silence continues anything: stay on the nominal grid
+    lo, width = (nominal - tol) // dec, frame // dec
+    corr = np.correlate(xd[lo:lo + width + 2 * tol // dec], xd[natural // dec:natural // dec + width], "valid")
+    energy = xd_cum[lo + width:lo + width + corr.size] - xd_cum[lo:lo + corr.size]
+    start = lo * dec + int(np.argmax(corr / np.sqrt(energy + 1e-12))) * dec - dec
     fine = np.correlate(xp[start:start + frame + 2 * dec], xp[natural:natural + frame], "valid")
     return start + int(np.argmax(fine))
 

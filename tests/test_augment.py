@@ -56,6 +56,11 @@ def test_time_stretch_exact_length_same_pitch():
     assert peak_hz(y) == pytest.approx(300.0, rel=0.005)
 
 
+def test_time_stretch_to_same_length_is_identity():
+    x = np.random.default_rng(0).standard_normal(20000).astype(np.float32)
+    np.testing.assert_allclose(time_stretch(x, x.size), x, atol=1e-5)
+
+
 def test_band_limit_attenuates_outside_phone_band():
     def level(freq):
         return rms_dbfs(band_limit(sine(freq, 1.0), 300.0, 3400.0, order=6)[SR // 4:])
