@@ -221,7 +221,13 @@ def make_background(rng: np.random.Generator, n_samples: int = CLIP_SAMPLES,
     Returns:
         (float32 audio of ``n_samples``, kind): kind is one of KINDS except
         "mixture", or the parts of a mixture joined by "+" (e.g. "pink+hum").
+        Not peak-limited (at the default levels peaks stay far below 1).
+
+    Raises:
+        ConfigError: n_samples < 1, or no kind enabled (babble without clips).
     """
+    if int(n_samples) < 1:
+        raise ConfigError(f"a background needs at least one sample, got {n_samples}")
     cfg = cfg or BackgroundConfig()
     kinds = _choose_kinds(rng, cfg, bool(babble_clips))
     n_fft = _fft_len(max(int(n_samples), 2))
@@ -243,7 +249,8 @@ def make_background(rng: np.random.Generator, n_samples: int = CLIP_SAMPLES,
             spec += np.float32(rel) * _steady_spectrum(rng, kind, n_fft, phase, cfg)
     unit = _unit_rms_scale(spec, n_fft)
     steady_rms = 1.0 / unit if unit > 0 else 0.0
-    scale = 10 ** (rng.uniform(*cfg.level_range_dbfs) / 20) / np.sqrt(steady_rms ** 2 + babble_gain ** 2)
+    total_rms = np.sqrt(steady_rms ** 2 + babble_gain ** 2)
+    scale = 10 ** (rng.uniform(*cfg.level_range_dbfs) / 20) / total_rms if total_rms > 0 else 0.0
     floor = 10 ** (rng.uniform(*cfg.floor_level_range_dbfs) / 20)
     spec *= np.float32(scale)
     spec += _floor_magnitude(n_fft) * np.float32(floor) * phase
