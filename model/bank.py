@@ -53,7 +53,7 @@ class BankConfig:
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-@dataclass
+@dataclass(eq=False)  # arrays inside: compare fields explicitly
 class WordBank:
     """Speech clips, one row per clip; clip ``i`` is ``audio[offsets[i]:offsets[i+1]]``."""
 
@@ -65,7 +65,7 @@ class WordBank:
     is_trigger: np.ndarray  # bool (n,): clip says the trigger word
     rate_hz: int = NATIVE_RATE_HZ  # storage rate; clip() returns 44.1 kHz
     config_json: str = ""  # BankConfig that built the bank, as JSON
-    _family_array: np.ndarray = field(default=None, init=False, repr=False)
+    _family_array: np.ndarray | None = field(default=None, init=False, repr=False)  # cache for indices()
 
     def __len__(self) -> int:
         return len(self.words)
