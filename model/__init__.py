@@ -22,6 +22,10 @@ _LAZY = {
     "AugmentConfig": "augment", "augment_word": "augment", "augment_mix": "augment",
     "BackgroundConfig": "backgrounds", "make_background": "backgrounds",
     "crop_background": "backgrounds",
+    "DetectConfig": "detect", "Detector": "detect", "DetectResult": "detect",
+    "Detection": "detect", "probabilities_to_detections": "detect",
+    "overlay_chime": "chime", "write_chimed_wav": "chime", "chimed_wav_bytes": "chime",
+    "synthesize_chime": "chime",
 }
 
 __all__ = ["AudioError", "ConfigError", "DatasetError", "LabError", "SpeechError",

@@ -1,0 +1,325 @@
+"""Detection: formats and rates, chunked == whole, the detection rule, the chime, bad input."""
+import json
+import struct
+
+import numpy as np
+import pytest
+import soundfile as sf
+import soxr
+
+from model.audio import AudioLimits
+from model.chime import (CHIME_PATH, load_chime, mix_chimes, overlay_chime, synthesize_chime,
+                         write_chimed_wav)
+from model.detect import DetectConfig, Detector, probabilities_to_detections
+from model.errors import AudioError, ConfigError, LabError
+from model.features import STEP_SECONDS, audio_to_features
+from model.stream import PieceGrid, iter_feature_pieces, resample_blocks
+
+SPEECH_BINS = 37  # bins 0..36 = 0..8 kHz: the test network listens where speech lives
+
+
+@pytest.fixture(scope="module")
+def keras_model():
+    """The seed network with random weights, made input-sensitive: its output is scaled so
+    probabilities spread over 0..1, and it ignores bins above 8 kHz, where lossy codecs
+    discard inaudible content that a random (untrained) network would amplify."""
+    import keras
+
+    from model.network import build_model
+
+    keras.utils.set_random_seed(0)
+    model = build_model()
+    w, b = model.get_layer("out").get_weights()
+    model.get_layer("out").set_weights([w * 10.0, b])
+    k, kb = model.get_layer("conv").get_weights()
+    k[:, SPEECH_BINS:, :] = 0.0
+    model.get_layer("conv").set_weights([k, kb])
+    return model
+
+
+@pytest.fixture(scope="module")
+def detector(keras_model):
+    return Detector.from_keras(keras_model, DetectConfig(), label="test")
+
+
+def _speechlike_16k(seconds=6.0, seed=1):
+    """Band-limited (< 7.5 kHz) test audio at 16 kHz: noise floor, gated noise, a sweep."""
+    rng = np.random.default_rng(seed)
+    n = int(16000 * seconds)
+    t = np.arange(n) / 16000
+    x = (0.01 * rng.normal(size=n) + 0.1 * rng.normal(size=n) * (np.sin(2 * np.pi * 0.7 * t) > 0)
+         + 0.2 * np.sin(2 * np.pi * (300 + 200 * t) * t) * ((t > 2) & (t < 4)))
+    x = soxr.resample(soxr.resample(x.astype(np.float32), 16000, 15000, "VHQ"), 15000, 16000, "VHQ")
+    return x[:n].astype(np.float32)
+
+
+def _at(rate, x16):
+    return x16 if rate == 16000 else soxr.resample(x16, 16000, rate, "VHQ").astype(np.float32)
+
+
+# ---------------------------------------------------------------- formats, rates, chunks
+
+@pytest.fixture(scope="module")
+def reference(detector):
+    x = _at(44100, _speechlike_16k())
+    probs = detector.detect_samples(x, 44100).probabilities
+    assert probs.std() > 0.05  # the network does react to this audio
+    return x, probs
+
+
+def _diff(a, b):
+    n = min(len(a), len(b))
+    assert abs(len(a) - len(b)) <= 1
+    return np.abs(a[:n] - b[:n])
+
+
+@pytest.mark.parametrize("rate", [16000, 22050, 48000])
+def test_same_audio_at_other_sample_rates_gives_same_probabilities(detector, reference, tmp_path,
+                                                                   rate):
+    _, ref = reference
+    path = tmp_path / f"clip{rate}.wav"
+    sf.write(path, _at(rate, _speechlike_16k()), rate, subtype="FLOAT")
+    diff = _diff(detector.detect_file(path).probabilities, ref)
+    assert diff.max() < 2e-3
+
+
+@pytest.mark.parametrize("fmt,subtype,ext,max_tol,mean_tol", [
+    ("WAV", "PCM_16", "wav", 0.05, 0.005),  # 16-bit rounding only
+    ("FLAC", "PCM_16", "flac", 0.05, 0.005),
+    ("OGG", "VORBIS", "ogg", 0.2, 0.03),  # lossy codecs
+    ("MP3", "MPEG_LAYER_III", "mp3", 0.2, 0.03),
+])
+def test_same_audio_in_other_formats_gives_same_probabilities(detector, reference, tmp_path, fmt,
+                                                              subtype, ext, max_tol, mean_tol):
+    x, ref = reference
+    path = tmp_path / f"clip.{ext}"
+    sf.write(path, x, 44100, format=fmt, subtype=subtype)
+    diff = _diff(detector.detect_file(path).probabilities, ref)
+    assert diff.max() < max_tol and diff.mean() < mean_tol
+    other = detector.detect_samples(np.roll(x, 2 * 44100), 44100).probabilities
+    assert _diff(other, ref).mean() > 3 * mean_tol  # the tolerance is far below a real change
+
+
+def test_stereo_file_equals_its_mono_mix(detector, reference, tmp_path):
+    x, ref = reference
+    sf.write(tmp_path / "st.wav", np.stack([x, x], axis=1), 44100, subtype="FLOAT")
+    assert _diff(detector.detect_file(tmp_path / "st.wav").probabilities, ref).max() < 1e-5
+
+
+def test_chunked_equals_whole_clip_keras_model(keras_model, tmp_path):
+    """Pieces of 128 steps (~0.93 s), GRU state carried, vs one call of the original model."""
+    x = _at(48000, _speechlike_16k(seconds=7.0, seed=3))
+    sf.write(tmp_path / "long.wav", x, 48000, subtype="FLOAT")
+    chunked = Detector.from_keras(keras_model, DetectConfig(chunk_seconds=1.0))
+    assert chunked.piece_steps == 128
+    probs = chunked.detect_file(tmp_path / "long.wav").probabilities
+    whole_audio = soxr.resample(x, 48000, 44100, "HQ")
+    feats = audio_to_features(whole_audio, 44100)
+    whole = np.asarray(keras_model.predict_on_batch(feats[None]))[0, :, 0]
+    assert probs.shape == whole.shape and probs.shape[0] > 6 * 128
+    assert np.abs(probs - whole).max() < 1e-4  # the stated tolerance
+
+
+def test_stream_resampling_and_pieces_equal_whole():
+    rng = np.random.default_rng(5)
+    x = rng.normal(0, 0.1, 48000 * 2).astype(np.float32)
+    blocks = [x[i:i + 7001] for i in range(0, x.shape[0], 7001)]
+    streamed = np.concatenate(list(resample_blocks(iter(blocks), 48000)))
+    assert np.array_equal(streamed, soxr.resample(x, 48000, 44100, "HQ"))
+    grid = PieceGrid()
+    pieces = list(iter_feature_pieces([streamed[i:i + 5000] for i in range(0, len(streamed), 5000)],
+                                      50, grid))
+    whole = audio_to_features(streamed, 44100)
+    assert all(grid.steps_for_frames(p.shape[0]) == 50 for p in pieces[:-1])
+    assert max(p.shape[0] for p in pieces) == grid.frames_for_steps(50)  # bounded
+    steps = sum(grid.steps_for_frames(p.shape[0]) for p in pieces)
+    assert steps == grid.steps_for_frames(whole.shape[0])
+    for i, p in enumerate(pieces):  # each piece's frames are the whole's frames
+        start = i * 50 * grid.stride_frames
+        assert np.allclose(p, whole[start:start + p.shape[0]], atol=1e-5)
+
+
+# ---------------------------------------------------------------- the detection rule
+
+def _trace(n=400, runs=()):
+    p = np.full(n, 0.1, np.float32)
+    for start, length, value in runs:
+        p[start:start + length] = value
+    return p
+
+
+def test_threshold_is_inclusive_and_times_are_steps():
+    found = probabilities_to_detections(_trace(runs=[(100, 5, 0.5)]), threshold=0.5)
+    assert [(d.step, d.end_step) for d in found] == [(100, 105)]
+    assert found[0].time_s == pytest.approx(100 * STEP_SECONDS)
+    assert probabilities_to_detections(_trace(runs=[(100, 5, 0.49)]), threshold=0.5) == []
+
+
+def test_min_steps_drops_short_runs():
+    p = _trace(runs=[(50, 2, 0.9), (200, 3, 0.8)])
+    assert [d.step for d in probabilities_to_detections(p, 0.5, min_steps=3)] == [200]
+    assert [d.step for d in probabilities_to_detections(p, 0.5, min_steps=1)] == [50, 200]
+
+
+def test_refractory_merges_close_episodes_and_keeps_the_peak():
+    p = _trace(runs=[(100, 10, 0.6), (110 + 74, 5, 0.95), (110 + 74 + 5 + 75, 3, 0.7)])
+    found = probabilities_to_detections(p, 0.5, refractory_steps=75)
+    assert [d.step for d in found] == [100, 110 + 74 + 5 + 75]  # gap 74 merges, gap 75 does not
+    assert found[0].score == pytest.approx(0.95) and found[0].end_step == 189
+    assert len(probabilities_to_detections(p, 0.5, refractory_steps=0)) == 3
+
+
+def test_a_long_run_is_one_detection_and_edges_count():
+    p = _trace(runs=[(0, 3, 0.9), (150, 250, 0.8)])
+    found = probabilities_to_detections(p[:, None], 0.5)  # (steps, 1) is accepted
+    assert [(d.step, d.end_step) for d in found] == [(0, 3), (150, 400)]
+    assert probabilities_to_detections(np.zeros(0), 0.5) == []
+
+
+def test_detector_applies_its_config(keras_model, reference):
+    x, ref = reference
+    cfg = DetectConfig(threshold=float(np.quantile(ref, 0.9)), refractory_steps=0)
+    result = Detector.from_keras(keras_model, cfg).detect_samples(x, 44100)
+    expected = probabilities_to_detections(result.probabilities, cfg.threshold, 1, 0)
+    assert len(result.detections) == len(expected) > 0
+    assert all(d.score >= cfg.threshold for d in result.detections)
+
+
+def test_config_is_validated_and_json_ready():
+    with pytest.raises(ConfigError):
+        DetectConfig(threshold=1.5).validate()
+    with pytest.raises(ConfigError):
+        DetectConfig(min_steps=0).validate()
+    assert json.loads(json.dumps(DetectConfig().to_dict()))["limits"]["max_seconds"] == 3600.0
+
+
+# ---------------------------------------------------------------- the chime
+
+def test_chime_is_a_decaying_bell_and_the_asset_is_ours():
+    chime = synthesize_chime(44100)
+    assert 0.5 < chime.shape[0] / 44100 < 1.5 and np.abs(chime).max() == pytest.approx(0.8)
+    assert abs(chime[0]) < 0.01 and abs(chime[-1]) < 1e-3  # no clicks
+    spectrum = np.abs(np.fft.rfft(chime))
+    assert 1000 < np.argmax(spectrum) * 44100 / chime.shape[0] < 1100  # C6 fundamental
+    quarter = chime.shape[0] // 4
+    assert np.abs(chime[:quarter]).max() > 4 * np.abs(chime[-quarter:]).max()  # it rings out
+    asset, rate = sf.read(CHIME_PATH, dtype="float32")
+    assert rate == 44100 and np.abs(asset - chime).max() < 1e-4  # committed = synthesised
+
+
+def test_overlay_puts_the_chime_at_each_time_and_streaming_matches(tmp_path):
+    rng = np.random.default_rng(2)
+    x = rng.normal(0, 0.05, 48000 * 25).astype(np.float32)  # 25 s: more than two read blocks
+    times = [1.0, 9.95, 20.0]  # the second chime crosses a 10 s block boundary
+    mixed = overlay_chime(x, 48000, times, gain=0.5)
+    chime = load_chime(48000)
+    start = 48000
+    assert np.allclose(mixed[start:start + chime.shape[0]] - x[start:start + chime.shape[0]],
+                       0.5 * chime, atol=1e-6)
+    assert np.array_equal(mixed[:start], x[:start])
+    sf.write(tmp_path / "in.wav", x, 48000, subtype="FLOAT")
+    assert write_chimed_wav(tmp_path / "in.wav", times, tmp_path / "out.wav") == 48000
+    written, rate = sf.read(tmp_path / "out.wav", dtype="float32")
+    assert rate == 48000 and np.abs(written - mixed).max() < 1e-4  # 16-bit rounding
+    assert np.array_equal(mix_chimes(x[:10], 5, np.array([0]), chime, 1.0),
+                          np.clip(x[:10] + chime[5:15], -1, 1))
+
+
+# ---------------------------------------------------------------- bad input
+
+def _wav_with_format_tag(path, tag):
+    data = np.zeros(4410, np.int16).tobytes()
+    fmt = struct.pack("<HHIIHH", tag, 1, 44100, 88200, 2, 16)
+    body = b"WAVE" + b"fmt " + struct.pack("<I", len(fmt)) + fmt + b"data" + \
+        struct.pack("<I", len(data)) + data
+    path.write_bytes(b"RIFF" + struct.pack("<I", len(body)) + body)
+
+
+def _bad_inputs(tmp_path):
+    rng = np.random.default_rng(0)
+    noise = rng.normal(0, 0.1, 44100).astype(np.float32)
+    p = tmp_path
+    (p / "empty.wav").write_bytes(b"")
+    (p / "text.wav").write_text("this is not audio\n" * 20)
+    sf.write(p / "ok.wav", noise, 44100, subtype="PCM_16")
+    (p / "truncated.wav").write_bytes((p / "ok.wav").read_bytes()[:30000])
+    (p / "corrupt.wav").write_bytes(b"RIFF\xff\xff\x00\x00WAVEfmt \x10\x00\x00\x00" + bytes(200))
+    sf.write(p / "zero.wav", np.zeros(0, np.float32), 44100, subtype="PCM_16")
+    sf.write(p / "silent.wav", np.zeros(44100, np.float32), 44100, subtype="PCM_16")
+    for name, value in (("nan", np.nan), ("inf", np.inf)):
+        bad = noise.copy()
+        bad[1000] = value
+        sf.write(p / f"{name}.wav", bad, 44100, subtype="FLOAT")
+    sf.write(p / "short.wav", noise[:500], 44100, subtype="PCM_16")
+    sf.write(p / "long.wav", rng.normal(0, 0.1, 44100 * 3).astype(np.float32), 44100)
+    _wav_with_format_tag(p / "codec.wav", 0x0161)  # WMA in a WAV: no decoder
+    return {"empty": "empty", "text": "not a readable audio", "truncated": "truncated",
+            "corrupt": "not a readable audio", "zero": "no audio samples", "silent": "silent",
+            "nan": "NaN", "inf": "NaN or infinite", "short": "too short", "long": "over the 2 s",
+            "codec": "not a readable audio", "big": "over the"}
+
+
+def test_every_bad_input_is_one_line_and_writes_nothing(keras_model, tmp_path):
+    expected = _bad_inputs(tmp_path)
+    det = Detector.from_keras(keras_model, DetectConfig(limits=AudioLimits(max_seconds=2.0)))
+    small = Detector.from_keras(keras_model, DetectConfig(limits=AudioLimits(max_bytes=10_000)))
+    for name, words in expected.items():
+        target = small if name == "big" else det
+        path = tmp_path / ("ok.wav" if name == "big" else f"{name}.wav")
+        with pytest.raises(AudioError) as info:
+            target.detect_file(path)
+        message = str(info.value)
+        assert words in message and "\n" not in message and len(message) < 300, (name, message)
+        if name in ("silent", "short"):
+            continue  # readable audio: only detection refuses it (the CLI writes nothing then)
+        with pytest.raises(AudioError):
+            write_chimed_wav(path, [0.1], tmp_path / "out" / f"{name}.wav",
+                             limits=target.config.limits)
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+    assert det.detect_file(tmp_path / "ok.wav").probabilities.shape[0] > 0
+
+
+def test_bad_arrays_and_uploads(detector):
+    with pytest.raises(AudioError, match="empty"):
+        detector.detect_samples(np.zeros(0, np.float32), 44100)
+    with pytest.raises(AudioError, match="NaN"):
+        detector.detect_samples(np.full(44100, np.nan, np.float32), 44100)
+    with pytest.raises(AudioError, match="not a readable"):
+        detector.detect_file(b"RIFF but not really a wave file at all")
+
+
+# ---------------------------------------------------------------- model specs
+
+def test_model_specs_fail_in_one_line(tmp_path, monkeypatch):
+    import model.inference as inference
+
+    monkeypatch.setattr(inference, "PRETRAINED_PATH", tmp_path / "missing.keras")
+    (tmp_path / "fake.keras").write_bytes(b"not a zip")
+    (tmp_path / "m.h5").write_bytes(b"x")
+    for spec, words in [("pretrained", "no pretrained model"), (tmp_path / "fake.keras", "not a .keras"),
+                        (tmp_path / "m.h5", "only .keras"), (tmp_path / "nope.keras", "no such"),
+                        ("no-such-run-id", "no-such-run-id")]:
+        with pytest.raises(LabError) as info:
+            Detector(spec, store_path=tmp_path / "lab.sqlite")
+        assert words in str(info.value) and "\n" not in str(info.value)
+
+
+def test_saved_model_loads_with_its_feature_card(keras_model, tmp_path):
+    from model.inference import read_model_card, write_model_card
+
+    path = tmp_path / "model.keras"
+    keras_model.save(path)
+    assert Detector(path).feature_kind == "log-power-v1"  # no card: our default
+    write_model_card(path, "seed-linear")
+    assert read_model_card(path) == "seed-linear" and Detector(path).feature_kind == "seed-linear"
+
+
+def test_unstreamable_layout_is_refused():
+    import keras
+
+    inputs = keras.Input((None, 101))
+    x = keras.layers.Conv1D(8, 15, strides=4)(inputs)
+    x = keras.layers.Bidirectional(keras.layers.GRU(4, return_sequences=True))(x)
+    model = keras.Model(inputs, keras.layers.Dense(1, activation="sigmoid")(x))
+    with pytest.raises(LabError, match="cannot be run in pieces"):
+        Detector.from_keras(model)
