@@ -44,8 +44,11 @@ class BankConfig:
     families: tuple[str, ...] | None = None  # voice families to draw from; None = all
 
     def to_json(self) -> str:
-        """The config as JSON (tuples become lists)."""
-        return json.dumps(dataclasses.asdict(self), sort_keys=True)
+        """The config as JSON (tuples become lists; families sorted: their order changes nothing)."""
+        d = dataclasses.asdict(self)
+        d["other_words"] = list(self.other_words)
+        d["families"] = None if self.families is None else sorted(self.families)
+        return json.dumps(d, sort_keys=True)
 
     def key(self) -> str:
         """16 hex digits naming this config's bank in a cache."""
