@@ -117,8 +117,7 @@ def write_wav_atomic(path: str | Path, audio: np.ndarray, sample_rate_hz: int) -
     fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
     os.close(fd)
     try:
-        sf.write(tmp, np.clip(np.asarray(audio, dtype=np.float32), -1.0, 1.0), int(sample_rate_hz),
-                 subtype="PCM_16", format="WAV")
+        sf.write(tmp, float_to_pcm16(audio), int(sample_rate_hz), subtype="PCM_16", format="WAV")
         os.replace(tmp, dest)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -126,11 +125,16 @@ def write_wav_atomic(path: str | Path, audio: np.ndarray, sample_rate_hz: int) -
     return dest
 
 
+def float_to_pcm16(audio: np.ndarray) -> np.ndarray:
+    """Float [-1, 1] -> int16 by rounding x * 32767 (clipped). Done here, not by libsndfile,
+    whose own conversion rounds some values one step differently from model.synth."""
+    return np.round(np.clip(np.asarray(audio, dtype=np.float32), -1.0, 1.0) * 32767.0).astype(np.int16)
+
+
 def wav_bytes(audio: np.ndarray, sample_rate_hz: int) -> bytes:
     """16-bit PCM WAV file contents in memory (for st.audio and downloads)."""
     buf = io.BytesIO()
-    sf.write(buf, np.clip(np.asarray(audio, dtype=np.float32), -1.0, 1.0), int(sample_rate_hz),
-             subtype="PCM_16", format="WAV")
+    sf.write(buf, float_to_pcm16(audio), int(sample_rate_hz), subtype="PCM_16", format="WAV")
     return buf.getvalue()
 
 

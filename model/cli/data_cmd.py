@@ -1,0 +1,57 @@
+"""``python -m model make-data``: synthesise XY_train with a progress bar."""
+from __future__ import annotations
+
+import argparse
+
+from ..dataset import DEFAULT_DATASET_DIR
+from ..synth import SynthConfig
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--examples", type=int, default=2000, help="training examples (default 2000)")
+    p.add_argument("--dev-examples", type=int, default=None,
+                   help="dev examples, voices training never heard (default: examples/10, at least 1)")
+    p.add_argument("--word", default="activate", help="the trigger word (default: activate)")
+    p.add_argument("--seed", type=int, default=0, help="random seed: same seed, same bytes")
+    p.add_argument("--neural-share", type=float, default=0.5,
+                   help="share of clips spoken by the neural voice, 0..1 (default 0.5)")
+    p.add_argument("--raw-data", default="", metavar="DIR",
+                   help="folder with activates/, negatives/, backgrounds/ WAV recordings to mix in")
+    p.add_argument("--raw-only", action="store_true", help="use the recordings alone (no text-to-speech)")
+    p.add_argument("--no-augment", action="store_true", help="turn every augmentation off")
+    p.add_argument("--out", default=str(DEFAULT_DATASET_DIR), help="output folder (default XY_train)")
+    p.add_argument("--workers", type=int, default=None, help="mixing processes (default: cores)")
+
+
+def config_from_args(args: argparse.Namespace) -> SynthConfig:
+    """SynthConfig from parsed arguments (validation happens in make_dataset)."""
+    from ..augment import AugmentConfig
+
+    n_dev = args.dev_examples if args.dev_examples is not None else max(1, args.examples // 10)
+    return SynthConfig(word=args.word, n_train=args.examples, n_dev=n_dev, seed=args.seed,
+                       neural_share=args.neural_share, raw_data=args.raw_data,
+                       raw_mode="only" if args.raw_only else "mix",
+                       augment=AugmentConfig.off() if args.no_augment else AugmentConfig())
+
+
+def run(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from ..makedata import make_dataset
+
+    bars: dict[str, tqdm] = {}
+
+    def progress(stage: str, done: int, total: int) -> None:
+        bar = bars.get(stage) or bars.setdefault(stage, tqdm(total=total, desc=stage, unit="clip"
+                                                             if stage != "mix" else "ex"))
+        bar.update(done - bar.n)
+        if done >= total:
+            bar.close()
+
+    report = make_dataset(config_from_args(args), args.out, progress=progress, workers=args.workers)
+    meta = report.meta
+    print(f"wrote {report.out_dir}: {meta.n_train} train + {meta.n_dev} dev examples of "
+          f"'{meta.word}' ({len(meta.train_voices)} train / {len(meta.dev_voices)} dev voice families); "
+          f"voices {report.bank_seconds:.1f} s, mixing {report.mix_seconds:.1f} s "
+          f"({report.mix_examples_per_s:.1f} examples/s)")
+    return 0

@@ -1,0 +1,148 @@
+"""make_dataset end to end on tiny settings: layout, labels, determinism, voice split, bad input."""
+import csv
+import hashlib
+
+import numpy as np
+import pytest
+
+from model import makedata
+from model.audio import read_audio, write_wav_atomic
+from model.bank import WordBank
+from model.dataset import load_dataset
+from model.errors import ConfigError, DatasetError, SpeechError
+from model.features import CLIP_SAMPLES, N_STEPS, audio_to_features
+from model.makedata import make_dataset
+from model.samples import read_samples, write_samples
+from model.synth import SynthConfig
+
+TINY = dict(n_train=6, n_dev=3, seed=5, bank_trigger_clips=4, bank_other_clips=4)
+
+
+def _digest(folder):
+    h = hashlib.sha256()
+    for name in ("X.npy", "Y.npy", "X_dev.npy", "Y_dev.npy"):
+        h.update((folder / name).read_bytes())
+    return h.hexdigest()
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    return tmp_path_factory.mktemp("banks")
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory, cache):
+    out = tmp_path_factory.mktemp("ds") / "XY_train"
+    report = make_dataset(SynthConfig(**TINY), out, workers=1, cache_dir=cache)
+    return out, report
+
+
+def test_layout_shapes_and_meta(tiny):
+    out, report = tiny
+    ds = load_dataset(out)
+    assert ds.x_train.shape == (6, 5511, 101) and ds.y_train.shape == (6, 1375, 1)
+    assert ds.x_dev.shape == (3, 5511, 101) and ds.x_train.dtype == np.float16
+    assert ds.meta.word == "activate" and ds.meta.seed == 5 and ds.meta.generator_version
+    assert ds.meta.config["augment"]["speed_prob"] >= 0  # augmentation settings recorded
+    assert report.mix_seconds > 0 and not list(out.parent.glob(".XY_train.*"))
+
+
+def test_labels_follow_each_trigger_end(tiny):
+    out, _ = tiny
+    ds = load_dataset(out)
+    with open(out / "examples.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == 9
+    for row in rows:
+        y = (ds.y_train if row["split"] == "train" else ds.y_dev)[int(row["index"]), :, 0]
+        ends = [float(t) for t in row["trigger_end_s"].split()]
+        expected = np.zeros(N_STEPS, np.float32)
+        for end_s in ends:
+            step = round(end_s * 44100) * N_STEPS // CLIP_SAMPLES
+            expected[step + 1: step + 51] = 1
+            assert y[min(step + 1, N_STEPS - 1)] == 1 or step + 1 >= N_STEPS
+        assert np.array_equal(y, expected) or abs(y.sum() - expected.sum()) <= 2 * len(ends)
+
+
+def test_same_seed_same_bytes_whatever_the_workers(tiny, tmp_path, cache, monkeypatch):
+    out, _ = tiny
+    monkeypatch.setattr(makedata, "_PARALLEL_MIN", 0)
+    again = make_dataset(SynthConfig(**TINY), tmp_path / "again", workers=2, cache_dir=cache).out_dir
+    assert _digest(again) == _digest(out)
+    other = make_dataset(SynthConfig(**{**TINY, "seed": 6}), tmp_path / "other", workers=1,
+                         cache_dir=cache).out_dir
+    assert _digest(other) != _digest(out)
+
+
+def test_dev_voices_disjoint_from_train(tiny, cache):
+    out, _ = tiny
+    meta = load_dataset(out).meta
+    assert meta.train_voices and meta.dev_voices
+    assert not set(meta.train_voices) & set(meta.dev_voices)
+    assert any(f.startswith("piper:") for f in meta.dev_voices)
+    banks = [WordBank.load(p) for p in cache.glob("bank-*.npz")]
+    dev_banks = [b for b in banks if set(b.families) <= set(meta.dev_voices)]
+    train_banks = [b for b in banks if set(b.families) <= set(meta.train_voices)]
+    assert dev_banks and train_banks and len(dev_banks) + len(train_banks) == len(banks)
+
+
+def test_samples_are_the_datasets_own_examples(tiny, tmp_path, cache):
+    out, _ = tiny
+    clips = write_samples(SynthConfig(**TINY), tmp_path / "s", count=2, cache_dir=cache)
+    assert [c.file for c in read_samples(tmp_path / "s")] == [c.file for c in clips]
+    audio, sr = read_audio(tmp_path / "s" / clips[1].file)
+    feats = audio_to_features(audio, sr)  # mixes are on the 16-bit grid: equal up to float16
+    x1 = load_dataset(out).x_train[1].astype(np.float32)
+    assert np.max(np.abs(feats - x1)) < 0.05 and np.mean(np.abs(feats - x1)) < 1e-3
+
+
+@pytest.mark.parametrize("kwargs,err,msg", [
+    (dict(n_train=0), ConfigError, "at least 1"),
+    (dict(word="   "), SpeechError, "empty"),
+    (dict(word="!!!"), SpeechError, "'!'"),
+    (dict(raw_data="/no/such/raw"), DatasetError, "does not exist"),
+    (dict(raw_mode="only"), ConfigError, "needs a raw-data folder"),
+])
+def test_bad_settings_fail_before_writing(tmp_path, cache, kwargs, err, msg):
+    out = tmp_path / "XY_train"
+    out.mkdir()
+    (out / "keep.txt").write_text("old dataset")
+    with pytest.raises(err, match=msg):
+        make_dataset(SynthConfig(**{**TINY, **kwargs}), out, workers=1, cache_dir=cache)
+    assert (out / "keep.txt").read_text() == "old dataset"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["XY_train"]
+
+
+def _raw_folder(root, sr=16000):
+    t = np.arange(int(0.5 * sr)) / sr
+    word = (0.3 * np.sin(2 * np.pi * 440 * t) * np.hanning(t.size)).astype(np.float32)
+    for role, audio in (("activates", word), ("negatives", word[::2].copy()),
+                        ("backgrounds", np.random.default_rng(0).normal(0, 0.01, 10 * sr).astype(np.float32))):
+        for i in range(2):
+            write_wav_atomic(root / role / f"{i}.wav", audio, sr)
+    return root
+
+
+def test_raw_only_mode_uses_recordings_without_speech(tmp_path, cache):
+    raw = _raw_folder(tmp_path / "raw")
+    cfg = SynthConfig(**{**TINY, "raw_data": str(raw), "raw_mode": "only"})
+    report = make_dataset(cfg, tmp_path / "out", workers=1, cache_dir=tmp_path / "nobank")
+    assert report.meta.config["raw_files"]["activates"] == ["0.wav", "1.wav"]
+    assert not (tmp_path / "nobank").exists()  # no text-to-speech at all
+    with open(tmp_path / "out" / "examples.csv") as fh:
+        assert {r["background"] for r in csv.DictReader(fh)} == {"recorded"}
+
+
+@pytest.mark.parametrize("damage,msg", [
+    (lambda r: (r / "negatives" / "x.mp3").write_bytes(b"ID3"), "not a WAV file"),
+    (lambda r: (r / "activates" / "c.wav").write_bytes(b"RIFFxxxxWAVE"), "c.wav"),
+    (lambda r: write_wav_atomic(r / "activates" / "long.wav", np.zeros(16000 * 11, np.float32), 16000),
+     "longer than the 10 s clip"),
+])
+def test_bad_raw_data_is_one_line_and_writes_nothing(tmp_path, cache, damage, msg):
+    raw = _raw_folder(tmp_path / "raw")
+    damage(raw)
+    with pytest.raises(DatasetError, match=msg):
+        make_dataset(SynthConfig(**{**TINY, "raw_data": str(raw)}), tmp_path / "out", workers=1,
+                     cache_dir=cache)
+    assert not (tmp_path / "out").exists()
