@@ -26,6 +26,16 @@ _LAZY = {
     "Detection": "detect", "probabilities_to_detections": "detect",
     "overlay_chime": "chime", "write_chimed_wav": "chime", "chimed_wav_bytes": "chime",
     "synthesize_chime": "chime",
+    "PRECISIONS": "precision", "PrecisionRecord": "precision", "apply_precision": "precision",
+    "default_precisions": "precision",
+    "TrialConfig": "trial_config", "ComparisonConfig": "trial_config",
+    "validate_comparison": "trial_config",
+    "TrialEvent": "events", "EpochRecord": "events", "RunSummary": "events",
+    "PrecisionSummary": "events", "summarise_precisions": "events",
+    "DetectionMetrics": "metrics", "frr_at_fa_rate": "metrics",
+    "run_trial": "trial", "RunStore": "store", "export_json": "store_export",
+    "export_csv": "store_export", "import_json": "store_export",
+    "Runner": "jobs", "get_runner": "jobs", "ComparisonStatus": "jobs",
 }
 
 __all__ = ["AudioError", "ConfigError", "DatasetError", "LabError", "SpeechError",

@@ -117,6 +117,10 @@ def validate_trial_config(cfg: TrialConfig) -> None:
         raise ConfigError(f"learning rate must be at most 1, got {cfg.learning_rate}")
     _check_positive("dev-loss target", cfg.dev_loss_target)
     _check_positive("false accepts per hour", cfg.target_fa_per_hour)
+    _check_int("Conv1D filters", cfg.network.conv_filters, 1, 4096)
+    _check_int("GRU units", cfg.network.gru_units, 1, 4096)
+    if not isinstance(cfg.network.dropout, (int, float)) or not 0 <= cfg.network.dropout < 1:
+        raise ConfigError(f"dropout must be in [0, 1), got {cfg.network.dropout!r}")
     if cfg.init not in INITS:
         raise ConfigError(f"unknown init {cfg.init!r}; choose scratch or pretrained")
     if cfg.init == "pretrained" and not PRETRAINED_PATH.is_file():

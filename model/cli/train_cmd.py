@@ -1,0 +1,154 @@
+"""``python -m model train``: run an AMP-vs-FP32 comparison, print live epochs and a summary.
+
+Runs go into the same store as the dashboard's (runs/lab.sqlite by default), through
+the same job API, so a comparison started here shows up in the browser.
+"""
+from __future__ import annotations
+
+import argparse
+import time
+
+from ..events import PrecisionSummary, TrialEvent, summarise_precisions
+from ..store_schema import DEFAULT_DB_PATH
+
+_POLL_SECONDS = 0.5
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Register the train command's options."""
+    from ..dataset import DEFAULT_DATASET_DIR
+    from ..precision import PRECISIONS
+    parser.add_argument("--precisions", default="",
+                        help=f"comma list of {', '.join(PRECISIONS)} "
+                             "(default: fp32,amp-fp16 on a GPU, fp32,amp-bf16 on a CPU)")
+    parser.add_argument("--batch-size", type=int, default=64, help="examples per step")
+    parser.add_argument("--epochs", type=int, default=10, help="epochs per run (1..1000)")
+    parser.add_argument("--seeds", type=int, default=1,
+                        help="repeats with seeds seed, seed+1, ...; precision order alternates")
+    parser.add_argument("--seed", type=int, default=0, help="first seed")
+    parser.add_argument("--init", choices=("scratch", "pretrained"), default="scratch",
+                        help="random weights or the shipped pretrained model")
+    parser.add_argument("--dataset", default=str(DEFAULT_DATASET_DIR), help="dataset folder")
+    parser.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
+    parser.add_argument("--target-dev-loss", type=float, default=0.05,
+                        help="dev loss that counts as converged (time-to-target)")
+    parser.add_argument("--fa-per-hour", type=float, default=1.0,
+                        help="false-accept budget of the FRR metric")
+    parser.add_argument("--train-examples", type=int, default=0,
+                        help="use only the first N training examples (0: all)")
+    parser.add_argument("--dev-examples", type=int, default=0,
+                        help="score only the first N dev examples (0: all)")
+    parser.add_argument("--store", default=str(DEFAULT_DB_PATH), help="SQLite run store")
+    parser.add_argument("--conv-filters", type=int, default=None,
+                        help="Conv1D channels (default: the seed's 196)")
+    parser.add_argument("--gru-units", type=int, default=None,
+                        help="units of each GRU (default: the seed's 128)")
+    parser.add_argument("--dropout", type=float, default=None,
+                        help="drop rate of every Dropout layer (default: the seed's 0.8)")
+    parser.add_argument("--name", default="", help="label for the comparison")
+
+
+def config_from_args(args: argparse.Namespace):
+    """The ComparisonConfig the options describe (not yet validated)."""
+    from ..network import NetworkConfig
+    from ..trial_config import ComparisonConfig, TrialConfig
+    net = NetworkConfig()
+    for name in ("conv_filters", "gru_units", "dropout"):
+        if getattr(args, name) is not None:
+            setattr(net, name, getattr(args, name))
+    base = TrialConfig(network=net, batch_size=args.batch_size, epochs=args.epochs,
+                       learning_rate=args.lr,
+                       init=args.init, seed=args.seed, dataset=args.dataset,
+                       train_examples=args.train_examples, dev_examples=args.dev_examples,
+                       dev_loss_target=args.target_dev_loss, target_fa_per_hour=args.fa_per_hour)
+    precisions = [p.strip() for p in args.precisions.split(",") if p.strip()]
+    return ComparisonConfig(base=base, precisions=precisions, repeats=args.seeds, name=args.name)
+
+
+def _gb(n_bytes: int) -> str:
+    return f"{n_bytes / 1e9:.2f} GB"
+
+
+def _opt(value: float | None, fmt: str, none: str = "-") -> str:
+    return none if value is None else format(value, fmt)
+
+
+def format_event(ev: TrialEvent, epochs: int) -> str:
+    """One human line for an event."""
+    who = f"{ev.precision:8s} seed {ev.seed}"
+    if ev.kind == "started" and ev.device is not None:
+        d = ev.device
+        notes = f"  [{'; '.join(d.notes)}]" if d.notes else ""
+        return (f"{who}: started on {d.backend}/{d.device_kind} {d.device_name}; compute "
+                f"{d.compute_dtype}, variables {d.variable_dtype}, TF32 "
+                f"{'on' if d.tf32 else 'off'}, loss scaling {'on' if d.loss_scaling else 'off'}"
+                f"{', EMULATED' if d.emulated else ''}{notes}")
+    if ev.kind == "epoch" and ev.epoch is not None:
+        e = ev.epoch
+        frr = e.detection.frr if e.detection else None
+        budget = e.detection.target_fa_per_hour if e.detection else 0.0
+        first = "  (first epoch: includes compile)" if e.epoch == 1 else ""
+        return (f"{who} epoch {e.epoch:>3}/{epochs}  train {e.train_loss:.4f}  dev "
+                f"{e.dev_loss:.4f}  FRR {_opt(frr, '.2f')}@{budget:g}FA/h  "
+                f"{e.epoch_seconds:.1f} s  {e.examples_per_second:.1f} ex/s  wall "
+                f"{e.wall_seconds:.1f} s  peak {e.memory_kind} {_gb(e.peak_memory_bytes)}{first}")
+    if ev.kind == "finished":
+        return f"{who}: finished" + (f", model {ev.extra['model_path']}"
+                                     if ev.extra.get("model_path") else "")
+    return f"{who}: {ev.kind.upper()} {ev.message}".rstrip()
+
+
+def format_summary(rows: list[PrecisionSummary], target: float) -> str:
+    """Side-by-side table of a comparison's precisions (medians over seeds)."""
+    head = ("precision", "runs", "first ep s", "steady ep s", "ex/s", "speedup",
+            "train loss", "dev loss", "FRR", f"s to dev<={target:g}", "peak mem")
+    lines = [head]
+    for r in rows:
+        reach = (f"{_opt(r.seconds_to_target, '.1f')} ({r.reached_target}/{r.runs})"
+                 if r.seconds_to_target is not None else f"never (0/{r.runs})")
+        lines.append((r.precision, str(r.runs), _opt(r.first_epoch_seconds, ".2f"),
+                      _opt(r.steady_epoch_seconds, ".2f"), _opt(r.examples_per_second, ".1f"),
+                      _opt(r.speedup, ".2f") + ("x" if r.speedup else ""),
+                      _opt(r.final_train_loss, ".4f"), _opt(r.final_dev_loss, ".4f"),
+                      _opt(r.final_frr, ".2f"), reach, _gb(r.peak_memory_bytes)))
+    widths = [max(len(row[i]) for row in lines) for i in range(len(head))]
+    return "\n".join("  ".join(c.rjust(w) for c, w in zip(row, widths)) for row in lines)
+
+
+def _follow(runner, cid: str, epochs: int) -> None:
+    """Print events as they arrive until the comparison ends."""
+    since = 0
+    while True:
+        status = runner.status(cid)
+        for ev in runner.events(cid, since):
+            print(format_event(ev, epochs), flush=True)
+            since = ev.seq
+        if status.done and since >= status.last_seq:
+            return
+        time.sleep(_POLL_SECONDS)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the comparison; 0 if every run finished, 1 otherwise."""
+    from ..jobs import get_runner
+    cfg = config_from_args(args)
+    runner = get_runner(args.store)
+    cid = runner.start(cfg, check_values=True)
+    print(f"comparison {cid}: {len(runner.store.runs(cid))} runs, store {runner.store.path}",
+          flush=True)
+    try:
+        _follow(runner, cid, cfg.base.epochs)
+    except KeyboardInterrupt:
+        print("cancelling (stops before the next batch)...", flush=True)
+        runner.cancel(cid)
+        runner.wait(cid)
+        _follow(runner, cid, cfg.base.epochs)
+    runs = runner.store.runs(cid)
+    done = [(r.precision, r.summary) for r in runs if r.status == "finished" and r.summary]
+    print()
+    if done:
+        print(format_summary(summarise_precisions(done), cfg.base.dev_loss_target))
+    status = runner.status(cid)
+    print(f"comparison {cid}: {status.state}; "
+          + ", ".join(f"{r.precision}/seed {r.seed} {r.status}" for r in runs))
+    return 0 if all(r.status == "finished" for r in runs) else 1
