@@ -28,7 +28,8 @@ from .errors import LabError
 from .features import CLIP_SAMPLES, FEATURE_KIND_LOG, N_FRAMES, N_FREQ, N_STEPS, SAMPLE_RATE_HZ
 from .rawdata import ROLES, RawData, load_raw_data
 from .sources import ClipPool, split_families, split_sources
-from .synth import GENERATOR_VERSION, Example, SynthConfig, render_example
+from .synth import (GENERATOR_VERSION, Example, Sources, SynthConfig, make_background_pool,
+                    render_example)
 
 DEFAULT_CACHE_DIR = Path(__file__).resolve().parent.parent / ".cache" / "banks"
 SPLITS = ("train", "dev")
@@ -80,10 +81,24 @@ _W: dict[str, object] = {}  # per-process state set by _init_worker (module glob
 def _init_worker(cfg_dict: dict, bank_paths: dict[str, str | None], raw_folder: str,
                  out_dir: str) -> None:
     cfg = SynthConfig.from_dict(cfg_dict)
-    banks = {s: (WordBank.load(p) if p else None) for s, p in bank_paths.items()}
-    raw = _load_raw(cfg) if raw_folder else None
-    _W["cfg"], _W["out"] = cfg, Path(out_dir)
-    _W["sources"] = {s: split_sources(cfg, banks[s], raw, s) for s in SPLITS}
+    _W["cfg"], _W["out"], _W["sources"] = cfg, Path(out_dir), {}
+    _W["banks"] = {s: (WordBank.load(p) if p else None) for s, p in bank_paths.items()}
+    _W["raw"] = _load_raw(cfg) if raw_folder else None
+
+
+def sources_with_pool(cfg: SynthConfig, bank: WordBank | None, raw: RawData | None, split: str) -> Sources:
+    """A split's clip pools plus its pool of generated backgrounds (what every worker mixes from)."""
+    src = split_sources(cfg, bank, raw, split)
+    if cfg.raw_mode != "only" or not src.backgrounds:
+        src.generated = make_background_pool(cfg.seed, _SPLIT_CODE[split], src, cfg)
+    return src
+
+
+def _worker_sources(split: str) -> Sources:
+    """This worker's sources of ``split``, made on first use (a worker may see one split only)."""
+    if split not in _W["sources"]:
+        _W["sources"][split] = sources_with_pool(_W["cfg"], _W["banks"][split], _W["raw"], split)
+    return _W["sources"][split]
 
 
 def _render_range(task: tuple[str, int, int]) -> list[list[str]]:
@@ -95,7 +110,7 @@ def _render_range(task: tuple[str, int, int]) -> list[list[str]]:
     y = np.load(out / f"Y{suffix}.npy", mmap_mode="r+")
     rows = []
     for i in range(start, stop):
-        ex = render_example(example_rng(cfg.seed, split, i), _W["sources"][split], cfg)
+        ex = render_example(example_rng(cfg.seed, split, i), _worker_sources(split), cfg)
         x[i] = _features16(ex)
         y[i, :, 0] = ex.labels
         rows.append(_csv_row(split, i, ex))

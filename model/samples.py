@@ -49,8 +49,8 @@ def write_samples(cfg: SynthConfig, out_dir: str | Path, count: int = 4,
     Returns:
         The written clips with their label times.
     """
-    from .makedata import DEFAULT_CACHE_DIR, _build_banks, _load_raw, example_rng
-    from .sources import split_families, split_sources
+    from .makedata import DEFAULT_CACHE_DIR, _build_banks, _load_raw, example_rng, sources_with_pool
+    from .sources import split_families
 
     if not 1 <= count <= 50:
         raise ConfigError(f"sample count must be within 1..50 (got {count})")
@@ -60,7 +60,7 @@ def write_samples(cfg: SynthConfig, out_dir: str | Path, count: int = 4,
                          Path(cache_dir or DEFAULT_CACHE_DIR), None)
     bank = WordBank.load(paths["train"]) if paths["train"] else None
     raw = _load_raw(cfg) if cfg.raw_data else None
-    src = split_sources(cfg, bank, raw, "train")
+    src = sources_with_pool(cfg, bank, raw, "train")
     out, clips = Path(out_dir), []
     for i in range(min(count, cfg.n_train)):
         ex = render_example(example_rng(cfg.seed, "train", i), src, cfg)

@@ -15,7 +15,7 @@ from model.makedata import make_dataset
 from model.samples import read_samples, write_samples
 from model.synth import SynthConfig
 
-TINY = dict(n_train=6, n_dev=3, seed=5, bank_trigger_clips=4, bank_other_clips=4)
+TINY = dict(n_train=6, n_dev=3, seed=5, bank_trigger_clips=4, bank_other_clips=4, background_pool=4)
 
 
 def _digest(folder):

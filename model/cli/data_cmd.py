@@ -21,6 +21,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-augment", action="store_true", help="turn every augmentation off")
     p.add_argument("--out", default=str(DEFAULT_DATASET_DIR), help="output folder (default XY_train)")
     p.add_argument("--workers", type=int, default=None, help="mixing processes (default: cores)")
+    p.add_argument("--cache-dir", default="", help="word-bank cache folder (default .cache/banks)")
 
 
 def config_from_args(args: argparse.Namespace) -> SynthConfig:
@@ -48,7 +49,10 @@ def run(args: argparse.Namespace) -> int:
         if done >= total:
             bar.close()
 
-    report = make_dataset(config_from_args(args), args.out, progress=progress, workers=args.workers)
+    from ..makedata import DEFAULT_CACHE_DIR
+
+    report = make_dataset(config_from_args(args), args.out, progress=progress, workers=args.workers,
+                          cache_dir=args.cache_dir or DEFAULT_CACHE_DIR)
     meta = report.meta
     print(f"wrote {report.out_dir}: {meta.n_train} train + {meta.n_dev} dev examples of "
           f"'{meta.word}' ({len(meta.train_voices)} train / {len(meta.dev_voices)} dev voice families); "
