@@ -11,12 +11,13 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from .dataset import Dataset, load_dataset
 from .errors import LabError
 from .events import END_KINDS, TrialEvent
+from .precision import default_precisions
 from .store import DEFAULT_DB_PATH, RunRow, RunStore
 from .trial import one_line, run_trial
 from .trial_config import ComparisonConfig, validate_comparison
@@ -72,6 +73,8 @@ class Runner:
             ConfigError, DatasetError: bad settings or data; nothing is stored then.
         """
         validate_comparison(cfg, check_values=check_values)
+        if not cfg.precisions:  # store the pair that will really run
+            cfg = replace(cfg, precisions=default_precisions())
         cid, _ = self.store.create_comparison(cfg)
         with self._cond:
             self._cancel[cid] = threading.Event()
@@ -108,9 +111,8 @@ class Runner:
                 pos, run_id = list(self._queue).index(comparison_id) + 1, None
             else:
                 pos, run_id = None, None
-        events = self.store.events(comparison_id)
         return ComparisonStatus(comparison_id, comp.status, self.store.runs(comparison_id),
-                                run_id, pos, events[-1].seq if events else 0, comp.message)
+                                run_id, pos, self.store.last_seq(comparison_id), comp.message)
 
     def events(self, comparison_id: str, since: int = 0) -> list[TrialEvent]:
         """The comparison's events with seq > since, in order."""

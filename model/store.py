@@ -1,8 +1,9 @@
 """The run store: comparisons, runs, epochs and events in SQLite, files under runs/<run_id>/.
 
 One SQLite file (default ``runs/lab.sqlite``) in WAL mode, so the training worker
-can write while the dashboard reads. Every thread gets its own connection; writes are
-short ``BEGIN IMMEDIATE`` transactions with parametrised queries. A run's state is
+can write while the dashboard reads (another process). Within a process, threads share
+one connection behind a lock (no per-thread connections to leak when a UI reruns on fresh
+threads); writes are short ``BEGIN IMMEDIATE`` transactions with parametrised queries. A run's state is
 derived from its events inside the same transaction that stores the event, so the
 store never shows an epoch without its run being "running", or a "finished" run
 without its summary.
@@ -16,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shutil
 import socket
 import sqlite3
 import threading
@@ -23,6 +25,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from .errors import LabError
 from .events import EpochRecord, RunSummary, TrialEvent
 from .precision import PrecisionRecord
 from .store_schema import DEFAULT_DB_PATH, DEFAULT_RUNS_DIR, SCHEMA, SCHEMA_VERSION, migrate
@@ -97,15 +100,14 @@ def owner_alive(token: str) -> bool:
 
 
 class RunStore:
-    """Thread-safe access to the SQLite run store (one connection per thread)."""
+    """Thread-safe access to the SQLite run store (one shared connection and a lock)."""
 
     def __init__(self, path: str | Path = DEFAULT_DB_PATH):
         self.path = Path(path)
         self.runs_dir = self.path.parent
         self.runs_dir.mkdir(parents=True, exist_ok=True)
-        self._local = threading.local()
-        self._all: list[sqlite3.Connection] = []
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # guards the shared connection, reads included
+        self._conn: sqlite3.Connection | None = None
         self.owner = process_token()
         with self.transaction() as con:
             for stmt in SCHEMA:
@@ -113,31 +115,36 @@ class RunStore:
             migrate(con)
         self.interrupted_on_open = self.mark_interrupted()
 
-    # -- connections -------------------------------------------------------------------
+    # -- connection ----------------------------------------------------------------------
     def _con(self) -> sqlite3.Connection:
-        con = getattr(self._local, "con", None)
-        if con is None:
+        """The shared connection (opened on first use, and again after close())."""
+        if self._conn is None:
             con = sqlite3.connect(self.path, timeout=30.0, isolation_level=None,
                                   check_same_thread=False)
             con.execute("PRAGMA journal_mode=WAL")
             con.execute("PRAGMA foreign_keys=ON")
             con.execute("PRAGMA synchronous=NORMAL")
-            self._local.con = con
-            with self._lock:
-                self._all.append(con)
-        return con
+            self._conn = con
+        return self._conn
+
+    def _read(self, sql: str, params: tuple = ()) -> list[tuple]:
+        """All rows of a query; under the lock, so never inside another thread's write."""
+        with self._lock:
+            return self._con().execute(sql, params).fetchall()
 
     def transaction(self) -> "_WriteTxn":
         """``with store.transaction() as con:`` a serialised write transaction."""
-        return _WriteTxn(self._con(), self._lock)
+        return _WriteTxn(self, self._lock)
 
     def close(self) -> None:
-        """Close every connection this store opened (any thread)."""
+        """Close the connection (a later call reopens it)."""
         with self._lock:
-            for con in self._all:
-                con.close()
-            self._all.clear()
-        self._local = threading.local()
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+    def release_thread_connection(self) -> None:
+        """Nothing to release: all threads share one connection (kept for callers)."""
 
     def run_dir(self, run_id: str) -> Path:
         """Folder of a run's files (model.keras, tb/, error.txt)."""
@@ -192,8 +199,7 @@ class RunStore:
 
     def mark_interrupted(self) -> int:
         """Mark active runs/comparisons of dead owner processes "interrupted"; returns runs marked."""
-        con = self._con()
-        owners = {r[0] for r in con.execute(
+        owners = {r[0] for r in self._read(
             "SELECT owner FROM runs WHERE status IN ('queued', 'running') UNION "
             "SELECT owner FROM comparisons WHERE status IN ('queued', 'running')")}
         dead = [o for o in owners if not owner_alive(o)]
@@ -209,42 +215,71 @@ class RunStore:
                             (msg, now, owner))
         return count
 
+    def delete_comparison(self, comparison_id: str) -> bool:
+        """Delete an ended comparison, its runs, epochs, events and run folders.
+
+        Returns:
+            False if there was no such comparison.
+
+        Raises:
+            LabError: it is still queued or running.
+        """
+        comp = self.comparison(comparison_id)
+        if comp is None:
+            return False
+        if comp.status in ACTIVE:
+            raise LabError(f"comparison {comparison_id} is {comp.status}; cancel it before deleting")
+        run_ids = [r.id for r in self.runs(comparison_id)]
+        with self.transaction() as con:
+            con.execute("DELETE FROM events WHERE comparison_id=?", (comparison_id,))
+            for rid in run_ids:
+                con.execute("DELETE FROM epochs WHERE run_id=?", (rid,))
+            con.execute("DELETE FROM runs WHERE comparison_id=?", (comparison_id,))
+            con.execute("DELETE FROM comparisons WHERE id=?", (comparison_id,))
+        for rid in run_ids:
+            shutil.rmtree(self.run_dir(rid), ignore_errors=True)
+        return True
+
     # -- reads ---------------------------------------------------------------------------
     def comparison(self, comparison_id: str) -> ComparisonRow | None:
         """One comparison, or None."""
-        row = self._con().execute(f"SELECT {_COMP_COLS} FROM comparisons WHERE id=?",
-                                  (comparison_id,)).fetchone()
-        return _comparison_row(row) if row else None
+        rows = self._read(f"SELECT {_COMP_COLS} FROM comparisons WHERE id=?", (comparison_id,))
+        return _comparison_row(rows[0]) if rows else None
 
     def comparisons(self, limit: int = 100) -> list[ComparisonRow]:
         """Most recent comparisons first."""
-        rows = self._con().execute(f"SELECT {_COMP_COLS} FROM comparisons ORDER BY"
-                                   " created_unix DESC, id DESC LIMIT ?", (limit,)).fetchall()
+        rows = self._read(f"SELECT {_COMP_COLS} FROM comparisons ORDER BY created_unix DESC,"
+                          " id DESC LIMIT ?", (limit,))
         return [_comparison_row(r) for r in rows]
 
     def runs(self, comparison_id: str) -> list[RunRow]:
         """A comparison's runs in run order."""
-        rows = self._con().execute(f"SELECT {_RUN_COLS} FROM runs WHERE comparison_id=?"
-                                   " ORDER BY position", (comparison_id,)).fetchall()
+        rows = self._read(f"SELECT {_RUN_COLS} FROM runs WHERE comparison_id=? ORDER BY"
+                          " position", (comparison_id,))
         return [_run_row(r) for r in rows]
 
     def run(self, run_id: str) -> RunRow | None:
         """One run, or None."""
-        row = self._con().execute(f"SELECT {_RUN_COLS} FROM runs WHERE id=?",
-                                  (run_id,)).fetchone()
-        return _run_row(row) if row else None
+        rows = self._read(f"SELECT {_RUN_COLS} FROM runs WHERE id=?", (run_id,))
+        return _run_row(rows[0]) if rows else None
 
     def epochs(self, run_id: str) -> list[EpochRecord]:
         """A run's epochs in order."""
-        rows = self._con().execute("SELECT record_json FROM epochs WHERE run_id=? ORDER BY"
-                                   " epoch", (run_id,)).fetchall()
+        rows = self._read("SELECT record_json FROM epochs WHERE run_id=? ORDER BY epoch",
+                          (run_id,))
         return [EpochRecord.from_dict(json.loads(r[0])) for r in rows]
 
     def events(self, comparison_id: str, since: int = 0) -> list[TrialEvent]:
         """Events of a comparison with seq > since, in order."""
-        rows = self._con().execute("SELECT event_json FROM events WHERE comparison_id=? AND"
-                                   " seq>? ORDER BY seq", (comparison_id, since)).fetchall()
+        rows = self._read("SELECT event_json FROM events WHERE comparison_id=? AND seq>?"
+                          " ORDER BY seq", (comparison_id, since))
         return [TrialEvent.from_dict(json.loads(r[0])) for r in rows]
+
+    def last_seq(self, comparison_id: str) -> int:
+        """Seq of the comparison's latest event (0: none yet)."""
+        rows = self._read("SELECT COALESCE(MAX(seq), 0) FROM events WHERE comparison_id=?",
+                          (comparison_id,))
+        return int(rows[0][0])
 
     def model_path(self, run_id: str) -> Path | None:
         """The saved model of a finished run, if its file exists."""
@@ -256,14 +291,16 @@ class RunStore:
 
 
 class _WriteTxn:
-    """``with`` block: BEGIN IMMEDIATE ... COMMIT (ROLLBACK on error), serialised in-process."""
+    """``with`` block: BEGIN IMMEDIATE ... COMMIT (ROLLBACK on error), under the store's lock."""
 
-    def __init__(self, con: sqlite3.Connection, lock: threading.Lock):
-        self.con, self.lock = con, lock
+    def __init__(self, store: RunStore, lock: threading.RLock):
+        self.store, self.lock = store, lock
+        self.con: sqlite3.Connection | None = None
 
     def __enter__(self) -> sqlite3.Connection:
         self.lock.acquire()
         try:
+            self.con = self.store._con()
             self.con.execute("BEGIN IMMEDIATE")
         except BaseException:
             self.lock.release()

@@ -34,6 +34,10 @@ EmitFn = Callable[[TrialEvent], None]
 _BCE_EPS = 1e-7  # Keras's clipping epsilon for binary cross-entropy
 
 
+class _Cancelled(Exception):
+    """Raised inside the loop when the cancel flag is seen."""
+
+
 class TrainingDiverged(RuntimeError):
     """The training loss became NaN or infinite."""
 
@@ -84,11 +88,18 @@ def binary_crossentropy(probs: np.ndarray, labels: np.ndarray) -> float:
     return float(-np.mean(y * np.log(p) + (1.0 - y) * np.log1p(-p)))
 
 
-def predict_split(model, x: np.ndarray, batch_size: int, n_examples: int = 0) -> np.ndarray:
-    """(n, steps) float32 probabilities for the first ``n_examples`` rows of ``x`` (0: all)."""
+def predict_split(model, x: np.ndarray, batch_size: int, n_examples: int = 0,
+                  cancel: threading.Event | None = None) -> np.ndarray:
+    """(n, steps) float32 probabilities for the first ``n_examples`` rows of ``x`` (0: all).
+
+    Raises:
+        _Cancelled: ``cancel`` was set (checked before every batch).
+    """
     n = min(n_examples or x.shape[0], x.shape[0])
     parts = []
     for start in range(0, n, batch_size):
+        if cancel is not None and cancel.is_set():
+            raise _Cancelled
         xb = read_examples(x, np.arange(start, min(start + batch_size, n)))
         parts.append(np.asarray(model.predict_on_batch(xb), dtype=np.float32)[..., 0])
     return np.concatenate(parts, axis=0)
@@ -170,7 +181,8 @@ class _Trial:
         return loss, seen
 
     def score_dev(self, model, data: Dataset) -> tuple[float, object]:
-        probs = predict_split(model, data.x_dev, self.cfg.batch_size, self.cfg.dev_examples)
+        probs = predict_split(model, data.x_dev, self.cfg.batch_size, self.cfg.dev_examples,
+                              self.cancel)
         labels = read_examples(data.y_dev, np.arange(probs.shape[0]))[..., 0]
         return (binary_crossentropy(probs, labels),
                 frr_at_fa_rate(probs, labels, self.cfg.target_fa_per_hour))
@@ -208,10 +220,6 @@ class _Trial:
                   extra={"model_path": str(self.run_dir / "model.keras")}
                   if self.cfg.save_model else {})
         return summary
-
-
-class _Cancelled(Exception):
-    """Raised inside the loop when the cancel flag is seen."""
 
 
 def run_trial(cfg: TrialConfig, run_id: str, run_dir: Path, emit: EmitFn,
