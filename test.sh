@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Set up everything the tests need, then run the whole test suite (CPU, a few minutes).
+# Set up everything the tests need (venv, requirements, Debian's chromium), then run all tests.
 set -euo pipefail
 cd "$(dirname "$0")"
 source scripts/setup.sh requirements-dev.txt
+bash scripts/browser.sh
 python -m pytest -q tests "$@"
