@@ -184,3 +184,19 @@ def test_missing_dataset_folder(tmp_path):
     cfg = ComparisonConfig(TrialConfig(dataset=str(tmp_path / "nope")), ["fp32"])
     with pytest.raises(DatasetError, match="does not exist"):
         validate_comparison(cfg)
+
+
+def test_pretrained_weights_are_copied_and_mismatch_is_refused(tmp_path):
+    from model.network import build_model
+    from model.trial import load_pretrained_weights
+    keras.utils.set_random_seed(1)
+    source = build_model("float32", SMALL)
+    source.save(tmp_path / "activate.keras")
+    keras.utils.set_random_seed(2)
+    target = build_model("mixed_bfloat16", SMALL)
+    load_pretrained_weights(target, tmp_path / "activate.keras")
+    for a, b in zip(source.get_weights(), target.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    other = build_model("float32", NetworkConfig(conv_filters=8, gru_units=8))
+    with pytest.raises(ConfigError, match="does not match the network settings"):
+        load_pretrained_weights(other, tmp_path / "activate.keras")
