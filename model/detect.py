@@ -35,11 +35,10 @@ class DetectConfig:
     threshold: float = 0.5  # probability at or above which a step is "on", 0..1
     min_steps: int = 1  # consecutive on-steps an episode needs (1 step = 7.27 ms)
     refractory_steps: int = 75  # episodes closer than this many steps merge (seed: 75 ~ 0.55 s)
-    chunk_seconds: float = 30.0  # audio per network piece, seconds; memory does not grow past it
+    chunk_seconds: float = 10.24  # audio per network piece (1408 steps); one compiled length
     silence_peak: float = 1e-4  # a mono peak below this (-80 dBFS) is "silent" and refused
     feature_kind: str | None = None  # None: the model card's kind, else log-power-v1
     compile_xla: bool = True  # XLA-compile the network on TensorFlow (~4x faster on CPU)
-    bucket_steps: int = 128  # the last piece is padded to a multiple of this (fewer compiles)
     chime_gain: float = 0.5  # chime level mixed over the audio, 0..1
     limits: AudioLimits = field(default_factory=AudioLimits)  # file size / duration limits
 
@@ -49,8 +48,8 @@ class DetectConfig:
             raise ConfigError(f"threshold must be in (0, 1], got {self.threshold}")
         if self.min_steps < 1 or self.refractory_steps < 0:
             raise ConfigError("min_steps must be >= 1 and refractory_steps >= 0")
-        if not 1.0 <= self.chunk_seconds <= 600.0:
-            raise ConfigError(f"chunk_seconds must be within 1..600, got {self.chunk_seconds}")
+        if not 0.5 <= self.chunk_seconds <= 120.0:
+            raise ConfigError(f"chunk_seconds must be within 0.5..120, got {self.chunk_seconds}")
         if self.feature_kind is not None and self.feature_kind not in FEATURE_KINDS:
             raise ConfigError(f"feature kind must be one of {FEATURE_KINDS}")
         if self.limits.max_bytes <= 0 or self.limits.max_seconds <= 0:
@@ -180,9 +179,8 @@ class Detector:
 
         self.label = label
         self.feature_kind = kind or FEATURE_KIND_LOG
-        self.net = StreamingModel(keras_model, self.config.bucket_steps, self.config.compile_xla)
-        steps = round(self.config.chunk_seconds / STEP_SECONDS / self.config.bucket_steps)
-        self.piece_steps = max(1, steps) * self.config.bucket_steps
+        self.piece_steps = max(1, round(self.config.chunk_seconds / STEP_SECONDS))
+        self.net = StreamingModel(keras_model, self.piece_steps, self.config.compile_xla)
 
     def detect_file(self, source: str | Path | bytes) -> DetectResult:
         """Probabilities and detections of a file (or its bytes), streamed in pieces.
@@ -211,23 +209,19 @@ class Detector:
         result.sample_rate_hz = int(sample_rate_hz)
         return result
 
-    def warm_up(self, seconds: float = 10.0) -> None:
-        """Compile the network for clips of ``seconds`` (the first call pays ~1 s of XLA)."""
-        rng = np.random.default_rng(0)
-        self.detect_samples(rng.normal(0, 0.1, int(seconds * SAMPLE_RATE_HZ)).astype(np.float32),
-                            SAMPLE_RATE_HZ, "warm-up noise")
+    def warm_up(self) -> None:
+        """Run once so that the first real clip does not pay the XLA compile (~2 s)."""
+        noise = np.random.default_rng(0).normal(0, 0.1, SAMPLE_RATE_HZ).astype(np.float32)
+        self.detect_samples(noise, SAMPLE_RATE_HZ, "warm-up noise")
 
     def _scan(self, samples_44k, info: StreamInfo) -> DetectResult:
         """Run pieces through the network, then apply the silence check and the rule."""
         pieces = iter_feature_pieces(samples_44k, self.piece_steps, self.net.grid,
                                      self.feature_kind)
         state, parts = self.net.initial_state(), []
-        current = next(pieces, None)
-        while current is not None:
-            following = next(pieces, None)  # look ahead: only the last piece may be padded
-            probs, state = self.net.run_piece(current, state, last=following is None)
+        for piece in pieces:  # only the last piece may be short, so state is None only after it
+            probs, state = self.net.run_piece(piece, state)
             parts.append(probs)
-            current = following
         if info.peak < self.config.silence_peak:
             raise AudioError(f"{info.name} is silent (peak {_dbfs(info.peak)}): nothing to detect")
         if not parts:

@@ -7,9 +7,10 @@ Feeding step-aligned feature pieces (see :mod:`model.stream`) through it, state 
 from piece to piece, gives the whole-clip outputs up to float rounding (tested).
 
 Inference always computes in float32: on a CPU, float16 is slower, and the variables of
-a mixed-precision model are float32 anyway. On TensorFlow each piece length is
-XLA-compiled once (about 4x faster than a plain tf.function for the 1375-step GRUs);
-pieces are padded to a multiple of ``bucket_steps`` so few lengths are ever compiled.
+a mixed-precision model are float32 anyway. On TensorFlow the network is XLA-compiled
+(about 4-8x faster than a plain tf.function for the GRUs on a CPU). Every piece has one
+length (a short last piece is padded), so XLA compiles once per model: each further length
+would cost ~2 s of compiling and ~15 MB of memory for as long as the process lives.
 """
 from __future__ import annotations
 
@@ -148,16 +149,16 @@ class StreamingModel:
     Args:
         model: a single-input, single-output chain: Conv1D (valid padding) first, then
             per-step and recurrent layers (the shape :func:`model.network.build_model` makes).
-        bucket_steps: pad the last piece to a multiple of this many steps (fewer compiles).
-        compile_xla: XLA-compile each piece length on the TensorFlow backend.
+        piece_steps: output steps per piece; every call runs exactly this many.
+        compile_xla: XLA-compile the network on the TensorFlow backend.
 
     Raises:
         LabError: a layout whose outputs would depend on where the pieces are cut.
     """
 
-    def __init__(self, model: Any, bucket_steps: int = 128, compile_xla: bool = True) -> None:
+    def __init__(self, model: Any, piece_steps: int = 1408, compile_xla: bool = True) -> None:
         self.grid, self.n_freq = _chain_grid(model)
-        self.bucket_steps = int(bucket_steps)
+        self.piece_steps = int(piece_steps)
         self.net, self.state_sizes = _streaming_chain(model, self.n_freq)
         self._call = _compiled_call(self.net, compile_xla)
         self.name = str(model.name)
@@ -166,31 +167,34 @@ class StreamingModel:
         """Zero states, one (1, units) array per recurrent state."""
         return [np.zeros((1, size), np.float32) for size in self.state_sizes]
 
-    def run_piece(self, features: np.ndarray, state: list[Any], last: bool = False
-                  ) -> tuple[np.ndarray, list[Any]]:
+    def run_piece(self, features: np.ndarray, state: list[Any]
+                  ) -> tuple[np.ndarray, list[Any] | None]:
         """Outputs of one piece and the state after it.
 
         Args:
-            features: (frames, n_freq) float32, frames = stride*(n-1) + kernel for n steps.
+            features: (frames, n_freq) float32 for n <= piece_steps output steps
+                (frames = stride*(n-1) + kernel); fewer steps are zero-padded at the end.
             state: from :meth:`initial_state` or the previous call.
-            last: True for the final piece: it may be padded (its state is not exact then).
 
         Returns:
-            (probabilities float32 shape (n,), next state).
+            (probabilities float32 shape (n,), state after the piece); the state is None
+            after a short piece, where padding has run through the recurrent layers.
         """
         n = self.grid.steps_for_frames(features.shape[0])
-        padded = -(-n // self.bucket_steps) * self.bucket_steps if last else n
-        frames = self.grid.frames_for_steps(padded)
-        x = np.zeros((1, frames, self.n_freq), np.float32)
-        x[0, :features.shape[0]] = features[:frames]
+        if not 0 < n <= self.piece_steps:
+            raise ValueError(f"a piece must hold 1..{self.piece_steps} steps, got {n}")
+        x = np.zeros((1, self.grid.frames_for_steps(self.piece_steps), self.n_freq), np.float32)
+        used = self.grid.frames_for_steps(n)
+        x[0, :used] = features[:used]
         out = self._call(x, *state)
         probs = np.asarray(out[0])[0, :n, 0].astype(np.float32)
-        return probs, list(out[1:])
+        return probs, ([np.asarray(t) for t in out[1:]] if n == self.piece_steps else None)
 
-    def predict_whole(self, features: np.ndarray) -> np.ndarray:
-        """Reference: the whole feature array in one call (memory grows with length)."""
-        probs, _ = self.run_piece(features, self.initial_state(), last=False)
-        return probs
+    @property
+    def traced_lengths(self) -> int | None:
+        """How many input shapes were traced (and compiled) so far; None off TensorFlow."""
+        counter = getattr(self._call, "experimental_get_tracing_count", None)
+        return counter() if counter else None
 
 
 def _chain_grid(model: Any) -> tuple[PieceGrid, int]:
@@ -245,9 +249,8 @@ def _compiled_call(net: Any, compile_xla: bool):
     import keras
 
     if keras.backend.backend() != "tensorflow":
-        return lambda *args: [np.asarray(t) for t in net(list(args), training=False)]
+        return lambda *args: net(list(args), training=False)
     import tensorflow as tf
 
-    fn = tf.function(lambda *args: net(list(args), training=False), jit_compile=compile_xla,
-                     reduce_retracing=not compile_xla)
-    return lambda *args: [t.numpy() for t in fn(*args)]
+    return tf.function(lambda *args: net(list(args), training=False), jit_compile=compile_xla,
+                       reduce_retracing=not compile_xla)

@@ -1,0 +1,198 @@
+"""Detection speed and memory on this CPU (prints figures; asserts nothing).
+
+    .venv/bin/python bench/bench_detect.py [--model SPEC] [--runs 15] [--no-hour]
+
+Figures (medians of several runs):
+* model load time (Keras load + streaming rebuild) and the one-off XLA compile for 10 s;
+* warm latency for a 10 s clip (goal <= 50 ms): in-memory samples and a WAV file, with the
+  features and network parts apart, and the levers tried on the network part;
+* throughput on a 10-minute file (goal >= 100x real time on 2 cores);
+* peak RSS of a fresh process scanning a 1-hour file and writing its chimed WAV (goal < 1 GB).
+Without --model a seed-size network with random weights stands in (same cost as a trained one).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import numpy as np  # noqa: E402
+import soundfile as sf  # noqa: E402
+
+
+def median_s(fn, runs: int, warm: int = 1) -> float:
+    """Median wall time of ``fn()`` over ``runs`` calls after ``warm`` unmeasured ones."""
+    for _ in range(warm):
+        fn()
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times))
+
+
+def write_noise_wav(path: Path, seconds: float, rate: int, block_s: float = 60.0) -> Path:
+    """Noise with a tone burst every few seconds, written block by block (16-bit mono)."""
+    rng = np.random.default_rng(0)
+    with sf.SoundFile(path, "w", rate, 1, "PCM_16", format="WAV") as f:
+        left = int(seconds * rate)
+        while left > 0:
+            n = min(left, int(block_s * rate))
+            t = np.arange(n) / rate
+            burst = 0.2 * np.sin(2 * np.pi * 700 * t) * ((t % 4.0) < 0.5)
+            f.write((0.03 * rng.normal(size=n) + burst).astype(np.float32))
+            left -= n
+    return path
+
+
+def model_file(spec: str | None, folder: Path) -> str:
+    """The model to bench: the given spec, or a random seed-size network saved as .keras."""
+    if spec:
+        return spec
+    from model.network import build_model
+
+    path = folder / "bench_model.keras"
+    build_model().save(path)
+    return str(path)
+
+
+def bench_load(spec: str, runs: int) -> None:
+    from model.detect import Detector
+    from model.inference import load_keras_model, resolve_model_path
+
+    path = resolve_model_path(spec)
+    keras_s = median_s(lambda: load_keras_model(path), runs)
+    detector_s = median_s(lambda: Detector(spec), runs)
+    print(f"model load: keras.saving.load_model {keras_s * 1000:.0f} ms, Detector(...) "
+          f"incl. streaming rebuild {detector_s * 1000:.0f} ms (median of {runs})")
+
+
+def bench_latency(detector, keras_model, folder: Path, runs: int) -> None:
+    from model.detect import DetectConfig, Detector
+    from model.features import audio_to_features
+
+    rng = np.random.default_rng(1)
+    clip = (0.05 * rng.normal(size=441000)).astype(np.float32)
+    sf.write(folder / "clip10.wav", clip, 44100, subtype="PCM_16")
+    t0 = time.perf_counter()
+    detector.warm_up()
+    print(f"first clip (the one XLA compile): {time.perf_counter() - t0:.2f} s")
+    mem_s = median_s(lambda: detector.detect_samples(clip, 44100), runs)
+    file_s = median_s(lambda: detector.detect_file(folder / "clip10.wav"), runs)
+    feat_s = median_s(lambda: audio_to_features(clip, 44100), runs)
+    feats = audio_to_features(clip, 44100)
+    net_s = median_s(lambda: detector.net.run_piece(feats, detector.net.initial_state()), runs)
+    print(f"warm latency, 10 s clip: {mem_s * 1000:.1f} ms from samples, {file_s * 1000:.1f} ms "
+          f"from a WAV (features {feat_s * 1000:.1f} ms + network {net_s * 1000:.1f} ms; "
+          f"median of {runs}; goal <= 50 ms)")
+    bench_levers(keras_model, feats, runs, Detector, DetectConfig)
+
+
+def bench_levers(keras_model, feats, runs: int, Detector, DetectConfig) -> None:
+    """The network part of a 10 s clip, by the ways Keras/TensorFlow can run it."""
+    import tensorflow as tf
+
+    x = feats[None]
+    ways = {"model.predict_on_batch": lambda: keras_model.predict_on_batch(x)}
+    fn = tf.function(lambda a: keras_model(a, training=False), reduce_retracing=True,
+                     input_signature=[tf.TensorSpec([1, None, feats.shape[1]], tf.float32)])
+    ways["tf.function, fixed signature"] = lambda: fn(x)
+    plain = Detector.from_keras(keras_model, DetectConfig(compile_xla=False)).net
+    ways["streaming, tf.function (no XLA)"] = lambda: plain.run_piece(feats, plain.initial_state())
+    xla = Detector.from_keras(keras_model, DetectConfig(compile_xla=True)).net
+    ways["streaming, XLA jit_compile (used)"] = lambda: xla.run_piece(feats, xla.initial_state())
+    n = max(3, runs // 3)
+    for name, way in ways.items():
+        print(f"  lever {name}: {median_s(way, n, warm=2) * 1000:.1f} ms (median of {n})")
+
+
+def bench_throughput(detector, keras_model, folder: Path, runs: int) -> None:
+    from model.detect import DetectConfig, Detector
+
+    paths = {rate: write_noise_wav(folder / f"ten_min_{rate}.wav", 600.0, rate)
+             for rate in (44100, 16000)}
+    for rate, path in paths.items():
+        sec = median_s(lambda: detector.detect_file(path), runs, warm=0)
+        print(f"throughput, 10-minute {rate} Hz WAV: {sec:.2f} s = {600.0 / sec:.0f}x real time "
+              f"(median of {runs}; goal >= 100x on 2 cores)")
+    long_pieces = Detector.from_keras(keras_model, DetectConfig(chunk_seconds=40.96))
+    sec = median_s(lambda: long_pieces.detect_file(paths[44100]), runs, warm=1)
+    print(f"  lever 40.96 s pieces instead of {detector.config.chunk_seconds} s: {sec:.2f} s = "
+          f"{600.0 / sec:.0f}x real time (44.1 kHz; median of {runs})")
+
+
+HOUR_CHILD = """
+import os, sys, time
+sys.path.insert(0, {root!r})
+from model.audio import AudioLimits
+from model.chime import write_chimed_wav
+from model.detect import DetectConfig, Detector
+def rss_mb():  # VmHWM: this process's own peak (ru_maxrss inherits the parent's across exec)
+    with open("/proc/self/status") as f:
+        return next(int(l.split()[1]) for l in f if l.startswith("VmHWM")) / 1024
+det = Detector({spec!r}, DetectConfig())
+det.warm_up()
+print(f"  peak RSS after import, load and warm-up: {{rss_mb():.0f}} MB")
+t0 = time.perf_counter()
+res = det.detect_file({path!r})
+print(f"  scanned {{res.duration_s / 3600:.2f}} h in {{time.perf_counter() - t0:.1f}} s "
+      f"({{res.probabilities.shape[0]}} steps, {{len(res.detections)}} detections); "
+      f"peak RSS {{rss_mb():.0f}} MB")
+t0 = time.perf_counter()
+write_chimed_wav({path!r}, [d.time_s for d in res.detections], {out!r})
+print(f"  wrote the chimed WAV in {{time.perf_counter() - t0:.1f}} s; peak RSS {{rss_mb():.0f}} MB")
+"""
+
+
+def bench_hour(spec: str, folder: Path) -> None:
+    path = write_noise_wav(folder / "hour_16k.wav", 3600.0, 16000)
+    print(f"1-hour file: {path.stat().st_size / 1e6:.0f} MB 16 kHz 16-bit WAV, in a fresh process")
+    code = HOUR_CHILD.format(root=str(ROOT), spec=spec, path=str(path),
+                             out=str(folder / "hour_chimed.wav"))
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    print(proc.stdout.rstrip() or proc.stderr[-2000:])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--model", default=None, help="RUN_ID, 'pretrained' or a .keras path")
+    parser.add_argument("--runs", type=int, default=15, help="runs per latency figure")
+    parser.add_argument("--no-hour", action="store_true", help="skip the 1-hour RSS figure")
+    parser.add_argument("--hour-only", action="store_true", help="only the 1-hour RSS figure")
+    args = parser.parse_args()
+    print(f"cpu cores: {os.cpu_count()}, load average {os.getloadavg()[0]:.1f}")
+    t0 = time.perf_counter()
+    import keras  # noqa: F401  (TensorFlow comes with it)
+
+    print(f"import keras + tensorflow: {time.perf_counter() - t0:.1f} s (once per process)")
+    from model.detect import Detector
+
+    with tempfile.TemporaryDirectory(prefix="bench_detect_") as tmp:
+        folder = Path(tmp)
+        spec = model_file(args.model, folder)
+        if args.hour_only:
+            bench_hour(spec, folder)
+            return 0
+        bench_load(spec, max(3, args.runs // 3))
+        detector = Detector(spec)
+        from model.inference import load_keras_model
+
+        keras_model = load_keras_model(detector.model_path)
+        bench_latency(detector, keras_model, folder, args.runs)
+        bench_throughput(detector, keras_model, folder, 3)
+        if not args.no_hour:
+            bench_hour(spec, folder)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
