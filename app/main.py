@@ -1,20 +1,34 @@
-"""Dashboard entry point: ``streamlit run app/main.py`` (started by run.sh).
+"""Dashboard entry point: ``streamlit run app/main.py`` (started by ``./run.sh``).
 
-Until the Trials and Detect pages exist this shows the dataset: its size, how it
-was made, and a few synthesised clips to listen to.
+Pages: Trials (launch and watch comparisons), Detect (try a model on a clip), History
+(every stored comparison) and Dataset. Paths come from environment variables, see
+app/settings.py (LAB_STORE, LAB_DATASET, LAB_MODELS, LAB_DEMO_DIR, LAB_NETWORK).
 """
 from __future__ import annotations
 
 import sys
 from pathlib import Path
 
-import streamlit as st
-
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # streamlit puts app/ on the path, not the repo root
     sys.path.insert(0, str(ROOT))
 
-from app.dataset_page import dataset_page  # noqa: E402
+import streamlit as st  # noqa: E402
 
-st.set_page_config(page_title="AMP trigger-word lab", page_icon="🎙️", layout="wide")
-dataset_page(ROOT)
+from app.dataset_page import dataset_page  # noqa: E402
+from app.detect_page import detect_page  # noqa: E402
+from app.history_page import history_page  # noqa: E402
+from app.trials_page import trials_page  # noqa: E402
+
+
+def main() -> None:
+    """Set up the page and run the selected one."""
+    st.set_page_config(page_title="AMP trigger-word lab", page_icon="🎙️", layout="wide")
+    pages = [st.Page(trials_page, title="Trials", icon="🏁", url_path="trials", default=True),
+             st.Page(detect_page, title="Detect", icon="🔔", url_path="detect"),
+             st.Page(history_page, title="History", icon="🗂️", url_path="history"),
+             st.Page(dataset_page, title="Dataset", icon="🎧", url_path="dataset")]
+    st.navigation(pages).run()
+
+
+main()

@@ -1,12 +1,12 @@
 """The run store: comparisons, runs, epochs and events in SQLite, files under runs/<run_id>/.
 
-One SQLite file (default ``runs/lab.sqlite``) in WAL mode, so the training worker
-can write while the dashboard reads (another process). Within a process, threads share
-one connection behind a lock (no per-thread connections to leak when a UI reruns on fresh
-threads); writes are short ``BEGIN IMMEDIATE`` transactions with parametrised queries. A run's state is
-derived from its events inside the same transaction that stores the event, so the
-store never shows an epoch without its run being "running", or a "finished" run
-without its summary.
+One SQLite file (default ``runs/lab.sqlite``) in WAL mode, so the training worker can
+write while the dashboard reads (another process). Within a process, threads share one
+connection behind a lock (no per-thread connections to leak when a UI reruns on fresh
+threads); writes are short ``BEGIN IMMEDIATE`` transactions with parametrised queries.
+A run's state is derived from its events inside the same transaction that stores the
+event, so the store never shows an epoch without its run being "running", or a
+"finished" run without its summary.
 
 Runs and comparisons record the process that owns them. On open, any run still
 "queued" or "running" whose owner process is gone (crash, kill, reboot) is marked
@@ -198,7 +198,11 @@ class RunStore:
             return cur.rowcount
 
     def mark_interrupted(self) -> int:
-        """Mark active runs/comparisons of dead owner processes "interrupted"; returns runs marked."""
+        """Mark active runs/comparisons of dead owner processes "interrupted".
+
+        Returns:
+            How many runs were marked.
+        """
         owners = {r[0] for r in self._read(
             "SELECT owner FROM runs WHERE status IN ('queued', 'running') UNION "
             "SELECT owner FROM comparisons WHERE status IN ('queued', 'running')")}
@@ -228,7 +232,8 @@ class RunStore:
         if comp is None:
             return False
         if comp.status in ACTIVE:
-            raise LabError(f"comparison {comparison_id} is {comp.status}; cancel it before deleting")
+            raise LabError(f"comparison {comparison_id} is {comp.status}; "
+                           "cancel it before deleting")
         run_ids = [r.id for r in self.runs(comparison_id)]
         with self.transaction() as con:
             con.execute("DELETE FROM events WHERE comparison_id=?", (comparison_id,))

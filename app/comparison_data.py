@@ -1,0 +1,160 @@
+"""A stored comparison as plain tables for the charts and the summary (no Streamlit here)."""
+from __future__ import annotations
+
+import statistics
+import time
+from dataclasses import dataclass
+
+import pandas as pd
+
+from model.events import EpochRecord, RunSummary, summarise_epochs
+from model.store import ComparisonRow, RunRow, RunStore
+
+REFERENCE = "fp32"
+
+
+@dataclass
+class ComparisonData:
+    """A comparison, its runs and each run's epochs, read once from the store."""
+
+    comparison: ComparisonRow  # the comparison
+    runs: list[RunRow]  # in run order
+    epochs: dict[str, list[EpochRecord]]  # run id -> epochs in order
+
+    @property
+    def epochs_shown(self) -> int:
+        """Epochs stored over all runs (the page prints it; tests wait for it)."""
+        return sum(len(v) for v in self.epochs.values())
+
+
+def read_comparison(store: RunStore, comparison_id: str) -> ComparisonData | None:
+    """Everything the views need about one comparison (None if it is not in the store)."""
+    comp = store.comparison(comparison_id)
+    if comp is None:
+        return None
+    runs = store.runs(comparison_id)
+    return ComparisonData(comp, runs, {r.id: store.epochs(r.id) for r in runs})
+
+
+def run_label(run: RunRow) -> str:
+    """Legend name of a run: precision and seed."""
+    return f"{run.precision} · seed {run.seed}"
+
+
+def loss_frame(data: ComparisonData) -> pd.DataFrame:
+    """Long table: one row per run, epoch and split (train/dev) with its loss."""
+    rows = []
+    for run in data.runs:
+        for e in data.epochs.get(run.id, []):
+            for split, loss in (("train", e.train_loss), ("dev", e.dev_loss)):
+                rows.append({"run": run_label(run), "precision": run.precision, "seed": run.seed,
+                             "epoch": e.epoch, "wall_s": round(e.wall_seconds, 3),
+                             "split": split, "loss": loss})
+    return pd.DataFrame(rows, columns=["run", "precision", "seed", "epoch", "wall_s", "split",
+                                       "loss"])
+
+
+def epoch_time_frame(data: ComparisonData) -> pd.DataFrame:
+    """One row per run and epoch: training seconds of that epoch."""
+    rows = [{"run": run_label(run), "precision": run.precision, "epoch": e.epoch,
+             "epoch_s": e.epoch_seconds, "examples_per_s": e.examples_per_second}
+            for run in data.runs for e in data.epochs.get(run.id, [])]
+    return pd.DataFrame(rows, columns=["run", "precision", "epoch", "epoch_s", "examples_per_s"])
+
+
+@dataclass
+class RunProgress:
+    """Progress of one run for its progress bar."""
+
+    label: str  # run label
+    status: str  # run status
+    fraction: float  # 0..1
+    text: str  # e.g. "epoch 3/10 · ETA 42 s"
+
+
+def run_progress(run: RunRow, epochs: list[EpochRecord], now: float | None = None) -> RunProgress:
+    """Epochs done over epochs asked, with an ETA from the mean time per epoch so far."""
+    total = max(run.config.epochs, 1)
+    done = len(epochs)
+    text = f"{run_label(run)}: epoch {done}/{total} · {run.status}"
+    if run.status == "running" and done and run.started_unix:
+        elapsed = (now or time.time()) - run.started_unix
+        eta = elapsed / done * (total - done)
+        text += f" · ETA {format_seconds(eta)}"
+    elif run.status in ("failed", "interrupted", "cancelled") and run.message:
+        text += f" · {run.message}"
+    return RunProgress(run_label(run), run.status, min(done / total, 1.0), text)
+
+
+def format_seconds(seconds: float) -> str:
+    """42 s, 3 min 5 s, 1 h 02 min."""
+    s = max(int(round(seconds)), 0)
+    if s < 60:
+        return f"{s} s"
+    if s < 3600:
+        return f"{s // 60} min {s % 60} s"
+    return f"{s // 3600} h {s % 3600 // 60:02d} min"
+
+
+def _mean_spread(values: list[float], fmt: str) -> str:
+    if not values:
+        return "–"
+    if len(values) == 1:
+        return format(values[0], fmt)
+    return f"{format(statistics.fmean(values), fmt)} ± {format(statistics.stdev(values), fmt)}"
+
+
+def _run_summary(run: RunRow, epochs: list[EpochRecord]) -> RunSummary | None:
+    """The stored summary, or one from the epochs so far (a running run)."""
+    if run.summary is not None:
+        return run.summary
+    return summarise_epochs(epochs, run.config.dev_loss_target) if epochs else None
+
+
+def ran_as(run: RunRow) -> str:
+    """What actually ran: compute/variable dtype, TF32, loss scaling, emulation."""
+    dev = run.device
+    if dev is None:
+        return ""
+    parts = [f"{dev.compute_dtype or '?'}/{dev.variable_dtype or '?'}"]
+    parts += [x for x, on in (("TF32", dev.tf32), ("loss scaling", dev.loss_scaling),
+                              ("emulated", dev.emulated)) if on]
+    return ", ".join(parts)
+
+
+def summary_frame(data: ComparisonData) -> pd.DataFrame:
+    """Per precision: speed and quality, mean ± spread (standard deviation) over seeds."""
+    order = list(dict.fromkeys(r.precision for r in data.runs))
+    per = {p: [(r, s) for r in data.runs if r.precision == p
+               for s in [_run_summary(r, data.epochs.get(r.id, []))] if s is not None]
+           for p in order}
+    speed = {p: [s.steady_examples_per_second for _, s in v if s.steady_examples_per_second]
+             for p, v in per.items()}
+    ref = speed.get(REFERENCE) or next(iter(speed.values()), [])
+    rows = []
+    for prec in order:
+        pairs = per[prec]
+        sums = [s for _, s in pairs]
+        vals = lambda attr: [getattr(s, attr) for s in sums if getattr(s, attr) is not None]
+        reached = vals("seconds_to_target")
+        speedup = (statistics.fmean(speed[prec]) / statistics.fmean(ref)
+                   if speed[prec] and ref else None)
+        runs = [r for r in data.runs if r.precision == prec]
+        rows.append({
+            "precision": prec,
+            "runs": f"{len(sums)}/{len(runs)}",
+            "steady epoch (s)": _mean_spread(vals("steady_epoch_seconds"), ".2f"),
+            "examples/s": _mean_spread(speed[prec], ".1f"),
+            f"speedup vs {REFERENCE}": f"{speedup:.2f}×" if speedup else "–",
+            "first epoch (s)": _mean_spread(vals("first_epoch_seconds"), ".2f"),
+            "final train loss": _mean_spread(vals("final_train_loss"), ".4f"),
+            "final dev loss": _mean_spread(vals("final_dev_loss"), ".4f"),
+            "dev FRR": _mean_spread(vals("final_frr"), ".2f"),
+            "time to target (s)": (f"{statistics.median(reached):.1f} ({len(reached)}/{len(sums)})"
+                                   if reached else f"not reached (0/{len(sums)})"),
+            "peak memory (MB)": (f"{max(s.peak_memory_bytes for s in sums) / 1e6:.0f} "
+                                 f"{sums[-1].memory_kind}" if sums else "–"),
+            "device": next((r.device.device_name for r in runs if r.device), ""),
+            "ran as": next((ran_as(r) for r in runs if r.device), ""),
+        })
+    return pd.DataFrame(rows)

@@ -1,0 +1,108 @@
+"""Making a dataset from the browser: one background thread per process, polled by the page.
+
+The thread only calls :func:`model.makedata.make_dataset` and writes plain fields under a
+lock; the page reads a snapshot every second. Nothing here calls Streamlit.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Callable
+
+from model.errors import LabError
+from model.synth import SynthConfig
+
+MakeFn = Callable[..., object]  # make_dataset's signature (replaceable in tests)
+
+
+@dataclass
+class DataJobState:
+    """A snapshot of the data job."""
+
+    running: bool = False  # the thread is working
+    stage: str = ""  # "bank" (text-to-speech) or "mix"
+    done: int = 0  # items done in this stage
+    total: int = 0  # items in this stage
+    out_dir: str = ""  # destination folder
+    message: str = ""  # result or one-line error
+    ok: bool | None = None  # None while running or never run; True/False once ended
+    started_unix: float = 0.0  # when it started
+
+    @property
+    def fraction(self) -> float:
+        """Progress of the current stage, 0..1."""
+        return min(self.done / self.total, 1.0) if self.total else 0.0
+
+
+class DataJob:
+    """At most one make-data run at a time in this process."""
+
+    def __init__(self, make: MakeFn | None = None):
+        self._make = make
+        self._lock = threading.Lock()
+        self._state = DataJobState()
+        self._cancel = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def snapshot(self) -> DataJobState:
+        """A copy of the current state."""
+        with self._lock:
+            return replace(self._state)
+
+    def start(self, cfg: SynthConfig, out_dir: str | Path) -> None:
+        """Validate and start; raises LabError if invalid or one is already running."""
+        cfg.validate()
+        with self._lock:
+            if self._state.running:
+                raise LabError("a dataset is already being made; wait for it or cancel it")
+            self._state = DataJobState(running=True, out_dir=str(out_dir), stage="starting",
+                                       started_unix=time.time())
+            self._cancel = threading.Event()
+            self._thread = threading.Thread(target=self._work, args=(cfg, Path(out_dir)),
+                                            name="make-data", daemon=True)
+            self._thread.start()
+
+    def cancel(self) -> None:
+        """Ask the running job to stop (the old dataset stays untouched)."""
+        self._cancel.set()
+
+    def join(self, timeout: float | None = None) -> None:
+        """Wait for the thread (tests)."""
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def _progress(self, stage: str, done: int, total: int) -> None:
+        with self._lock:
+            self._state.stage, self._state.done, self._state.total = stage, done, total
+
+    def _work(self, cfg: SynthConfig, out_dir: Path) -> None:
+        make = self._make
+        if make is None:
+            from model.makedata import make_dataset as make
+        try:
+            report = make(cfg, out_dir, progress=self._progress, cancel=self._cancel)
+            meta = getattr(report, "meta", None)
+            msg = (f"made {meta.n_train} training and {meta.n_dev} dev examples of "
+                   f"“{meta.word}” in {out_dir}" if meta else f"made {out_dir}")
+            ok = True
+        except LabError as err:
+            msg, ok = str(err), False
+        except Exception as err:  # noqa: BLE001 - report, never kill the process
+            msg, ok = f"making data failed: {type(err).__name__}: {err}".splitlines()[0], False
+        with self._lock:
+            self._state.running, self._state.message, self._state.ok = False, msg, ok
+
+
+_JOB: DataJob | None = None
+_JOB_LOCK = threading.Lock()
+
+
+def get_data_job() -> DataJob:
+    """The process-wide data job (shared by every tab)."""
+    global _JOB
+    with _JOB_LOCK:
+        if _JOB is None:
+            _JOB = DataJob()
+        return _JOB

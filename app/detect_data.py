@@ -1,0 +1,128 @@
+"""Detect page helpers without Streamlit: model list, spectrogram image, chart tables, CSV."""
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import soundfile as sf
+
+from model.detect import Detection
+from model.features import FEATURE_KIND_LOG, STEP_SECONDS, audio_to_features
+from model.inference import PRETRAINED_PATH
+from model.store import RunStore
+
+AUDIO_TYPES = ["wav", "flac", "ogg", "mp3"]
+SPECTROGRAM_MAX_S = 120.0  # only the first two minutes are drawn
+MAX_COLUMNS = 1200  # spectrogram image width, time bins
+MAX_CURVE_POINTS = 3000  # probability points drawn (peaks kept)
+# a perceptually ordered colour ramp (viridis anchors), dark = quiet
+_RAMP = np.array([[68, 1, 84], [59, 82, 139], [33, 145, 140], [94, 201, 98], [253, 231, 37]],
+                 dtype=np.float32)
+
+
+@dataclass
+class ModelChoice:
+    """A model the Detect page offers."""
+
+    label: str  # shown in the picker
+    spec: str  # what Detector() takes: "pretrained", a .keras path or a run id
+    path: Path  # the .keras file (its mtime keys the cache)
+
+
+def list_models(store: RunStore, extra: list[Path], limit: int = 50) -> list[ModelChoice]:
+    """The pretrained model (if shipped), extra .keras files, then finished runs, newest first."""
+    out = []
+    if PRETRAINED_PATH.is_file():
+        out.append(ModelChoice("pretrained (shipped)", "pretrained", PRETRAINED_PATH))
+    out += [ModelChoice(f"file {p.name}", str(p), p) for p in extra if p.is_file()]
+    for comp in store.comparisons(limit=limit):
+        for run in store.runs(comp.id):
+            path = store.model_path(run.id) if run.status == "finished" else None
+            if path is None:
+                continue
+            dev = run.summary.final_dev_loss if run.summary else None
+            loss = f", dev loss {dev:.3f}" if dev is not None else ""
+            out.append(ModelChoice(f"run {run.id} ({run.precision}, seed {run.seed}{loss})",
+                                   run.id, path))
+    return out
+
+
+def list_demo_clips(folders: list[Path]) -> list[Path]:
+    """Audio files in the demo folders, sorted by name."""
+    found = []
+    for folder in folders:
+        if folder.is_dir():
+            found += sorted(p for p in folder.iterdir() if p.suffix.lower().lstrip(".") in AUDIO_TYPES)
+    return found
+
+
+def _ramp(values: np.ndarray) -> np.ndarray:
+    """0..1 values -> uint8 RGB through the colour ramp."""
+    pos = np.clip(values, 0.0, 1.0) * (len(_RAMP) - 1)
+    lo = np.floor(pos).astype(int).clip(0, len(_RAMP) - 2)
+    frac = (pos - lo)[..., None]
+    return (_RAMP[lo] * (1 - frac) + _RAMP[lo + 1] * frac).astype(np.uint8)
+
+
+def features_to_image(features: np.ndarray, max_columns: int = MAX_COLUMNS) -> np.ndarray:
+    """(frames, bins) features -> (bins*2, columns, 3) uint8 image, low frequencies at the bottom.
+
+    Frames are averaged into at most ``max_columns`` columns; values are scaled between
+    the 2nd and 99.5th percentile so quiet and loud clips both show detail.
+    """
+    frames = features.shape[0]
+    cols = max(1, min(frames, max_columns))
+    edges = np.linspace(0, frames, cols + 1).astype(int)
+    pooled = np.add.reduceat(features, edges[:-1], axis=0) / np.diff(edges)[:, None]
+    lo, hi = np.percentile(pooled, [2.0, 99.5])
+    scaled = (pooled - lo) / max(hi - lo, 1e-6)
+    img = _ramp(scaled.T[::-1])  # (bins, cols, 3), high bins first
+    return np.repeat(img, 2, axis=0)
+
+
+def spectrogram_image(audio_bytes: bytes) -> tuple[np.ndarray, float] | None:
+    """(image, seconds drawn) of the first SPECTROGRAM_MAX_S of a clip; None if unreadable."""
+    try:
+        with sf.SoundFile(io.BytesIO(audio_bytes)) as fh:
+            rate = fh.samplerate
+            want = int(SPECTROGRAM_MAX_S * rate)
+            data = fh.read(want if fh.frames <= 0 else min(fh.frames, want), dtype="float32",
+                           always_2d=True)
+        if data.shape[0] < rate * 0.05:
+            return None
+        feats = audio_to_features(data.mean(axis=1), rate, FEATURE_KIND_LOG)
+    except Exception:  # noqa: BLE001 - the detector reports why a file is unusable
+        return None
+    return features_to_image(feats), data.shape[0] / rate
+
+
+def curve_frame(probs: np.ndarray, max_points: int = MAX_CURVE_POINTS) -> pd.DataFrame:
+    """time_s, probability; long traces are max-pooled so peaks stay visible."""
+    probs = np.asarray(probs, dtype=np.float32).reshape(-1)
+    n = probs.shape[0]
+    if n > max_points:
+        edges = np.linspace(0, n, max_points + 1).astype(int)
+        return pd.DataFrame({"time_s": edges[:-1] * STEP_SECONDS,
+                             "probability": np.maximum.reduceat(probs, edges[:-1])})
+    return pd.DataFrame({"time_s": np.arange(n) * STEP_SECONDS, "probability": probs})
+
+
+def detections_frame(found: list[Detection]) -> pd.DataFrame:
+    """One row per detection: time (s) and peak probability."""
+    return pd.DataFrame({"time_s": [round(d.time_s, 3) for d in found],
+                         "score": [round(d.score, 4) for d in found]})
+
+
+def probabilities_csv(probs: np.ndarray) -> str:
+    """CSV text: step, time_s, probability."""
+    probs = np.asarray(probs, dtype=np.float32).reshape(-1)
+    lines = ["step,time_s,probability"]
+    lines += [f"{i},{i * STEP_SECONDS:.5f},{p:.5f}" for i, p in enumerate(probs.tolist())]
+    return "\n".join(lines) + "\n"
+
+
+__all__ = ["ModelChoice", "list_models", "list_demo_clips", "features_to_image",
+           "spectrogram_image", "curve_frame", "detections_frame", "probabilities_csv"]

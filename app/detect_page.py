@@ -1,0 +1,138 @@
+"""Detect page: a clip (upload, recording or demo) -> probabilities, detections, chimed audio."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import altair as alt
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from model.chime import chimed_wav_bytes
+from model.detect import DetectConfig, Detector, probabilities_to_detections
+
+from .common import guarded, settings, store
+from .detect_data import (AUDIO_TYPES, ModelChoice, curve_frame, detections_frame,
+                          list_demo_clips, list_models, probabilities_csv, spectrogram_image)
+
+SOURCES = ("Upload a file", "Record", "Demo clip")
+
+
+@dataclass
+class Clip:
+    """The audio the user picked."""
+
+    name: str  # file name for messages and downloads
+    data: bytes  # the file's bytes
+
+
+@dataclass
+class Scan:
+    """What the network said about a clip (cached per clip and model)."""
+
+    probabilities: np.ndarray  # float32 per output step
+    duration_s: float  # decoded duration
+
+
+@st.cache_resource(max_entries=4, show_spinner="Loading the model...")
+def load_detector(spec: str, mtime: float, store_path: str) -> Detector:
+    """A loaded, XLA-ready detector; ``mtime`` keys the cache to the file's version."""
+    del mtime
+    return Detector(spec, DetectConfig(), store_path=store_path)
+
+
+@st.cache_data(max_entries=16, show_spinner="Running the detector...")
+def scan_clip(spec: str, mtime: float, store_path: str, data: bytes) -> Scan:
+    """Per-step probabilities of a clip (threshold-independent, so the slider is instant)."""
+    result = load_detector(spec, mtime, store_path).detect_file(data)
+    return Scan(result.probabilities, result.duration_s)
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def cached_spectrogram(data: bytes):
+    """Spectrogram image of the clip's first two minutes (None if unreadable)."""
+    return spectrogram_image(data)
+
+
+def _pick_clip() -> Clip | None:
+    source = st.radio("Clip", SOURCES, horizontal=True, key="d_source")
+    if source == SOURCES[0]:
+        up = st.file_uploader("WAV, FLAC, OGG or MP3", type=AUDIO_TYPES, key="d_upload")
+        return Clip(up.name, up.getvalue()) if up is not None else None
+    if source == SOURCES[1]:
+        rec = st.audio_input("Say the trigger word", key="d_record")
+        return Clip("recording.wav", rec.getvalue()) if rec is not None else None
+    demos = list_demo_clips(settings().demo_dirs)
+    if not demos:
+        st.info("No demo clips: put WAV files in assets/demo (or run `python -m model samples`).")
+        return None
+    path = st.selectbox("Demo clip", demos, format_func=lambda p: p.name, key="d_demo")
+    return Clip(path.name, path.read_bytes())
+
+
+def _pick_model() -> ModelChoice | None:
+    choices = list_models(store(), settings().extra_models)
+    if not choices:
+        st.info("No model yet: no pretrained model is shipped and no run has finished. "
+                "Train one on the Trials page.")
+        return None
+    labels = [c.label for c in choices]
+    label = st.selectbox("Model", labels, key="d_model")
+    return choices[labels.index(label)]
+
+
+def probability_chart(curve: pd.DataFrame, found: pd.DataFrame, threshold: float) -> alt.LayerChart:
+    """Probability per step, the threshold as a rule, and each detection as a red point."""
+    line = alt.Chart(curve).mark_line().encode(
+        x=alt.X("time_s:Q", title="time (s)"),
+        y=alt.Y("probability:Q", scale=alt.Scale(domain=[0, 1]), title="trigger-word probability"))
+    rule = alt.Chart(pd.DataFrame({"threshold": [threshold]})).mark_rule(
+        color="orange", strokeDash=[6, 3]).encode(y="threshold:Q")
+    points = alt.Chart(found).mark_point(color="red", size=120, filled=True).encode(
+        x="time_s:Q", y="score:Q", tooltip=["time_s", "score"])
+    return (line + rule + points).properties(height=260)
+
+
+def _show_result(clip: Clip, choice: ModelChoice) -> None:
+    app = settings()
+    scan = scan_clip(choice.spec, choice.path.stat().st_mtime, str(app.store_path), clip.data)
+    c = st.columns(3)
+    threshold = c[0].slider("threshold", 0.01, 0.99, 0.5, 0.01, key="d_threshold")
+    min_steps = c[1].number_input("minimum steps on", 1, 200, 1, key="d_min_steps")
+    refractory = c[2].number_input("refractory steps", 0, 2000, 75, key="d_refractory")
+    found = probabilities_to_detections(scan.probabilities, threshold, int(min_steps),
+                                        int(refractory))
+    st.metric("detections", len(found), help=f"{scan.duration_s:.1f} s of audio")
+    st.altair_chart(probability_chart(curve_frame(scan.probabilities), detections_frame(found),
+                                      threshold), width="stretch")
+    spec = cached_spectrogram(clip.data)
+    if spec is not None:
+        img, seconds = spec
+        st.image(img, caption=f"Spectrogram (log power, first {seconds:.1f} s; low frequencies "
+                              "at the bottom)", width="stretch")
+    times = [d.time_s for d in found]
+    chimed = chimed_wav_bytes(clip.data, times)
+    a, b = st.columns(2)
+    a.caption("Original")
+    a.audio(clip.data)
+    b.caption(f"With a chime at each of the {len(found)} detections")
+    b.audio(chimed, format="audio/wav")
+    stem = clip.name.rsplit(".", 1)[0]
+    d1, d2 = st.columns(2)
+    d1.download_button("Download chimed WAV", chimed, f"{stem}_chimed.wav", "audio/wav",
+                       key="d_dl_wav")
+    d2.download_button("Download probabilities CSV", probabilities_csv(scan.probabilities),
+                       f"{stem}_probabilities.csv", "text/csv", key="d_dl_csv")
+    if found:
+        st.dataframe(detections_frame(found), hide_index=True)
+
+
+@guarded
+def detect_page() -> None:
+    """Render the Detect page."""
+    st.title("Detect the trigger word in a clip")
+    choice = _pick_model()
+    clip = _pick_clip()
+    if choice is None or clip is None:
+        return
+    _show_result(clip, choice)

@@ -1,0 +1,153 @@
+"""Trials page: settings and presets, Start/Cancel, and the live view of the current job."""
+from __future__ import annotations
+
+import streamlit as st
+
+from model.errors import ConfigError
+from model.jobs import Runner
+from model.precision import default_precisions
+from model.store import RunStore
+
+from .common import guarded, runner, settings
+from .comparison_data import read_comparison
+from .comparison_view import render_comparison
+from .dataset_page import dataset_line, render_make_data
+from .device_panel import LABELS, device_summary, precision_choices, render_device_panel
+from .trial_settings import (CUSTOM, PRESETS, FormValues, form_to_comparison, preset_values,
+                             pretrained_available)
+
+IDLE_POLL_S = 3.0  # how often an idle page looks for jobs started elsewhere (CLI, other tab)
+LIVE_POLL_S = 1.0  # how often the live view refreshes while a job runs
+
+
+def pick_live_comparison(store: RunStore) -> tuple[str | None, bool]:
+    """(comparison to show, whether it is active): the running one, else the oldest queued,
+    else the most recent."""
+    comps = store.comparisons(limit=50)
+    for state in ("running", "queued"):
+        active = [c for c in comps if c.status == state]
+        if active:
+            return active[-1].id, True
+    return (comps[0].id, False) if comps else (None, False)
+
+
+def _apply_preset() -> None:
+    """on_change of the preset picker: copy the preset into the widgets."""
+    label = st.session_state["t_preset"]
+    preset = next((p for p in PRESETS if p.label == label), None)
+    if preset is None:
+        return
+    amp = default_precisions(device_summary().kind)[1]
+    vals = preset_values(preset, amp)
+    for name in LABELS:
+        st.session_state[f"t_prec_{name}"] = name in vals["precisions"]
+    st.session_state.update(t_batch=vals["batch_size"], t_epochs=vals["epochs"],
+                            t_init=vals["init"], t_lr=vals["learning_rate"])
+
+
+def _settings_form() -> FormValues:
+    """The settings widgets; returns their values."""
+    app = settings()
+    dev = device_summary()
+    has_pretrained, why = pretrained_available()
+    st.selectbox("Preset (the seed's trials)", [CUSTOM] + [p.label for p in PRESETS],
+                 key="t_preset", on_change=_apply_preset,
+                 help=None if has_pretrained else f"Trial 3 needs the pretrained model: {why}")
+    st.write("Precisions to compare")
+    chosen = []
+    cols = st.columns(4)
+    default_pair = default_precisions(dev.kind)
+    for col, choice in zip(cols, precision_choices(dev.kind, dev.cpu_flags)):
+        key = f"t_prec_{choice.name}"
+        if key not in st.session_state:
+            st.session_state[key] = choice.enabled and choice.name in default_pair
+        if col.checkbox(LABELS[choice.name], key=key, disabled=not choice.enabled,
+                        help=choice.note or None) and choice.enabled:
+            chosen.append(choice.name)
+        if choice.note:
+            col.caption(("Disabled: " if not choice.enabled else "") + choice.note)
+    c = st.columns(6)
+    batch = c[0].number_input("batch size", 1, 4096, 64, key="t_batch")
+    epochs = c[1].number_input("epochs", 1, 1000, 10, key="t_epochs")
+    lr = c[2].number_input("learning rate", 1e-6, 1.0, 1e-3, format="%g", key="t_lr")
+    inits = ["scratch", "pretrained"] if has_pretrained else ["scratch"]
+    if st.session_state.get("t_init") not in inits:
+        st.session_state["t_init"] = "scratch"
+    init = c[3].selectbox("init", inits, key="t_init",
+                          help=None if has_pretrained else f"pretrained unavailable: {why}")
+    seed = c[4].number_input("first seed", 0, 2**31 - 1, 0, key="t_seed")
+    repeats = c[5].number_input("seeds (repeats)", 1, 100, 1, key="t_repeats")
+    with st.expander("Advanced"):
+        a = st.columns(6)
+        name = a[0].text_input("name", "", key="t_name")
+        train_n = a[1].number_input("training examples (0: all)", 0, 10**7, 0, key="t_train_n")
+        dev_n = a[2].number_input("dev examples (0: all)", 0, 10**7, 0, key="t_dev_n")
+        target = a[3].number_input("dev-loss target", 1e-6, 10.0, 0.05, format="%g",
+                                   key="t_target")
+        filters = a[4].number_input("Conv1D filters", 1, 4096, app.network.conv_filters,
+                                    key="t_filters")
+        gru = a[5].number_input("GRU units", 1, 4096, app.network.gru_units, key="t_gru")
+    net = type(app.network)(conv_filters=int(filters), gru_units=int(gru),
+                            dropout=app.network.dropout)
+    return FormValues(chosen, int(batch), int(epochs), float(lr), init, int(seed), int(repeats),
+                      name, str(app.dataset_dir), int(train_n), int(dev_n), float(target), net)
+
+
+def start_comparison(run: Runner, values: FormValues) -> str:
+    """Start (or queue) the comparison; returns the message to show."""
+    if not values.precisions:
+        raise ConfigError("choose at least one precision")
+    was_busy = run.busy
+    cid = run.start(form_to_comparison(values))
+    if was_busy:
+        pos = run.status(cid).queue_position
+        return f"Queued {cid}: another comparison is training; this one waits (position {pos})."
+    return f"Started {cid}."
+
+
+@guarded
+def trials_page() -> None:
+    """Render the Trials page."""
+    st.title("Trials: does AMP train this model faster?")
+    render_device_panel(device_summary())
+    summary, line = dataset_line(settings().dataset_dir)
+    with st.expander("Dataset: " + (line if summary else "missing or unusable"),
+                     expanded=summary is None):
+        if summary is None:
+            st.warning(line)
+        render_make_data(settings().dataset_dir, "tpage")
+    values = _settings_form()
+    if st.button("Start", type="primary", key="t_start"):
+        st.success(start_comparison(runner(), values))
+    st.divider()
+    cid, active = pick_live_comparison(runner().store)
+    if cid is None:
+        st.info("No comparison yet: choose settings and press Start.")
+        return
+    poll = LIVE_POLL_S if active else IDLE_POLL_S
+    st.fragment(run_every=poll)(_live_view)(cid, active)
+
+
+@guarded
+def _live_view(cid: str, was_active: bool) -> None:
+    """The live part (a fragment): progress, charts, summary, Cancel."""
+    run = runner()
+    now_cid, now_active = pick_live_comparison(run.store)
+    if (now_cid, now_active) != (cid, was_active):
+        st.rerun(scope="app")  # another job started or this one ended: redraw the page
+    data = read_comparison(run.store, cid)
+    if data is None:
+        st.rerun(scope="app")
+        return
+    st.subheader("Live view" if was_active else "Latest comparison")
+    if was_active:
+        if data.comparison.status == "queued":
+            pos = run.status(cid).queue_position
+            st.info(f"Queued (position {pos}): it starts when the current job ends."
+                    if pos else "Queued.")
+        if st.button("Cancel", key="t_cancel"):
+            if run.cancel(cid):
+                st.warning(f"Cancelling {cid}: the current run stops before its next batch.")
+            else:
+                st.warning("That comparison runs in another process (the CLI?); stop it there.")
+    render_comparison(data, key="live")

@@ -1,0 +1,262 @@
+"""Each page's logic through Streamlit's AppTest, on a temporary store and tiny data.
+
+Training is replaced by a fake trainer that reports epochs at once (real training is
+covered by tests/test_jobs.py and the browser tests); detection runs a real small model.
+"""
+import io
+import threading
+import time
+
+import numpy as np
+import pytest
+import soundfile as sf
+from streamlit.testing.v1 import AppTest
+
+import model.jobs as jobs_mod
+from model.events import EpochRecord, TrialEvent, summarise_epochs
+from model.jobs import get_runner
+from model.precision import PrecisionRecord
+from model.store import RunStore
+from tests.app_helpers import fake_comparison
+from tests.tinydata import write_tiny_dataset
+
+TIMEOUT = 120
+
+
+def trials_script():
+    from app.trials_page import trials_page
+    trials_page()
+
+
+def history_script():
+    from app.history_page import history_page
+    history_page()
+
+
+def detect_script():
+    from app.detect_page import detect_page
+    detect_page()
+
+
+def dataset_script():
+    from app.dataset_page import dataset_page
+    dataset_page()
+
+
+def failing_script():
+    from app.common import guarded
+
+    @guarded
+    def page():
+        raise ValueError("boom\nsecond line")
+    page()
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    return write_tiny_dataset(tmp_path_factory.mktemp("tiny"))
+
+
+@pytest.fixture
+def lab(tmp_path, tiny, monkeypatch):
+    """Environment of a fresh app: temp store, tiny dataset, small network."""
+    monkeypatch.setenv("LAB_STORE", str(tmp_path / "lab.sqlite"))
+    monkeypatch.setenv("LAB_DATASET", str(tiny))
+    monkeypatch.setenv("LAB_NETWORK", "8,8,0.1")
+    monkeypatch.setenv("LAB_DEMO_DIR", str(tmp_path / "demo"))
+    yield tmp_path
+    runner = get_runner(tmp_path / "lab.sqlite")
+    runner.shutdown(timeout=30)
+
+
+class FakeTrainer:
+    """Stands in for run_trial: reports its epochs at once, optionally waiting for a gate."""
+
+    def __init__(self, gate: threading.Event | None = None):
+        self.gate = gate
+
+    def __call__(self, cfg, run_id, run_dir, emit, cancel, data):
+        now = time.time()
+        emit(TrialEvent("started", run_id, cfg.precision, cfg.seed, now,
+                        device=PrecisionRecord(cfg.precision, "tensorflow", "cpu", "Fake CPU",
+                                               "float32", "float32", "float32")))
+        if self.gate is not None:
+            self.gate.wait(30)
+        recs = []
+        for ep in range(1, cfg.epochs + 1):
+            if cancel.is_set():
+                emit(TrialEvent("cancelled", run_id, cfg.precision, cfg.seed, time.time()))
+                return "cancelled"
+            recs.append(EpochRecord(ep, 1.0 / ep, 1.1 / ep, None, 0.5, 24.0, 0.1, ep * 0.6,
+                                    10**8, "rss"))
+            emit(TrialEvent("epoch", run_id, cfg.precision, cfg.seed, time.time(), epoch=recs[-1]))
+        emit(TrialEvent("finished", run_id, cfg.precision, cfg.seed, time.time(),
+                        summary=summarise_epochs(recs, cfg.dev_loss_target)))
+        return "finished"
+
+
+def texts(elements):
+    return [e.value for e in elements]
+
+
+def test_trials_page_starts_a_comparison_and_shows_it(lab, monkeypatch):
+    monkeypatch.setattr(jobs_mod, "run_trial", FakeTrainer())
+    at = AppTest.from_function(trials_script, default_timeout=TIMEOUT).run()
+    assert not at.exception and not at.error
+    assert at.checkbox(key="t_prec_tf32").disabled  # no TF32 on a CPU
+    assert at.checkbox(key="t_prec_fp32").value and at.checkbox(key="t_prec_amp-bf16").value
+    assert "No comparison yet" in texts(at.info)[0]
+    at.number_input(key="t_epochs").set_value(2)
+    at.number_input(key="t_batch").set_value(4)
+    at.button(key="t_start").click().run()
+    assert texts(at.success)[0].startswith("Started c")
+    cid = get_runner(lab / "lab.sqlite").store.comparisons()[0].id
+    assert get_runner(lab / "lab.sqlite").wait(cid, 60)
+    at.run()
+    assert not at.exception and not at.error
+    assert "epochs shown: 4" in texts(at.caption)
+    table = at.dataframe[0].value
+    assert list(table["precision"]) == ["fp32", "amp-bf16"]
+    assert list(table["speedup vs fp32"]) == ["1.00×", "1.00×"]
+
+
+def test_a_second_start_is_queued_and_cancel_works(lab, monkeypatch):
+    gate = threading.Event()
+    monkeypatch.setattr(jobs_mod, "run_trial", FakeTrainer(gate))
+    at = AppTest.from_function(trials_script, default_timeout=TIMEOUT).run()
+    at.number_input(key="t_batch").set_value(4)
+    at.button(key="t_start").click().run()
+    at.button(key="t_start").click().run()
+    assert "waits (position 1)" in texts(at.success)[0]
+    runner = get_runner(lab / "lab.sqlite")
+    first, second = [c.id for c in reversed(runner.store.comparisons())]
+    assert "Live view" in texts(at.subheader)
+    assert any(first in m for m in texts(at.markdown))  # the running one is shown
+    at.button(key="t_cancel").click().run()
+    assert any("Cancelling" in w for w in texts(at.warning))
+    gate.set()
+    assert runner.wait(first, 30) and runner.wait(second, 30)
+    assert runner.status(first).state == "cancelled"
+    assert runner.status(second).state == "finished"
+
+
+def test_bad_settings_show_one_line_errors(lab, monkeypatch):
+    monkeypatch.setattr(jobs_mod, "run_trial", FakeTrainer())
+    at = AppTest.from_function(trials_script, default_timeout=TIMEOUT).run()
+    at.button(key="t_start").click().run()  # batch 64 > 12 training examples
+    assert not at.exception
+    assert len(at.error) == 1 and "batch size 64 is larger" in at.error[0].value
+    assert "\n" not in at.error[0].value
+    for name in ("fp32", "amp-fp16", "amp-bf16"):
+        at.checkbox(key=f"t_prec_{name}").uncheck()
+    at.number_input(key="t_batch").set_value(4)
+    at.button(key="t_start").click().run()
+    assert texts(at.error) == ["choose at least one precision"]
+
+
+def test_missing_dataset_is_explained_and_offers_make_data(lab, monkeypatch):
+    monkeypatch.setenv("LAB_DATASET", str(lab / "nothing-here"))
+    at = AppTest.from_function(trials_script, default_timeout=TIMEOUT).run()
+    assert not at.exception and not at.error
+    assert any("nothing-here" in w for w in texts(at.warning))
+    assert at.text_input(key="tpage-word").value == "activate"
+
+
+def test_unexpected_errors_become_one_line():
+    at = AppTest.from_function(failing_script).run()
+    assert not at.exception
+    assert texts(at.error) == ["Something went wrong (ValueError: boom)."]
+
+
+def test_history_page_filters_opens_exports_and_deletes(lab):
+    store = RunStore(lab / "lab.sqlite")
+    old = fake_comparison(store, ("fp32",), epochs=2, name="alpha")
+    new = fake_comparison(store, ("fp32", "amp-bf16"), epochs=2, name="beta")
+    at = AppTest.from_function(history_script, default_timeout=TIMEOUT).run()
+    assert not at.exception and not at.error
+    assert list(at.dataframe[0].value["id"]) == [new, old]
+    assert any(new in m for m in texts(at.markdown))  # newest opened by default
+    at.text_input(key="h_filter").input("alpha").run()
+    assert list(at.dataframe[0].value["id"]) == [old]
+    at.text_input(key="h_filter").input("").run()
+    at.multiselect(key="h_open").set_value([new, old]).run()
+    assert sum(1 for m in texts(at.caption) if m == "epochs shown: 4") == 1
+    assert sum(1 for m in texts(at.caption) if m == "epochs shown: 2") == 1
+    at.button(key=f"h-del-{old}").click().run()
+    assert not at.exception
+    assert [c.id for c in store.comparisons()] == [new]
+
+
+def _wav(seconds: float, rate: int = 16000) -> bytes:
+    rng = np.random.default_rng(1)
+    buf = io.BytesIO()
+    sf.write(buf, (0.1 * rng.normal(size=int(seconds * rate))).astype(np.float32), rate,
+             format="WAV", subtype="PCM_16")
+    return buf.getvalue()
+
+
+@pytest.fixture(scope="module")
+def always_on_model(tmp_path_factory):
+    """A small untrained model whose output bias makes every step 'on' (probability 0.9975)."""
+    from model.inference import write_model_card
+    from model.network import NetworkConfig, build_model
+    net = build_model("float32", NetworkConfig(conv_filters=8, gru_units=8, dropout=0.1))
+    out = net.layers[-1]
+    kernel, bias = out.get_weights()
+    out.set_weights([np.zeros_like(kernel), np.full_like(bias, 6.0)])
+    path = tmp_path_factory.mktemp("model") / "always_on.keras"
+    net.save(path)
+    write_model_card(path, "log-power-v1")
+    return path
+
+
+def test_detect_page_without_models_says_so(lab):
+    at = AppTest.from_function(detect_script, default_timeout=TIMEOUT).run()
+    assert not at.exception and not at.error
+    assert any("No model yet" in m for m in texts(at.info))
+
+
+def test_detect_page_finds_detections_and_rejects_bad_files(lab, monkeypatch, always_on_model):
+    monkeypatch.setenv("LAB_MODELS", str(always_on_model))
+    at = AppTest.from_function(detect_script, default_timeout=TIMEOUT).run()
+    assert at.selectbox(key="d_model").value == "file always_on.keras"
+    at.file_uploader(key="d_upload").upload("noise.wav", _wav(3.0), "audio/wav").run()
+    assert not at.exception and not at.error
+    found = at.metric[0]
+    assert found.label == "detections" and found.value == "1"  # one episode: the whole clip
+    assert list(at.dataframe[0].value["time_s"]) == [0.0]
+    at.slider(key="d_threshold").set_value(0.99).run()
+    assert at.metric[0].value == "1"  # sigmoid(6) = 0.9975 is still above it
+    at.file_uploader(key="d_upload").upload("bad.wav", b"this is not audio", "audio/wav").run()
+    assert not at.exception
+    assert len(at.error) == 1 and "\n" not in at.error[0].value and at.error[0].value
+    assert not at.metric
+
+
+def test_dataset_page_makes_data_in_the_background(lab, monkeypatch, tiny):
+    import app.datajob as datajob
+
+    def fake_make(cfg, out_dir, progress, cancel):
+        for i in range(3):
+            progress("mix", i + 1, 3)
+        write_tiny_dataset(out_dir, n_train=cfg.n_train, n_dev=cfg.n_dev)
+
+        class Report:
+            from model.dataset import DatasetMeta
+            meta = DatasetMeta(word=cfg.word, feature_kind="log-power-v1", n_train=cfg.n_train,
+                               n_dev=cfg.n_dev)
+        return Report()
+
+    job = datajob.DataJob(make=fake_make)
+    monkeypatch.setattr(datajob, "_JOB", job)
+    monkeypatch.setenv("LAB_DATASET", str(lab / "new-data"))
+    at = AppTest.from_function(dataset_script, default_timeout=TIMEOUT).run()
+    assert any("new-data" in w for w in texts(at.warning))
+    at.number_input(key="dpage-n").set_value(6)
+    at.number_input(key="dpage-dev").set_value(2)
+    at.button[0].click().run()  # the form's "Make data"
+    job.join(30)
+    at.run()
+    assert not at.exception and not at.error
+    assert any("made 6 training and 2 dev" in s for s in texts(at.success))
+    assert [m.value for m in at.metric][:2] == ["6", "2"]
