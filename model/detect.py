@@ -225,8 +225,9 @@ class Detector:
         if info.peak < self.config.silence_peak:
             raise AudioError(f"{info.name} is silent (peak {_dbfs(info.peak)}): nothing to detect")
         if not parts:
+            need_ms = 1000 * self.net.grid.piece_samples(1) / SAMPLE_RATE_HZ
             raise AudioError(f"{info.name} is too short: {info.duration_s * 1000:.0f} ms, the "
-                             f"network needs at least {self.net.grid.piece_samples(1) / 44.1:.0f} ms")
+                             f"network needs at least {need_ms:.0f} ms")
         probs = np.concatenate(parts)
         cfg = self.config
         found = probabilities_to_detections(probs, cfg.threshold, cfg.min_steps,

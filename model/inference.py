@@ -203,7 +203,8 @@ def _chain_grid(model: Any) -> tuple[PieceGrid, int]:
         raise LabError("detection needs a model with one input and one output")
     n_freq = int(model.inputs[0].shape[-1])
     if n_freq != N_FREQ:
-        raise LabError(f"the model expects {n_freq} frequency bins per frame, features have {N_FREQ}")
+        raise LabError(f"the model expects {n_freq} frequency bins per frame, "
+                       f"features have {N_FREQ}")
     layers = [layer for layer in model.layers if type(layer).__name__ != "InputLayer"]
     first = layers[0] if layers else None
     if first is None or type(first).__name__ != "Conv1D" or first.padding != "valid" \

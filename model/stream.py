@@ -36,6 +36,7 @@ class StreamInfo:
     container: str = "WAV"  # libsndfile's major format name: WAV, FLAC, OGG, MP3...
     frames_read: int = 0  # samples per channel actually decoded so far
     peak: float = 0.0  # largest |sample| of the mono mix seen so far, full scale = 1
+    max_seconds: float = float("inf")  # duration limit, enforced while decoding too
 
     @property
     def duration_s(self) -> float:
@@ -83,12 +84,13 @@ def open_source(source: str | Path | bytes, limits: AudioLimits | None = None) -
         AudioError: missing, empty, too big, too long, not audio, unsupported codec,
             or a WAV whose data chunk is cut short.
     """
+    limits = limits or AudioLimits()
     info = audio_info(source, limits)
     name = "the upload" if isinstance(source, (bytes, bytearray)) else str(source)
     if str(info.format).upper() == "WAV":
         _check_wav_complete(source, name)
     return StreamInfo(name, int(info.samplerate), int(info.channels), int(info.frames),
-                      container=str(info.format).upper())
+                      container=str(info.format).upper(), max_seconds=limits.max_seconds)
 
 
 def iter_mono_blocks(source: str | Path | bytes, info: StreamInfo,
@@ -109,6 +111,9 @@ def iter_mono_blocks(source: str | Path | bytes, info: StreamInfo,
                 if not np.all(np.isfinite(mono)):
                     raise AudioError(f"{info.name} contains NaN or infinite samples")
                 info.frames_read += mono.shape[0]
+                if info.frames_read > info.max_seconds * info.sample_rate_hz:  # a lying header
+                    raise AudioError(f"{info.name} lasts more than the {info.max_seconds:.0f} s "
+                                     "limit")
                 info.peak = max(info.peak, float(np.max(np.abs(mono), initial=0.0)))
                 yield np.ascontiguousarray(mono, dtype=np.float32)
     except (sf.LibsndfileError, RuntimeError) as err:

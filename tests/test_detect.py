@@ -287,6 +287,17 @@ def test_every_bad_input_is_one_line_and_writes_nothing(keras_model, tmp_path):
     assert det.detect_file(tmp_path / "ok.wav").probabilities.shape[0] > 0
 
 
+def test_duration_limit_holds_while_decoding(tmp_path):
+    """A header may understate the length (VBR MP3): decoding stops at the limit anyway."""
+    from model.stream import iter_mono_blocks, open_source
+
+    sf.write(tmp_path / "a.wav", np.full(44100 * 3, 0.1, np.float32), 44100)
+    info = open_source(tmp_path / "a.wav")
+    info.max_seconds = 1.5
+    with pytest.raises(AudioError, match="more than the 2 s limit"):
+        list(iter_mono_blocks(tmp_path / "a.wav", info, block_seconds=1.0))
+
+
 def test_bad_arrays_and_uploads(detector):
     with pytest.raises(AudioError, match="empty"):
         detector.detect_samples(np.zeros(0, np.float32), 44100)
@@ -304,7 +315,8 @@ def test_model_specs_fail_in_one_line(tmp_path, monkeypatch):
     monkeypatch.setattr(inference, "PRETRAINED_PATH", tmp_path / "missing.keras")
     (tmp_path / "fake.keras").write_bytes(b"not a zip")
     (tmp_path / "m.h5").write_bytes(b"x")
-    for spec, words in [("pretrained", "no pretrained model"), (tmp_path / "fake.keras", "not a .keras"),
+    for spec, words in [("pretrained", "no pretrained model"),
+                        (tmp_path / "fake.keras", "not a .keras"),
                         (tmp_path / "m.h5", "only .keras"), (tmp_path / "nope.keras", "no such"),
                         ("no-such-run-id", "no-such-run-id")]:
         with pytest.raises(LabError) as info:

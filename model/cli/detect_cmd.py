@@ -20,9 +20,10 @@ from ..features import FEATURE_KINDS
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register the detect command's options."""
-    parser.add_argument("files", nargs="+", metavar="FILE", help="audio files (WAV, FLAC, OGG, MP3)")
+    parser.add_argument("files", nargs="+", metavar="FILE",
+                        help="audio files (WAV, FLAC, OGG, MP3)")
     parser.add_argument("--model", default="pretrained",
-                        help="RUN_ID, 'pretrained' or a path to a .keras file (default: pretrained)")
+                        help="RUN_ID, 'pretrained' or a .keras file path (default: pretrained)")
     parser.add_argument("--threshold", type=float, default=0.5, help="probability threshold (0.5)")
     parser.add_argument("--min-steps", type=int, default=1,
                         help="consecutive steps (7.27 ms each) above the threshold (1)")
