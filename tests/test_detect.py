@@ -343,3 +343,21 @@ def test_unstreamable_layout_is_refused():
     model = keras.Model(inputs, keras.layers.Dense(1, activation="sigmoid")(x))
     with pytest.raises(LabError, match="cannot be run in pieces"):
         Detector.from_keras(model)
+
+
+def test_rule_matches_the_dev_metric_with_min_steps_1():
+    """The dashboard's dev metric and the detector must agree, so a dev threshold carries over."""
+    from model.metrics import detections_from_probs
+
+    rng = np.random.default_rng(7)
+    traces = np.full((6, 1375), 0.2, np.float32)
+    for trace in traces:  # bursts of 1..30 steps separated by gaps of 1..60: every case
+        pos = int(rng.integers(0, 20))
+        while pos < trace.shape[0]:
+            length = int(rng.integers(1, 31))
+            trace[pos:pos + length] = rng.uniform(0.5, 1.0)
+            pos += length + int(rng.integers(1, 61))
+    rows, steps = detections_from_probs(traces, 0.5, refractory_steps=20)
+    for i, trace in enumerate(traces):
+        mine = [d.step for d in probabilities_to_detections(trace, 0.5, 1, 20)]
+        assert mine == steps[rows == i].tolist() and len(mine) > 3
