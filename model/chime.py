@@ -124,6 +124,7 @@ def write_chimed_wav(source: str | Path | bytes, times_s: Iterable[float],
     try:
         with os.fdopen(fd, "wb") as handle:
             _stream_mix(source, info, handle, chime, starts, gain)
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; this is a file for the user
         os.replace(tmp, dest)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
