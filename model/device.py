@@ -103,7 +103,7 @@ def reset_peak_memory() -> bool:
 
 
 def peak_memory() -> MemoryReading:
-    """Peak memory since the last :func:`reset_peak_memory`: device memory on a GPU, RSS on a CPU."""
+    """Peak memory since the last :func:`reset_peak_memory` (GPU: device memory; CPU: RSS)."""
     kind = device_info()[0]
     backend = keras_backend()
     try:

@@ -94,7 +94,8 @@ class Runner:
             if comparison_id in self._queue:  # not started: end it here
                 self._queue.remove(comparison_id)
                 self._cancel.pop(comparison_id, None)
-                self.store.end_queued_runs(comparison_id, "cancelled", "cancelled before it started")
+                self.store.end_queued_runs(comparison_id, "cancelled",
+                                           "cancelled before it started")
                 self.store.set_comparison_status(comparison_id, "cancelled")
                 self._cond.notify_all()
         return True

@@ -1,8 +1,9 @@
 """TensorBoard scalars for a run, so runs open in TensorBoard too.
 
-TensorFlow backend: ``tf.summary.write`` (works without the tensorboard package). torch backend: ``torch.utils.tensorboard`` when the
-``tensorboard`` package is installed. Otherwise (e.g. JAX without TensorFlow) the scalars
-are skipped and a note is added to the run's precision record.
+TensorFlow backend: ``tf.summary.write`` (works without the tensorboard package).
+torch backend: ``torch.utils.tensorboard`` when the ``tensorboard`` package is installed.
+Otherwise (e.g. JAX without TensorFlow) the scalars are skipped and a note is added to
+the run's precision record.
 """
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Run store: state from events, concurrent read/write, restart, schema version, export round-trip."""
+"""Run store: state from events, concurrent access, restart, schema version, export round-trip."""
 import csv
 import io
 import json

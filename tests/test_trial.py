@@ -1,4 +1,4 @@
-"""Trial engine on tiny data: event order and fields, learning, cancel, failure, memory, bad input."""
+"""Trial engine on tiny data: events, learning, cancel, failure, memory, bad input."""
 import threading
 
 import keras
