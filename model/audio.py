@@ -118,6 +118,7 @@ def write_wav_atomic(path: str | Path, audio: np.ndarray, sample_rate_hz: int) -
     os.close(fd)
     try:
         sf.write(tmp, float_to_pcm16(audio), int(sample_rate_hz), subtype="PCM_16", format="WAV")
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; a user's WAV should be readable like any other
         os.replace(tmp, dest)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
