@@ -8,6 +8,7 @@ readers (any thread, any process) poll it; the worker never calls UI code.
 """
 from __future__ import annotations
 
+import gc
 import threading
 import time
 from collections import deque
@@ -73,6 +74,8 @@ class Runner:
             ConfigError, DatasetError: bad settings or data; nothing is stored then.
         """
         validate_comparison(cfg, check_values=check_values)
+        if check_values:
+            self._checked.add(_dataset_key(cfg.base.dataset))
         if not cfg.precisions:  # store the pair that will really run
             cfg = replace(cfg, precisions=default_precisions())
         cid, _ = self.store.create_comparison(cfg)
@@ -208,13 +211,13 @@ class Runner:
             if not ended:
                 self.store.add_event(cid, TrialEvent("failed", run.id, run.precision, run.seed,
                                                      time.time(), message=one_line(err)))
+        finally:
+            gc.collect()  # free the finished model's graphs before the next run builds one
 
     def _open_checked(self, path: str) -> Dataset:
         """Open the dataset; scan its values once per process per file version."""
-        folder = Path(path)
-        key = tuple((p.name, p.stat().st_size, p.stat().st_mtime_ns)
-                    for p in sorted(folder.glob("*.npy"))) + (str(folder.resolve()),)
-        data = load_dataset(folder, check_values=key not in self._checked)
+        key = _dataset_key(path)
+        data = load_dataset(path, check_values=key not in self._checked)
         self._checked.add(key)
         return data
 
@@ -222,6 +225,14 @@ class Runner:
         self.store.end_queued_runs(cid, status, message if status != "cancelled"
                                    else "cancelled before it started")
         self.store.set_comparison_status(cid, status, message)
+
+
+def _dataset_key(path: str | Path) -> tuple:
+    """Identity of a dataset's files (path, names, sizes, mtimes): rescan when it changes."""
+    folder = Path(path)
+    files = sorted(folder.glob("*.npy")) + sorted(folder.parent.glob("XY_dev/*.npy"))
+    return (str(folder.resolve()),) + tuple((str(p), p.stat().st_size, p.stat().st_mtime_ns)
+                                            for p in files)
 
 
 def get_runner(store_path: str | Path | None = None) -> Runner:

@@ -24,6 +24,7 @@ from .dataset import Dataset, load_dataset
 from .device import peak_memory, reset_peak_memory, synchronize
 from .errors import ConfigError, LabError
 from .events import EpochRecord, RunSummary, TrialEvent, summarise_epochs
+from .features import FEATURE_KIND_SEED
 from .metrics import frr_at_fa_rate
 from .precision import (PrecisionRecord, apply_precision, make_optimizer, policy_for,
                         record_model_dtypes)
@@ -176,8 +177,11 @@ class _Trial:
             seen += xb.shape[0]
         loss = float(np.mean(losses))
         if not np.isfinite(loss):
+            hint = ""
+            if data.meta.feature_kind == FEATURE_KIND_SEED and self.cfg.precision == "amp-fp16":
+                hint = " (seed-linear features exceed float16's maximum of 65504)"
             raise TrainingDiverged(f"training loss became {loss} in epoch {len(self.epochs) + 1}"
-                                   f" at {self.cfg.precision}")
+                                   f" at {self.cfg.precision}{hint}")
         return loss, seen
 
     def score_dev(self, model, data: Dataset) -> tuple[float, object]:
