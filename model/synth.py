@@ -221,7 +221,7 @@ def _draw_background(rng: np.random.Generator, src: Sources, cfg: SynthConfig) -
         # at a fraction of the cost of synthesising one (~20 ms, half of an example's budget)
         audio, kind = src.generated[int(rng.integers(len(src.generated)))]
         sign = np.float32(1.0 if rng.random() < 0.5 else -1.0)
-        return np.roll(audio, int(rng.integers(len(audio)))) * sign, kind
+        return np.roll(audio.astype(np.float32), int(rng.integers(len(audio)))) * sign, kind
     return make_background(rng, CLIP_SAMPLES, cfg.background, src.babble or None)
 
 
@@ -235,10 +235,15 @@ def make_background_pool(seed: int, split_code: int, src: Sources, cfg: SynthCon
         cfg: settings; ``cfg.background_pool`` backgrounds are made.
 
     Returns:
-        list of (float32 audio, kind).
+        list of (audio, kind); audio is stored as float16 (half the memory of each worker;
+        its ~-66 dB relative rounding noise sits far below any background's own level).
     """
-    return [make_background(np.random.default_rng([seed, split_code, 2 ** 40 + i]), CLIP_SAMPLES,
-                            cfg.background, src.babble or None) for i in range(cfg.background_pool)]
+    pool = []
+    for i in range(cfg.background_pool):
+        audio, kind = make_background(np.random.default_rng([seed, split_code, 2 ** 40 + i]), CLIP_SAMPLES,
+                                      cfg.background, src.babble or None)
+        pool.append((audio.astype(np.float16), kind))
+    return pool
 
 
 def render_example(rng: np.random.Generator, src: Sources, cfg: SynthConfig) -> Example:
