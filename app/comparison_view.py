@@ -10,6 +10,7 @@ from model.jobs import ENDED
 from .comparison_data import (ComparisonData, epoch_time_frame, format_seconds, loss_frame,
                               run_progress, summary_frame)
 
+SVG = {"embedOptions": {"renderer": "svg"}}  # small charts as SVG: crisp, and readable by tests
 X_AXES = {"epoch": ("epoch:Q", "epoch"), "wall-clock seconds": ("wall_s:Q", "wall-clock seconds")}
 
 
@@ -23,7 +24,7 @@ def loss_chart(frame: pd.DataFrame, x_axis: str) -> alt.Chart:
         strokeDash=alt.StrokeDash("split:N", sort=["dev", "train"]),
         detail="run:N",
         tooltip=["run", "split", "epoch", "wall_s", alt.Tooltip("loss:Q", format=".4f")],
-    ).properties(height=320, title="Training and dev loss")
+    ).properties(height=320, title="Training and dev loss", usermeta=SVG)
 
 
 def epoch_time_chart(frame: pd.DataFrame) -> alt.Chart:
@@ -35,7 +36,8 @@ def epoch_time_chart(frame: pd.DataFrame) -> alt.Chart:
         color=alt.Color("precision:N"),
         tooltip=["run", "epoch", alt.Tooltip("epoch_s:Q", format=".2f"),
                  alt.Tooltip("examples_per_s:Q", format=".1f")],
-    ).properties(height=320, title="Epoch time (epoch 1 includes compilation)")
+    ).properties(height=320, title="Epoch time (epoch 1 includes compilation)",
+                 usermeta=SVG)
 
 
 def comparison_header(data: ComparisonData) -> str:
@@ -66,7 +68,8 @@ def render_comparison(data: ComparisonData, key: str, show_progress: bool = True
     left, right = st.columns(2)
     left.altair_chart(loss_chart(losses, x_axis), width="stretch")
     right.altair_chart(epoch_time_chart(epoch_time_frame(data)), width="stretch")
-    st.dataframe(summary_frame(data), hide_index=True, width="stretch")
+    st.caption(f"Loss against {x_axis}; dashed: training loss (with dropout), solid: dev loss.")
+    st.table(summary_frame(data).set_index("precision"))
     if data.comparison.status in ENDED and data.comparison.ended_unix:
         took = data.comparison.ended_unix - data.comparison.created_unix
         st.caption(f"Ended after {format_seconds(took)} (from queueing to the end).")

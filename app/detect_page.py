@@ -103,13 +103,13 @@ def _show_result(clip: Clip, choice: ModelChoice) -> None:
     found = probabilities_to_detections(scan.probabilities, threshold, int(min_steps),
                                         int(refractory))
     st.metric("detections", len(found), help=f"{scan.duration_s:.1f} s of audio")
-    st.altair_chart(probability_chart(curve_frame(scan.probabilities), detections_frame(found),
-                                      threshold), width="stretch")
     spec = cached_spectrogram(clip.data)
     if spec is not None:
         img, seconds = spec
         st.image(img, caption=f"Spectrogram (log power, first {seconds:.1f} s; low frequencies "
                               "at the bottom)", width="stretch")
+    st.altair_chart(probability_chart(curve_frame(scan.probabilities), detections_frame(found),
+                                      threshold), width="stretch")
     times = [d.time_s for d in found]
     chimed = chimed_wav_bytes(clip.data, times)
     a, b = st.columns(2)

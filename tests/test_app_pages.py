@@ -115,8 +115,8 @@ def test_trials_page_starts_a_comparison_and_shows_it(lab, monkeypatch):
     at.run()
     assert not at.exception and not at.error
     assert "epochs shown: 4" in texts(at.caption)
-    table = at.dataframe[0].value
-    assert list(table["precision"]) == ["fp32", "amp-bf16"]
+    table = at.table[0].value
+    assert list(table.index) == ["fp32", "amp-bf16"]
     assert list(table["speedup vs fp32"]) == ["1.00×", "1.00×"]
 
 
