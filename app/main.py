@@ -24,10 +24,10 @@ from app.trials_page import trials_page  # noqa: E402
 def main() -> None:
     """Set up the page and run the selected one."""
     st.set_page_config(page_title="AMP trigger-word lab", page_icon="🎙️", layout="wide")
-    pages = [st.Page(trials_page, title="Trials", icon="🏁", url_path="trials", default=True),
-             st.Page(detect_page, title="Detect", icon="🔔", url_path="detect"),
-             st.Page(history_page, title="History", icon="🗂️", url_path="history"),
-             st.Page(dataset_page, title="Dataset", icon="🎧", url_path="dataset")]
+    pages = [st.Page(trials_page, title="Trials", icon=":material/speed:", url_path="trials", default=True),
+             st.Page(detect_page, title="Detect", icon=":material/notifications:", url_path="detect"),
+             st.Page(history_page, title="History", icon=":material/history:", url_path="history"),
+             st.Page(dataset_page, title="Dataset", icon=":material/headphones:", url_path="dataset")]
     st.navigation(pages).run()
 
 
