@@ -35,11 +35,19 @@ def main(argv: list[str] | None = None) -> int:
     """Parse ``argv`` and run one command; LabError becomes a one-line message, exit 2."""
     parser = argparse.ArgumentParser(prog="python -m model", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    modules = {}
+    modules, missing = {}, {}
     for name, (mod, text) in _available().items():
-        modules[name] = importlib.import_module(f"{__name__}.{mod}")
+        try:
+            modules[name] = importlib.import_module(f"{__name__}.{mod}")
+        except ImportError as err:  # e.g. no soundfile on a GPU machine: only this command is lost
+            missing[name] = f"the {name} command needs a package that is not installed: {err}"
+            sub.add_parser(name, help=f"(unavailable) {text}", description=missing[name])
+            continue
         modules[name].add_arguments(sub.add_parser(name, help=text, description=text))
     args = parser.parse_args(argv)
+    if args.command in missing:
+        print(f"error: {missing[args.command]}", file=sys.stderr)
+        return 2
     try:
         return int(modules[args.command].run(args) or 0)
     except LabError as err:
