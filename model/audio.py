@@ -8,6 +8,7 @@ atomic rename, so a crash never leaves a half-written file.
 from __future__ import annotations
 
 import io
+import re
 import os
 import tempfile
 from dataclasses import dataclass
@@ -142,4 +143,6 @@ def wav_bytes(audio: np.ndarray, sample_rate_hz: int) -> bytes:
 def _short(err: Exception) -> str:
     """First line of an exception message, without libsndfile's noise."""
     text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    # libsndfile prefixes "Error opening <object repr>: "; the user already knows which file
+    text = re.sub(r"^Error opening .*?: (?=\S)", "", text)
     return text[:200]

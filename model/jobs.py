@@ -20,6 +20,7 @@ from .errors import LabError
 from .events import END_KINDS, TrialEvent
 from .precision import default_precisions
 from .store import DEFAULT_DB_PATH, RunRow, RunStore
+from .isolation import run_trial_isolated
 from .trial import one_line, run_trial
 from .trial_config import ComparisonConfig, validate_comparison
 
@@ -50,8 +51,14 @@ class ComparisonStatus:
 class Runner:
     """Queue of comparisons and the single worker thread that trains them."""
 
-    def __init__(self, store: RunStore | None = None):
+    def __init__(self, store: RunStore | None = None, isolate: bool = True):
+        """Args:
+            store: where comparisons, runs and events go (default runs/lab.sqlite).
+            isolate: train each run in a fresh process (see model/isolation.py); False
+                trains in the worker thread itself (quicker to start; for tests).
+        """
         self.store = store or RunStore(DEFAULT_DB_PATH)
+        self.isolate = isolate
         self._queue: deque[str] = deque()
         self._cancel: dict[str, threading.Event] = {}
         self._cond = threading.Condition()
@@ -206,7 +213,10 @@ class Runner:
             if ev.kind in END_KINDS:
                 ended.append(ev.kind)
         try:
-            run_trial(run.config, run.id, self.store.run_dir(run.id), emit, cancel, data)
+            if self.isolate:
+                run_trial_isolated(run.config, run.id, self.store.run_dir(run.id), emit, cancel)
+            else:
+                run_trial(run.config, run.id, self.store.run_dir(run.id), emit, cancel, data)
         except Exception as err:  # noqa: BLE001 - e.g. the store failed inside emit
             if not ended:
                 self.store.add_event(cid, TrialEvent("failed", run.id, run.precision, run.seed,

@@ -22,7 +22,7 @@ def tiny(tmp_path_factory):
 
 @pytest.fixture
 def runner(tmp_path):
-    r = Runner(RunStore(tmp_path / "lab.sqlite"))
+    r = Runner(RunStore(tmp_path / "lab.sqlite"), isolate=False)  # in-thread: quick; see test_isolation
     yield r
     r.shutdown(timeout=60)
 

@@ -82,10 +82,6 @@ def watch_training(page, context, shots) -> dict:
     return facts
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "known model-side bug: inside the streamlit server, an AMP run (bf16 or fp16) that follows "
-    "an fp32 run fails in GRUCell.call with a bfloat16/float32 AddV2 mismatch; the same "
-    "comparison passes from scripts, AppTest and the Runner directly"))
 def test_trials_run_live_refresh_and_summary(server, browser, shots, lab, figures):
     context = browser.new_context(viewport=VIEW)
     page = context.new_page()
