@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Callable
 
 from .events import END_KINDS, TrialEvent
+from .procs import bare_main
 from .trial_config import TrialConfig
 
 _POLL_S = 0.2  # how often the parent checks for cancel and a dead child, seconds
@@ -56,7 +57,8 @@ def run_trial_isolated(cfg: TrialConfig, run_id: str, run_dir: Path,
     events, stop = ctx.Queue(), ctx.Event()
     child = ctx.Process(target=target, args=(cfg, run_id, str(run_dir), events, stop),
                         name=f"trial-{run_id}", daemon=True)
-    child.start()
+    with bare_main():
+        child.start()
     final = _relay(child, events, stop, emit, cancel)
     child.join(_JOIN_S)
     if child.is_alive():

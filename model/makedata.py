@@ -10,6 +10,8 @@ memory stays flat in the number of examples and nothing is ever half-written.
 from __future__ import annotations
 
 import csv
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 import multiprocessing as mp
 import os
 import shutil
@@ -25,6 +27,7 @@ import numpy as np
 from .bank import BankConfig, WordBank, build_or_load_bank
 from .dataset import DEFAULT_DATASET_DIR, META_FILE, DatasetMeta
 from .errors import LabError
+from .procs import bare_main
 from .features import CLIP_SAMPLES, FEATURE_KIND_LOG, N_FRAMES, N_FREQ, N_STEPS, SAMPLE_RATE_HZ
 from .rawdata import ROLES, RawData, load_raw_data
 from .sources import ClipPool, split_families, split_sources
@@ -187,24 +190,33 @@ def _mix_all(cfg: SynthConfig, bank_paths: dict[str, Path | None], tmp: Path, wo
     tasks, total, rows = _tasks(cfg.n_train, cfg.n_dev), cfg.n_train + cfg.n_dev, []
     if workers <= 1 or total < _PARALLEL_MIN:
         _init_worker(*init)
-        results = map(_render_range, tasks)
-        pool = None
-    else:
-        # spawn, not fork: the caller may be a threaded server with TensorFlow loaded
-        pool = mp.get_context("spawn").Pool(workers, initializer=_init_worker, initargs=init)
-        results = pool.imap(_render_range, tasks)
+        for task in tasks:
+            rows += _render_range(task)
+            _report(progress, cancel, len(rows), total)
+        return rows
+    # spawn, not fork: the caller may be a threaded server with TensorFlow loaded. An
+    # executor, not a Pool: a worker that dies raises BrokenProcessPool instead of being
+    # respawned for ever.
+    pool = ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_init_worker,
+                               initargs=init)
     try:
-        for chunk in results:
-            rows += chunk
-            if progress:
-                progress("mix", len(rows), total)
-            if cancel is not None and cancel.is_set():
-                raise Cancelled("making data was cancelled; nothing was written")
+        with bare_main():
+            futures = [pool.submit(_render_range, task) for task in tasks]
+        for fut in futures:
+            rows += fut.result()
+            _report(progress, cancel, len(rows), total)
+    except BrokenProcessPool as err:
+        raise LabError(f"a mixing worker process died ({err}); try --workers 1 to see why") from None
     finally:
-        if pool is not None:
-            pool.terminate()
-            pool.join()
+        pool.shutdown(wait=True, cancel_futures=True)
     return rows
+
+
+def _report(progress: ProgressFn | None, cancel: threading.Event | None, done: int, total: int) -> None:
+    if progress:
+        progress("mix", done, total)
+    if cancel is not None and cancel.is_set():
+        raise Cancelled("making data was cancelled; nothing was written")
 
 
 def make_dataset(cfg: SynthConfig, out_dir: str | Path = DEFAULT_DATASET_DIR,

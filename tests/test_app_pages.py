@@ -99,8 +99,16 @@ def texts(elements):
     return [e.value for e in elements]
 
 
+
+def use_fake_trainer(monkeypatch, fake) -> None:
+    """Train with ``fake`` in the worker thread, whether the Runner isolates runs or not."""
+    monkeypatch.setattr(jobs_mod, "run_trial", fake)
+    monkeypatch.setattr(jobs_mod, "run_trial_isolated",
+                        lambda cfg, run_id, run_dir, emit, cancel: fake(cfg, run_id, run_dir, emit,
+                                                                       cancel, None))
+
 def test_trials_page_starts_a_comparison_and_shows_it(lab, monkeypatch):
-    monkeypatch.setattr(jobs_mod, "run_trial", FakeTrainer())
+    use_fake_trainer(monkeypatch, FakeTrainer())
     at = AppTest.from_function(trials_script, default_timeout=TIMEOUT).run()
     assert not at.exception and not at.error
     assert at.checkbox(key="t_prec_tf32").disabled  # no TF32 on a CPU
@@ -122,7 +130,7 @@ def test_trials_page_starts_a_comparison_and_shows_it(lab, monkeypatch):
 
 def test_a_second_start_is_queued_and_cancel_works(lab, monkeypatch):
     gate = threading.Event()
-    monkeypatch.setattr(jobs_mod, "run_trial", FakeTrainer(gate))
+    use_fake_trainer(monkeypatch, FakeTrainer(gate))
     at = AppTest.from_function(trials_script, default_timeout=TIMEOUT).run()
     at.number_input(key="t_batch").set_value(4)
     at.button(key="t_start").click().run()
@@ -141,7 +149,7 @@ def test_a_second_start_is_queued_and_cancel_works(lab, monkeypatch):
 
 
 def test_bad_settings_show_one_line_errors(lab, monkeypatch):
-    monkeypatch.setattr(jobs_mod, "run_trial", FakeTrainer())
+    use_fake_trainer(monkeypatch, FakeTrainer())
     at = AppTest.from_function(trials_script, default_timeout=TIMEOUT).run()
     at.button(key="t_start").click().run()  # batch 64 > 12 training examples
     assert not at.exception

@@ -124,7 +124,11 @@ def test_trials_run_live_refresh_and_summary(server, browser, shots, lab, figure
     assert page.locator("g.mark-line path").count() >= 4  # 2 precisions x train/dev
     page.screenshot(path=str(shots / "trials_finished.png"), full_page=True)
     if os.environ.get("LAB_E2E_DOCS_SCREENSHOT") == "1":
-        page.screenshot(path=str(ROOT / "docs" / "screenshot.png"), full_page=True)
+        # Streamlit scrolls inside its own container, so full_page sees one viewport:
+        # a tall viewport shows the settings, charts and summary in one picture
+        page.set_viewport_size({"width": 1400, "height": 2600})
+        page.wait_for_timeout(2500)
+        page.screenshot(path=str(ROOT / "docs" / "screenshot.png"))
 
     assert store.comparison(cid).status == "finished"
     context.close()
