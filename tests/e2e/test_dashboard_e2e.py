@@ -147,6 +147,8 @@ def test_detect_upload_shows_detections_and_bad_file_error(server, browser, shot
         f"{time.monotonic() - t0:.1f} s"
     assert metric.inner_text().strip() == "1"  # always-on model: one detection at 0 s
     page.get_by_text("Download probabilities CSV").wait_for(timeout=60_000)  # last element
+    # both buttons come in one rerun, but the browser may paint them a frame apart
+    page.get_by_text("Download chimed WAV").wait_for(timeout=30_000)
     assert page.get_by_text("Download chimed WAV").count() == 1
     assert page.locator("audio").count() >= 2  # original and chimed players
     assert page.get_by_test_id("stImage").count() >= 1  # spectrogram
