@@ -26,12 +26,19 @@ from .trial_config import TrialConfig
 
 _POLL_S = 0.2  # how often the parent checks for cancel and a dead child, seconds
 _JOIN_S = 30.0  # grace for a child to exit after its last event, seconds
+_CHILD_NICENESS = 5  # scheduling priority of training children relative to the parent
 
 
 def _child_main(cfg: TrialConfig, run_id: str, run_dir: str, events: mp.Queue,
                 stop: mp.Event) -> None:
     """Entry point of the child process: train, putting every event on ``events``."""
+    import os
+
     from .trial import run_trial
+
+    # a notch below the parent: on a small CPU the dashboard that shows the training must
+    # stay responsive; every run of a comparison gets the same priority, so it stays fair
+    os.nice(_CHILD_NICENESS)
 
     run_trial(cfg, run_id, Path(run_dir), events.put, stop)
 
