@@ -10,8 +10,9 @@ probability is >= threshold; a run of at least ``min_steps`` consecutive on-step
 episode; episodes separated by fewer than ``refractory_steps`` steps merge into one
 detection (so a detector chimes at most once per ``refractory_steps`` steps, like the seed's
 75-step hold-off). A detection's time is its first on-step; its score is the peak
-probability over the merged episodes. With ``min_steps=1`` this is the rule of
-:func:`model.metrics.detections_from_probs`, so a threshold chosen on the dev set carries over.
+probability over the merged episodes. The rule itself is :func:`model.metrics.episodes` and
+:func:`model.metrics.detection_groups`, shared with the dev metric
+(:func:`model.metrics.detections_from_probs`), so a threshold chosen on the dev set carries over.
 """
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ import numpy as np
 from .audio import AudioLimits
 from .errors import AudioError, ConfigError
 from .features import FEATURE_KIND_LOG, FEATURE_KINDS, SAMPLE_RATE_HZ, STEP_SECONDS, to_mono_44k
+from .metrics import detection_groups, episodes
 from .stream import (StreamInfo, iter_feature_pieces, iter_mono_blocks, open_source,
                      resample_blocks)
 
@@ -103,11 +105,8 @@ def trace_to_episodes(probs: np.ndarray, threshold: float, min_steps: int = 1
     Returns:
         (starts, ends) int arrays, ``ends`` exclusive, in time order.
     """
-    on = np.asarray(probs).reshape(-1) >= threshold
-    edges = np.diff(np.concatenate([[0], on.view(np.int8), [0]]))
-    starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
-    keep = ends - starts >= min_steps
-    return starts[keep], ends[keep]
+    _, starts, ends = episodes(np.asarray(probs).reshape(1, -1), threshold, min_steps)
+    return starts, ends
 
 
 def probabilities_to_detections(probs: np.ndarray, threshold: float = 0.5, min_steps: int = 1,
@@ -129,8 +128,7 @@ def probabilities_to_detections(probs: np.ndarray, threshold: float = 0.5, min_s
     starts, ends = trace_to_episodes(trace, threshold, min_steps)
     if starts.size == 0:
         return []
-    new_group = np.ones(starts.size, dtype=bool)
-    new_group[1:] = starts[1:] - ends[:-1] >= refractory_steps
+    new_group = detection_groups(np.zeros_like(starts), starts, ends, refractory_steps)
     firsts = np.flatnonzero(new_group)
     lasts = np.append(firsts[1:], starts.size) - 1
     episode_peaks = np.array([trace[s:e].max() for s, e in zip(starts, ends)], np.float32)

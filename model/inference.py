@@ -18,13 +18,15 @@ import json
 import os
 import zipfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .errors import LabError
 from .features import FEATURE_KINDS, N_FREQ
-from .stream import PieceGrid
+
+if TYPE_CHECKING:  # stream imports soundfile; resolving and loading a model must not need it
+    from .stream import PieceGrid
 
 PRETRAINED_SPEC = "pretrained"
 PRETRAINED_PATH = Path(__file__).resolve().parent / "pretrained" / "activate.keras"
@@ -199,6 +201,8 @@ class StreamingModel:
 
 def _chain_grid(model: Any) -> tuple[PieceGrid, int]:
     """Check the layout and read the conv's kernel/stride and the input's bins."""
+    from .stream import PieceGrid
+
     if len(model.inputs) != 1 or len(model.outputs) != 1:
         raise LabError("detection needs a model with one input and one output")
     n_freq = int(model.inputs[0].shape[-1])

@@ -17,6 +17,10 @@ Definitions (all per example, on the network's 1375 output steps per 10 s clip):
 
 The threshold is swept over a fixed grid and the lowest FRR whose FA/hour is within the
 target is reported (a threshold above every probability gives FRR 1 at 0 FA/hour).
+:func:`sweep_thresholds` keeps every threshold's counts (a DET curve, see
+:mod:`model.evaluate`); :func:`operating_point` picks from them. The detection rule lives
+here once (:func:`episodes`, :func:`detection_groups`); :mod:`model.detect` applies the same
+functions to one trace.
 """
 from __future__ import annotations
 
@@ -70,54 +74,189 @@ def mask_to_runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return rows, starts, ends
 
 
+def episodes(probs: np.ndarray, threshold: float, min_steps: int = 1
+             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Runs of steps with probability >= threshold, at least ``min_steps`` long.
+
+    Args:
+        probs: (examples, steps) probabilities.
+        threshold: a step is on when its probability is >= threshold.
+        min_steps: shortest run kept, in steps.
+
+    Returns:
+        (row, start, end) int arrays as :func:`mask_to_runs` (``end`` exclusive).
+    """
+    rows, starts, ends = mask_to_runs(np.asarray(probs) >= threshold)
+    if min_steps > 1:
+        keep = ends - starts >= min_steps
+        rows, starts, ends = rows[keep], starts[keep], ends[keep]
+    return rows, starts, ends
+
+
+def detection_groups(rows: np.ndarray, starts: np.ndarray, ends: np.ndarray,
+                     refractory_steps: int) -> np.ndarray:
+    """Which episodes open a new detection (the refractory rule).
+
+    Args:
+        rows, starts, ends: episodes from :func:`episodes`, ordered by row then start.
+        refractory_steps: an episode less than this many steps after the previous one
+            in the same row merges into that one's detection.
+
+    Returns:
+        bool array, True for the first episode of each detection.
+    """
+    first = np.ones(rows.shape[0], dtype=bool)
+    if rows.shape[0] > 1:
+        same_row = rows[1:] == rows[:-1]
+        first[1:] = ~same_row | (starts[1:] - ends[:-1] >= refractory_steps)
+    return first
+
+
 def detections_from_probs(probs: np.ndarray, threshold: float,
-                          refractory_steps: int = DEFAULT_REFRACTORY_STEPS
-                          ) -> tuple[np.ndarray, np.ndarray]:
+                          refractory_steps: int = DEFAULT_REFRACTORY_STEPS,
+                          min_steps: int = 1) -> tuple[np.ndarray, np.ndarray]:
     """Detection steps of a batch of probability tracks.
 
     Args:
         probs: (examples, steps) probabilities.
         threshold: detection threshold (probability >= threshold counts as above).
         refractory_steps: below-threshold gap, in steps, needed before a new detection.
+        min_steps: consecutive on-steps an episode needs (1 for the dev metric).
 
     Returns:
-        (row, step) int arrays of detection starts.
+        (row, step) int arrays of detection starts, ordered by row then step.
     """
-    rows, starts, ends = mask_to_runs(probs >= threshold)
-    keep = np.ones(rows.shape[0], dtype=bool)
-    if rows.shape[0] > 1:
-        same_row = rows[1:] == rows[:-1]
-        gap = starts[1:] - ends[:-1]
-        keep[1:] = ~same_row | (gap >= refractory_steps)
+    rows, starts, ends = episodes(probs, threshold, min_steps)
+    keep = detection_groups(rows, starts, ends, refractory_steps)
     return rows[keep], starts[keep]
 
 
-def score_detections(det_rows: np.ndarray, det_steps: np.ndarray, labels: np.ndarray
-                     ) -> tuple[int, int, int]:
-    """Match detections to label windows.
+def match_detections(det_rows: np.ndarray, det_steps: np.ndarray, labels: np.ndarray
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Match detections to label windows (runs of 1s, one per trigger word).
 
     Args:
         det_rows, det_steps: detection starts from :func:`detections_from_probs`.
         labels: (examples, steps) 0/1 labels.
 
     Returns:
-        (n_triggers, n_found, n_false_accepts).
+        (w_rows, w_starts, w_ends, first_step, inside): the windows (``w_ends`` exclusive),
+        per window the earliest detection step inside it (-1 if none), and per detection
+        whether it starts inside some window (False: a false accept).
     """
     width = labels.shape[1] + 1  # per-row key offset; window ends stay below the next row
-    w_rows, w_starts, w_ends = mask_to_runs(labels >= 0.5)
+    w_rows, w_starts, w_ends = mask_to_runs(np.asarray(labels) >= 0.5)
     w_lo, w_hi = w_rows * width + w_starts, w_rows * width + w_ends
-    keys = det_rows * width + det_steps
+    keys = np.asarray(det_rows) * width + np.asarray(det_steps)
     idx = np.searchsorted(w_lo, keys, side="right") - 1
     inside = (idx >= 0) & (keys < w_hi[np.clip(idx, 0, None)]) if w_lo.size else \
         np.zeros(keys.shape, dtype=bool)
-    n_found = int(np.unique(idx[inside]).size)
-    return int(w_lo.size), n_found, int((~inside).sum())
+    no_hit = labels.shape[1] + 1
+    first_step = np.full(w_lo.shape, no_hit, dtype=np.int64)
+    np.minimum.at(first_step, idx[inside], np.asarray(det_steps, dtype=np.int64)[inside])
+    first_step[first_step == no_hit] = -1
+    return w_rows, w_starts, w_ends, first_step, inside
+
+
+def score_detections(det_rows: np.ndarray, det_steps: np.ndarray, labels: np.ndarray
+                     ) -> tuple[int, int, int]:
+    """Count matched detections (see :func:`match_detections`).
+
+    Returns:
+        (n_triggers, n_found, n_false_accepts).
+    """
+    _, w_starts, _, first_step, inside = match_detections(det_rows, det_steps, labels)
+    return int(w_starts.size), int((first_step >= 0).sum()), int((~inside).sum())
+
+
+@dataclass
+class ThresholdSweep:
+    """Detection counts at each threshold of a grid, on one scored set."""
+
+    thresholds: np.ndarray  # (k,) ascending probability thresholds
+    n_found: np.ndarray  # (k,) triggers found at each threshold
+    n_false_accepts: np.ndarray  # (k,) detections outside every window
+    n_triggers: int  # trigger windows in the labels
+    hours: float  # hours of audio scored
+
+    @property
+    def miss_rate(self) -> np.ndarray:
+        """(k,) share of triggers missed, 0..1 (0 where there are no triggers)."""
+        return 1.0 - self.n_found / self.n_triggers if self.n_triggers else \
+            np.zeros(self.thresholds.shape)
+
+    @property
+    def fa_per_hour(self) -> np.ndarray:
+        """(k,) false accepts per hour of audio."""
+        return self.n_false_accepts / self.hours if self.hours > 0 else \
+            np.zeros(self.thresholds.shape)
+
+
+def sweep_thresholds(probs: np.ndarray, labels: np.ndarray, thresholds: np.ndarray = THRESHOLDS,
+                     clip_seconds: float = CLIP_SECONDS,
+                     refractory_steps: int = DEFAULT_REFRACTORY_STEPS) -> ThresholdSweep:
+    """Score detections at every threshold of a grid.
+
+    Args:
+        probs: (examples, steps) or (examples, steps, 1) probabilities.
+        labels: same shape, 0/1.
+        thresholds: probability thresholds to try.
+        clip_seconds: audio seconds per example.
+        refractory_steps: see :func:`detections_from_probs`.
+
+    Returns:
+        ThresholdSweep with one count per threshold.
+    """
+    probs = np.asarray(probs, dtype=np.float32).reshape(probs.shape[0], -1)
+    labels = np.asarray(labels).reshape(labels.shape[0], -1)
+    found, fas, n_trig = [], [], 0
+    for threshold in np.asarray(thresholds, dtype=np.float64):
+        rows, steps = detections_from_probs(probs, float(threshold), refractory_steps)
+        n_trig, n_found, n_fa = score_detections(rows, steps, labels)
+        found.append(n_found)
+        fas.append(n_fa)
+    return ThresholdSweep(np.asarray(thresholds, dtype=np.float64), np.asarray(found, np.int64),
+                          np.asarray(fas, np.int64), n_trig,
+                          probs.shape[0] * clip_seconds / 3600.0)
+
+
+def operating_point(sweep: ThresholdSweep,
+                    target_fa_per_hour: float = DEFAULT_TARGET_FA_PER_HOUR) -> DetectionMetrics:
+    """The threshold with the lowest FRR whose FA/hour is within the budget.
+
+    Args:
+        sweep: counts from :func:`sweep_thresholds`.
+        target_fa_per_hour: false accepts allowed per hour of audio.
+
+    Returns:
+        DetectionMetrics (ties: fewer false accepts, then the lower threshold); when no
+        threshold meets the budget, threshold 1.0 with FRR 1 (nothing detected); FRR None
+        when there are no triggers.
+    """
+    n_trig, hours = sweep.n_triggers, sweep.hours
+    best = DetectionMetrics(None, 1.0, 0.0, target_fa_per_hour, n_trig, 0, 0, hours)
+    best_key = (2.0, 0)
+    for threshold, n_found, n_fa in zip(sweep.thresholds, sweep.n_found, sweep.n_false_accepts):
+        fa_rate = int(n_fa) / hours if hours > 0 else 0.0
+        if fa_rate > target_fa_per_hour:
+            continue
+        frr = 1.0 - int(n_found) / n_trig if n_trig else 0.0
+        if (frr, int(n_fa)) < best_key:
+            best_key = (frr, int(n_fa))
+            best = DetectionMetrics(frr, float(threshold), fa_rate, target_fa_per_hour,
+                                    n_trig, int(n_found), int(n_fa), hours)
+    if n_trig == 0:
+        best.frr = None
+    elif best_key[0] > 1.0:  # no threshold met the budget: nothing detected is the fallback
+        best.frr = 1.0
+    return best
 
 
 def frr_at_fa_rate(probs: np.ndarray, labels: np.ndarray,
                    target_fa_per_hour: float = DEFAULT_TARGET_FA_PER_HOUR,
                    clip_seconds: float = CLIP_SECONDS,
-                   refractory_steps: int = DEFAULT_REFRACTORY_STEPS) -> DetectionMetrics:
+                   refractory_steps: int = DEFAULT_REFRACTORY_STEPS,
+                   thresholds: np.ndarray = THRESHOLDS) -> DetectionMetrics:
     """False-reject rate at a false-accept budget, sweeping the threshold.
 
     Args:
@@ -126,30 +265,11 @@ def frr_at_fa_rate(probs: np.ndarray, labels: np.ndarray,
         target_fa_per_hour: false accepts allowed per hour of audio.
         clip_seconds: audio seconds per example (10 s clips).
         refractory_steps: see :func:`detections_from_probs`.
+        thresholds: the grid swept (default: the fixed :data:`THRESHOLDS`).
 
     Returns:
         DetectionMetrics at the threshold with the lowest FRR within the budget
         (ties: fewer false accepts).
     """
-    probs = np.asarray(probs, dtype=np.float32).reshape(probs.shape[0], -1)
-    labels = np.asarray(labels).reshape(labels.shape[0], -1)
-    hours = probs.shape[0] * clip_seconds / 3600.0
-    best = DetectionMetrics(None, 1.0, 0.0, target_fa_per_hour, 0, 0, 0, hours)
-    best_key = (2.0, 0)
-    for threshold in THRESHOLDS:
-        rows, steps = detections_from_probs(probs, float(threshold), refractory_steps)
-        n_trig, n_found, n_fa = score_detections(rows, steps, labels)
-        best.n_triggers = n_trig
-        fa_rate = n_fa / hours if hours > 0 else 0.0
-        if fa_rate > target_fa_per_hour:
-            continue
-        frr = 1.0 - n_found / n_trig if n_trig else 0.0
-        if (frr, n_fa) < best_key:
-            best_key = (frr, n_fa)
-            best = DetectionMetrics(frr, float(threshold), fa_rate, target_fa_per_hour,
-                                    n_trig, n_found, n_fa, hours)
-    if best.n_triggers == 0:
-        best.frr = None
-    elif best_key[0] > 1.0:  # no threshold met the budget: nothing detected is the fallback
-        best.frr = 1.0
-    return best
+    sweep = sweep_thresholds(probs, labels, thresholds, clip_seconds, refractory_steps)
+    return operating_point(sweep, target_fa_per_hour)
