@@ -34,6 +34,17 @@ SCHEMA = (
         PRIMARY KEY (comparison_id, seq))""",
     "CREATE INDEX IF NOT EXISTS runs_by_comparison ON runs (comparison_id, position)",
     "CREATE INDEX IF NOT EXISTS runs_by_status ON runs (status)",
+    # Batch-size sweeps (model/sweep_store.py): a sweep is a group of ordinary comparisons,
+    # one per batch size. Added tables only, so version 1 files gain them on open and older
+    # programs still read the file (no version bump needed). No foreign key on the link's
+    # comparison_id: deleting a comparison in History must not be blocked by a sweep.
+    """CREATE TABLE IF NOT EXISTS sweeps (
+        id TEXT PRIMARY KEY, name TEXT, config_json TEXT NOT NULL, created_unix REAL NOT NULL,
+        owner TEXT)""",
+    """CREATE TABLE IF NOT EXISTS sweep_comparisons (
+        sweep_id TEXT NOT NULL REFERENCES sweeps(id), comparison_id TEXT NOT NULL,
+        batch_size INTEGER NOT NULL, position INTEGER NOT NULL,
+        PRIMARY KEY (sweep_id, comparison_id))""",
 )
 
 
