@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import soundfile as sf
 
 from .errors import AudioError
 
@@ -40,7 +39,7 @@ def _source_size(source: str | Path | bytes) -> tuple[str, int]:
     return str(path), path.stat().st_size
 
 
-def audio_info(source: str | Path | bytes, limits: AudioLimits | None = None) -> sf._SoundFileInfo:
+def audio_info(source: str | Path | bytes, limits: AudioLimits | None = None):
     """Check a file's size and header without decoding it.
 
     Returns:
@@ -49,6 +48,7 @@ def audio_info(source: str | Path | bytes, limits: AudioLimits | None = None) ->
     Raises:
         AudioError: missing, empty, too big, not audio, unsupported codec, too long.
     """
+    import soundfile as sf  # lazy: mixing never needs libsndfile
     lim = limits or AudioLimits()
     name, size = _source_size(source)
     if size == 0:
@@ -83,6 +83,7 @@ def read_audio(source: str | Path | bytes, limits: AudioLimits | None = None,
     Raises:
         AudioError: see :func:`audio_info`; also truncated/corrupt data and NaN/inf samples.
     """
+    import soundfile as sf  # lazy: mixing never needs libsndfile
     lim = limits or AudioLimits()
     if max_seconds is not None:
         lim = AudioLimits(lim.max_bytes, min(lim.max_seconds, max_seconds))
@@ -113,6 +114,7 @@ def write_wav_atomic(path: str | Path, audio: np.ndarray, sample_rate_hz: int) -
     Returns:
         The destination path.
     """
+    import soundfile as sf  # lazy: mixing never needs libsndfile
     dest = Path(path)
     dest.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
@@ -135,6 +137,7 @@ def float_to_pcm16(audio: np.ndarray) -> np.ndarray:
 
 def wav_bytes(audio: np.ndarray, sample_rate_hz: int) -> bytes:
     """16-bit PCM WAV file contents in memory (for st.audio and downloads)."""
+    import soundfile as sf  # lazy: mixing never needs libsndfile
     buf = io.BytesIO()
     sf.write(buf, float_to_pcm16(audio), int(sample_rate_hz), subtype="PCM_16", format="WAV")
     return buf.getvalue()

@@ -154,14 +154,14 @@ def _build_banks(cfg: SynthConfig, families: dict[str, list[str]], cache_dir: Pa
 
     if cfg.raw_mode == "only":
         return {s: None for s in SPLITS}
-    check_word(cfg.word)
     counts = {"train": cfg.n_train, "dev": cfg.n_dev}
-    paths: dict[str, Path | None] = {}
-    for split in SPLITS:
-        if counts[split] == 0:
-            paths[split] = None
-            continue
-        bcfg = bank_config_for(cfg, split, families[split], counts[split], auto_bank_clips(counts[split]))
+    configs = {split: bank_config_for(cfg, split, families[split], counts[split],
+                                      auto_bank_clips(counts[split]))
+               for split in SPLITS if counts[split] > 0}
+    if not all(bank_path(b, cache_dir).is_file() for b in configs.values()):
+        check_word(cfg.word)  # cached banks were checked when built (and need no speech engine)
+    paths: dict[str, Path | None] = {s: None for s in SPLITS}
+    for split, bcfg in configs.items():
         report = (lambda d, t, s=split: progress(f"voices ({s})", d, t)) if progress else None
         build_or_load_bank(bcfg, cache_dir, progress=report)
         paths[split] = bank_path(bcfg, cache_dir)

@@ -25,6 +25,8 @@ from .device import peak_memory, reset_peak_memory, synchronize
 from .errors import ConfigError, LabError
 from .events import EpochRecord, RunSummary, TrialEvent, summarise_epochs
 from .features import FEATURE_KIND_SEED
+from .feeding import DeviceData, StepRunner, choose_train_path, resident_bytes
+from .kernels import gru_kernel_report, install_gru_probe, reset_gru_counts
 from .metrics import frr_at_fa_rate
 from .precision import (PrecisionRecord, apply_precision, make_optimizer, policy_for,
                         record_model_dtypes)
@@ -97,13 +99,33 @@ def predict_split(model, x: np.ndarray, batch_size: int, n_examples: int = 0,
         _Cancelled: ``cancel`` was set (checked before every batch).
     """
     n = min(n_examples or x.shape[0], x.shape[0])
+    return predict_batches(model, (read_examples(x, np.arange(s, min(s + batch_size, n)))
+                                   for s in range(0, n, batch_size)), cancel)
+
+
+def predict_batches(model, batches, cancel: threading.Event | None = None) -> np.ndarray:
+    """(n, steps) float32 probabilities for an iterable of input batches (host or device)."""
     parts = []
-    for start in range(0, n, batch_size):
+    for xb in batches:
         if cancel is not None and cancel.is_set():
             raise _Cancelled
-        xb = read_examples(x, np.arange(start, min(start + batch_size, n)))
         parts.append(np.asarray(model.predict_on_batch(xb), dtype=np.float32)[..., 0])
     return np.concatenate(parts, axis=0)
+
+
+def probe_gru_kernel(model) -> str:
+    """Which GRU kernel this model runs on this device ("cudnn", "loop", ...).
+
+    One eager call of the first GRU layer on a 4-step input, counted by
+    :mod:`model.kernels`: the kernel choice depends on device, dtype and layer settings,
+    not on the input's length, and an eager layer call traces no graph.
+    """
+    import keras
+    install_gru_probe()
+    reset_gru_counts()
+    width = model.get_layer("conv").filters
+    model.get_layer("gru1")(keras.ops.zeros((1, 4, width)), training=False)
+    return gru_kernel_report().label
 
 
 def build_trial_model(cfg: TrialConfig, record: PrecisionRecord):
@@ -158,6 +180,7 @@ class _Trial:
         self.cfg, self.run_id, self.run_dir = cfg, run_id, run_dir
         self.emit_fn, self.cancel = emit, cancel
         self.epochs: list[EpochRecord] = []
+        self.resident: DeviceData | None = None
 
     def emit(self, kind: str, **fields) -> None:
         self.emit_fn(TrialEvent(kind=kind, run_id=self.run_id, precision=self.cfg.precision,
@@ -166,16 +189,24 @@ class _Trial:
     def summary(self) -> RunSummary:
         return summarise_epochs(self.epochs, self.cfg.dev_loss_target)
 
-    def train_epoch(self, model, data: Dataset, rng: np.random.Generator) -> tuple[float, int]:
+    def batches(self, data: Dataset, rng: np.random.Generator):
+        """This epoch's training batches from the chosen feed."""
+        if self.resident is not None:
+            return self.resident.train_batches(self.cfg.batch_size, rng)
+        return iterate_batches(data.x_train, data.y_train, self.cfg.batch_size, rng,
+                               self.cfg.train_examples)
+
+    def train_epoch(self, runner: StepRunner, data: Dataset,
+                    rng: np.random.Generator) -> tuple[float, int]:
         """One pass; returns (mean loss, examples) or raises _Cancelled."""
-        losses, seen = [], 0
-        for xb, yb in iterate_batches(data.x_train, data.y_train, self.cfg.batch_size, rng,
-                                      self.cfg.train_examples):
+        seen = 0
+        runner.start_epoch()
+        for xb, yb in self.batches(data, rng):
             if self.cancel.is_set():
                 raise _Cancelled
-            losses.append(float(np.asarray(model.train_on_batch(xb, yb)).reshape(-1)[0]))
+            runner.step(xb, yb)
             seen += xb.shape[0]
-        loss = float(np.mean(losses))
+        loss = runner.epoch_loss()
         if not np.isfinite(loss):
             hint = ""
             if data.meta.feature_kind == FEATURE_KIND_SEED and self.cfg.precision == "amp-fp16":
@@ -185,15 +216,41 @@ class _Trial:
         return loss, seen
 
     def score_dev(self, model, data: Dataset) -> tuple[float, object]:
-        probs = predict_split(model, data.x_dev, self.cfg.batch_size, self.cfg.dev_examples,
-                              self.cancel)
+        if self.resident is not None:
+            probs = predict_batches(model, self.resident.dev_batches(self.cfg.batch_size),
+                                    self.cancel)
+        else:
+            probs = predict_split(model, data.x_dev, self.cfg.batch_size, self.cfg.dev_examples,
+                                  self.cancel)
         labels = read_examples(data.y_dev, np.arange(probs.shape[0]))[..., 0]
         return (binary_crossentropy(probs, labels),
                 frr_at_fa_rate(probs, labels, self.cfg.target_fa_per_hour))
 
-    def run(self, data: Dataset) -> RunSummary:
+    def prepare(self, data: Dataset):
+        """Precision, model, feed and step mode; returns (model, runner, record)."""
         record = apply_precision(self.cfg.precision)
         model = build_trial_model(self.cfg, record)
+        n_train = min(self.cfg.train_examples or data.n_train, data.n_train)
+        n_dev = min(self.cfg.dev_examples or data.n_dev, data.n_dev)
+        path = choose_train_path(record.backend, record.device_kind,
+                                 resident_bytes(data, n_train, n_dev), self.cfg.train_path)
+        if path.feed == "device-resident":
+            self.resident = DeviceData(data, n_train, n_dev, release_mapped_pages)
+        record.feed, record.step_mode = path.feed, path.step
+        record.gru_kernel = probe_gru_kernel(model)
+        record.notes.append(f"train path: {path.feed}, {path.step} steps ({path.reason}); "
+                            f"GRU kernel: {record.gru_kernel}")
+        return model, StepRunner(model, path.step), record
+
+    def run(self, data: Dataset) -> RunSummary:
+        try:
+            return self._run(data)
+        finally:
+            if self.resident is not None:
+                self.resident.close()
+
+    def _run(self, data: Dataset) -> RunSummary:
+        model, runner, record = self.prepare(data)
         logger = ScalarLogger.open(self.run_dir / "tb", self.cfg.tensorboard, record)
         self.emit("started", device=record)
         rng = np.random.default_rng(self.cfg.seed)
@@ -202,7 +259,7 @@ class _Trial:
         try:
             for epoch in range(1, self.cfg.epochs + 1):
                 t0 = time.perf_counter()
-                train_loss, seen = self.train_epoch(model, data, rng)
+                train_loss, seen = self.train_epoch(runner, data, rng)
                 synchronize(model)
                 t1 = time.perf_counter()
                 dev_loss, detection = self.score_dev(model, data)

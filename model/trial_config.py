@@ -14,6 +14,7 @@ from typing import Any
 
 from .dataset import DEFAULT_DATASET_DIR, Dataset, load_dataset
 from .errors import ConfigError
+from .feeding import PATH_MODES
 from .metrics import DEFAULT_TARGET_FA_PER_HOUR
 from .network import NetworkConfig
 from .precision import PRECISIONS, check_precision, default_precisions
@@ -42,6 +43,7 @@ class TrialConfig:
     save_model: bool = True  # save the trained model as runs/<run_id>/model.keras
     tensorboard: bool = True  # write TensorBoard scalars under runs/<run_id>/tb
     network: NetworkConfig = field(default_factory=NetworkConfig)  # architecture
+    train_path: str = "auto"  # "auto": fastest correct feed/step path; "portable": host feed, sync steps
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict for JSON."""
@@ -121,6 +123,8 @@ def validate_trial_config(cfg: TrialConfig) -> None:
     _check_int("GRU units", cfg.network.gru_units, 1, 4096)
     if not isinstance(cfg.network.dropout, (int, float)) or not 0 <= cfg.network.dropout < 1:
         raise ConfigError(f"dropout must be in [0, 1), got {cfg.network.dropout!r}")
+    if cfg.train_path not in PATH_MODES:
+        raise ConfigError(f"unknown train path {cfg.train_path!r}; choose auto or portable")
     if cfg.init not in INITS:
         raise ConfigError(f"unknown init {cfg.init!r}; choose scratch or pretrained")
     if cfg.init == "pretrained" and not PRETRAINED_PATH.is_file():

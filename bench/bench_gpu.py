@@ -1,0 +1,238 @@
+"""The trial engine against a hand-written PyTorch reference, per precision and batch size.
+
+For each batch size (default 32, 64, 256, 1024) and precision (fp32, tf32, amp-fp16,
+amp-bf16), in one process on one GPU:
+
+* engine: the project's own epoch loop (model/trial.py: feed and step path chosen by
+  the engine itself, as in any run) on a float16 dataset on disk; steady examples/s =
+  examples of an epoch / its time, median over ``--epochs`` epochs after one warm-up
+  epoch (each epoch ends with a device synchronisation);
+* reference: bench/torch_reference.py (cuDNN GRU, data on the device), the same number
+  of steps per timing, median over ``--epochs`` timings after warm-up steps.
+
+Prints a table (ratio = engine / reference; AMP speedup = precision / fp32 at the same
+batch, for both) and writes JSON after every row. ``--sync-probe`` also lists where the
+engine's steps force a host-device synchronisation (torch sync debug mode).
+
+    KERAS_BACKEND=torch python bench/bench_gpu.py --json $OUT/bench_gpu.json
+"""
+from __future__ import annotations
+
+import argparse
+import collections
+import gc
+import json
+import os
+import statistics
+import sys
+import tempfile
+import threading
+import time
+import traceback
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+os.environ.setdefault("KERAS_BACKEND", "torch")
+
+PRECISIONS = ("fp32", "tf32", "amp-fp16", "amp-bf16")
+
+
+def write_bench_dataset(folder: Path, n_train: int, n_dev: int) -> Path:
+    """A float16 dataset of ``n_train`` examples: one random block of 256, repeated."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    from tinydata import make_split
+
+    from model.dataset import DatasetMeta
+    from model.features import FEATURE_KIND_LOG
+    rng = np.random.default_rng(0)
+    bx, by = make_split(256, rng)
+    for suffix, n in (("", n_train), ("_dev", n_dev)):
+        x = np.lib.format.open_memmap(folder / f"X{suffix}.npy", "w+", np.float16, (n,) + bx.shape[1:])
+        y = np.lib.format.open_memmap(folder / f"Y{suffix}.npy", "w+", np.float16, (n,) + by.shape[1:])
+        for s in range(0, n, 256):
+            k = min(256, n - s)
+            x[s:s + k], y[s:s + k] = bx[:k], by[:k]
+        x.flush(), y.flush()
+        del x, y
+    meta = DatasetMeta(word="stripe", feature_kind=FEATURE_KIND_LOG, n_train=n_train, n_dev=n_dev,
+                       seed=0, generator_version="bench")
+    (folder / "meta.json").write_text(meta.to_json())
+    return folder
+
+
+def _free_gpu() -> None:
+    import keras
+    import torch
+    keras.backend.clear_session()
+    gc.collect()
+    torch.cuda.empty_cache()
+
+
+def engine_rates(precision: str, batch: int, data, n_train: int, epochs: int,
+                 path_mode: str = "auto") -> dict:
+    """Steady examples/s of the engine's own epoch loop, and the path it chose."""
+    from model.device import peak_memory, reset_peak_memory, synchronize
+    from model.trial import _Trial
+    from model.trial_config import TrialConfig
+    cfg = TrialConfig(precision=precision, batch_size=batch, epochs=epochs + 1,
+                      train_examples=n_train, dev_examples=batch, save_model=False,
+                      tensorboard=False, dataset=str(data.path), train_path=path_mode)
+    with tempfile.TemporaryDirectory() as tmp:
+        trial = _Trial(cfg, "bench", Path(tmp), lambda _e: None, threading.Event())
+        model, runner, record = trial.prepare(data)
+        rng = np.random.default_rng(0)
+        rates, first_s, loss = [], 0.0, float("nan")
+        reset_peak_memory()
+        for epoch in range(epochs + 1):
+            t0 = time.perf_counter()
+            loss, seen = trial.train_epoch(runner, data, rng)
+            synchronize(model)
+            dt = time.perf_counter() - t0
+            if epoch == 0:
+                first_s = dt
+            else:
+                rates.append(seen / dt)
+        mem = peak_memory()
+        if trial.resident is not None:
+            trial.resident.close()
+    del model, runner, trial
+    _free_gpu()
+    return {"rates": rates, "examples_per_s": statistics.median(rates), "first_epoch_s": first_s,
+            "final_loss": loss, "peak_memory_bytes": mem.peak_bytes, "record": record.to_dict()}
+
+
+def reference_rates(precision: str, batch: int, data, steps: int, epochs: int) -> dict:
+    """Steady examples/s of the hand-written reference on the same data, resident."""
+    import torch
+    from torch_reference import train_examples_per_s
+
+    from model.feeding import array_to_device
+    n = max(batch, steps * batch)
+    x, y = array_to_device(data.x_train, n), array_to_device(data.y_train, n)
+    torch.cuda.reset_peak_memory_stats()
+    rates = train_examples_per_s(precision, batch, x, y, warmup_steps=max(3, steps // 4),
+                                 timed_steps=steps, repeats=epochs)
+    peak = torch.cuda.max_memory_allocated()
+    del x, y
+    _free_gpu()
+    return {"rates": rates, "examples_per_s": statistics.median(rates), "peak_memory_bytes": peak}
+
+
+def sync_probe(precision: str, data, batch: int = 64, steps: int = 3) -> dict[str, int]:
+    """Where the engine's async steps synchronise with the host: stack tail -> count."""
+    import torch
+
+    from model.trial import _Trial
+    from model.trial_config import TrialConfig
+    cfg = TrialConfig(precision=precision, batch_size=batch, train_examples=batch * (steps + 1),
+                      dev_examples=batch, save_model=False, tensorboard=False, dataset=str(data.path))
+    seen: collections.Counter = collections.Counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        trial = _Trial(cfg, "probe", Path(tmp), lambda _e: None, threading.Event())
+        model, runner, _record = trial.prepare(data)
+        batches = list(trial.batches(data, np.random.default_rng(0)))
+        runner.start_epoch()
+        runner.step(*batches[0])  # the first step builds the model; not probed
+        torch.cuda.synchronize()
+
+        def hook(message, category, filename, lineno, file=None, line=None):
+            frames = [f for f in traceback.extract_stack()[:-1]
+                      if "keras" in f.filename or "/model/" in f.filename]
+            seen[" <- ".join(f"{Path(f.filename).name}:{f.lineno}:{f.name}"
+                             for f in reversed(frames[-4:]))] += 1
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("always")
+            warnings.showwarning = hook
+            torch.cuda.set_sync_debug_mode(1)
+            try:
+                for xb, yb in batches[1:]:
+                    runner.step(xb, yb)
+            finally:
+                torch.cuda.set_sync_debug_mode(0)
+        if trial.resident is not None:
+            trial.resident.close()
+    _free_gpu()
+    return dict(seen.most_common(12))
+
+
+def print_row(r: dict) -> None:
+    """One table line."""
+    rec = r["engine"]["record"]
+    path = f"{rec['feed']}/{rec['step_mode']}/{rec['gru_kernel']}"
+    print(f"{r['precision']:9s} {r['batch']:5d}  {r['engine']['examples_per_s']:9.1f}  "
+          f"{r['reference']['examples_per_s']:9.1f}  {r['ratio']:6.2f}  "
+          f"{r.get('engine_amp_speedup', float('nan')):7.2f}  "
+          f"{r.get('reference_amp_speedup', float('nan')):7.2f}  "
+          f"{r['engine']['first_epoch_s']:7.1f}  {path}", flush=True)
+
+
+def add_speedups(rows: list[dict]) -> None:
+    """AMP speedup of each row against the fp32 row of the same batch size."""
+    base = {r["batch"]: r for r in rows if r["precision"] == "fp32"}
+    for r in rows:
+        b = base.get(r["batch"])
+        if b is not None:
+            r["engine_amp_speedup"] = r["engine"]["examples_per_s"] / b["engine"]["examples_per_s"]
+            r["reference_amp_speedup"] = (r["reference"]["examples_per_s"]
+                                          / b["reference"]["examples_per_s"])
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--precisions", default=",".join(PRECISIONS))
+    p.add_argument("--batches", default="32,64,256,1024")
+    p.add_argument("--examples", type=int, default=4096, help="training examples on disk")
+    p.add_argument("--max-steps", type=int, default=48, help="steps per timed epoch, at most")
+    p.add_argument("--epochs", type=int, default=3, help="timed epochs (median)")
+    p.add_argument("--path", default="auto", help="engine train path: auto or portable")
+    p.add_argument("--sync-probe", action="store_true", help="also list forced synchronisations")
+    p.add_argument("--data", default="", help="dataset folder to reuse (written if missing)")
+    p.add_argument("--json", default="bench_gpu.json")
+    args = p.parse_args(argv)
+    import torch
+
+    from model.dataset import load_dataset
+    folder = Path(args.data or tempfile.mkdtemp(prefix="bench-gpu-"))
+    if not (folder / "meta.json").is_file():
+        folder.mkdir(parents=True, exist_ok=True)
+        write_bench_dataset(folder, args.examples, 1024)
+    data = load_dataset(folder, check_values=False)
+    out = {"device": torch.cuda.get_device_name(0), "torch": torch.__version__,
+           "backend": os.environ["KERAS_BACKEND"], "path_mode": args.path, "rows": [], "sync": {}}
+    print(f"{out['device']}, torch {out['torch']}, keras backend {out['backend']}; engine path "
+          f"{args.path}; {args.epochs} timed epochs each", flush=True)
+    print(f"{'precision':9s} {'batch':>5s}  {'engine':>9s}  {'reference':>9s}  {'ratio':>6s}  "
+          f"{'eng AMP':>7s}  {'ref AMP':>7s}  {'first s':>7s}  engine path")
+    for batch in [int(s) for s in args.batches.split(",") if s]:
+        steps = max(4, min(args.max_steps, data.n_train // batch))
+        batch_rows = []
+        for prec in [s for s in args.precisions.split(",") if s]:
+            eng = engine_rates(prec, batch, data, steps * batch, args.epochs, args.path)
+            ref = reference_rates(prec, batch, data, steps, args.epochs)
+            batch_rows.append({"precision": prec, "batch": batch, "steps_per_epoch": steps,
+                               "engine": eng, "reference": ref,
+                               "ratio": eng["examples_per_s"] / ref["examples_per_s"]})
+        add_speedups(batch_rows)
+        for r in batch_rows:
+            print_row(r)
+        out["rows"] += batch_rows
+        Path(args.json).write_text(json.dumps(out, indent=2))
+    if args.sync_probe:
+        for prec in [s for s in args.precisions.split(",") if s]:
+            out["sync"][prec] = sync_probe(prec, data)
+            print(f"forced synchronisations per 3 async steps, {prec}:", flush=True)
+            for where, n in out["sync"][prec].items():
+                print(f"  {n:3d}  {where}")
+        Path(args.json).write_text(json.dumps(out, indent=2))
+    print(f"wrote {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,112 @@
+"""Which GRU kernel actually ran: a fused one (cuDNN) or Keras's step-by-step fallback loop.
+
+Keras picks the kernel silently: on the torch backend ``gru`` catches any cuDNN error and
+falls back to a Python loop over the 1375 time steps, and on TensorFlow and JAX it raises
+``NotImplementedError`` internally and the layer runs its generic loop. A run that trains
+10x slower than it should looks the same from outside, so the engine counts kernel calls
+and records the answer with the run.
+
+The probe wraps ``keras.src.backend.gru`` (and, on torch, its private ``_cudnn_gru`` and
+``_fallback_gru``) once per process; the wrappers only count and call through, so the
+maths is unchanged. If a Keras version moves those names, the probe reports "unknown".
+"""
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+_LOCK = threading.Lock()
+_COUNTS = {"fused": 0, "loop": 0}
+_INSTALLED: list[bool] = []  # non-empty once installed (or found impossible)
+_OK: list[bool] = []
+
+
+@dataclass
+class GruKernelReport:
+    """GRU calls seen since the last reset (traced calls on graph backends)."""
+
+    fused: int  # calls that ran a fused kernel (cuDNN on a GPU)
+    loop: int  # calls that ran the step-by-step fallback loop
+    probe_ok: bool  # False when this Keras version could not be instrumented
+
+    @property
+    def label(self) -> str:
+        """"cudnn", "loop", "mixed", "none" (no GRU call seen) or "unknown"."""
+        if not self.probe_ok:
+            return "unknown"
+        if self.fused and self.loop:
+            return "mixed"
+        return "cudnn" if self.fused else ("loop" if self.loop else "none")
+
+
+def _count(kind: str) -> None:
+    with _LOCK:
+        _COUNTS[kind] += 1
+
+
+def _wrap_layer_entry(backend_mod) -> None:
+    """Count backend.gru outcomes (TensorFlow, JAX): a return is the fused cuDNN kernel,
+    NotImplementedError sends the layer to its generic loop."""
+    inner = backend_mod.gru
+
+    def gru(*args, **kwargs):
+        try:
+            out = inner(*args, **kwargs)
+        except NotImplementedError:
+            _count("loop")
+            raise
+        _count("fused")
+        return out
+
+    gru._lab_probe = True  # type: ignore[attr-defined]
+    backend_mod.gru = gru
+
+
+def _wrap_torch(rnn_mod) -> None:
+    """On torch, ``gru`` returns in both cases: count its two private kernels instead."""
+    cudnn, fallback = rnn_mod._cudnn_gru, rnn_mod._fallback_gru
+
+    def _cudnn_gru(*args, **kwargs):
+        out = cudnn(*args, **kwargs)
+        _count("fused")  # after the call: a cuDNN error falls through to the loop
+        return out
+
+    def _fallback_gru(*args, **kwargs):
+        _count("loop")
+        return fallback(*args, **kwargs)
+
+    rnn_mod._cudnn_gru, rnn_mod._fallback_gru = _cudnn_gru, _fallback_gru
+
+
+def install_gru_probe() -> bool:
+    """Instrument the active backend's GRU once per process; returns whether it worked."""
+    with _LOCK:
+        if _INSTALLED:
+            return _OK[0]
+        _INSTALLED.append(True)
+    ok = True
+    try:
+        import keras
+        from keras.src import backend as backend_mod
+        name = keras.backend.backend()
+        if name == "torch":
+            from keras.src.backend.torch import rnn as rnn_mod
+            _wrap_torch(rnn_mod)
+        else:
+            _wrap_layer_entry(backend_mod)
+    except (ImportError, AttributeError):
+        ok = False
+    _OK.append(ok)
+    return ok
+
+
+def reset_gru_counts() -> None:
+    """Start counting afresh (at the start of a run)."""
+    with _LOCK:
+        _COUNTS.update(fused=0, loop=0)
+
+
+def gru_kernel_report() -> GruKernelReport:
+    """Counts since the last reset."""
+    with _LOCK:
+        return GruKernelReport(_COUNTS["fused"], _COUNTS["loop"], bool(_OK and _OK[0]))
