@@ -132,7 +132,9 @@ def validate_sweep(cfg: SweepConfig, check_values: bool = False) -> Dataset:
         ConfigError, DatasetError: one-line messages.
     """
     check_sweep_fields(cfg)
-    data = validate_comparison(cfg.comparison_for(min(cfg.batch_sizes)), check_values)
+    # every other setting is checked as a comparison at batch 1, so the check below can
+    # name every batch size that does not fit at once
+    data = validate_comparison(cfg.comparison_for(1), check_values)
     n_train = min(cfg.train_examples or data.n_train, data.n_train)
     too_big = [b for b in sorted(cfg.batch_sizes) if b > n_train]
     if too_big:
