@@ -17,6 +17,7 @@ from ..errors import LabError
 COMMANDS: dict[str, tuple[str, str]] = {
     "make-data": ("data_cmd", "synthesise a training set (XY_train) with text-to-speech"),
     "train": ("train_cmd", "run an AMP-vs-FP32 comparison and store it"),
+    "sweep": ("sweep_cmd", "AMP speedup vs batch size: one comparison per batch size"),
     "detect": ("detect_cmd", "find trigger words in audio files"),
     "samples": ("samples_cmd", "write a few synthesised 10 s clips as WAV with label times"),
     "evaluate": ("evaluate_cmd", "quality on the dev split's unseen voices: DET curve, FRR at "
