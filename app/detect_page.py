@@ -14,6 +14,7 @@ from model.detect import DetectConfig, Detector, probabilities_to_detections
 from .common import guarded, settings, store
 from .detect_data import (AUDIO_TYPES, ModelChoice, curve_frame, detections_frame,
                           list_demo_clips, list_models, probabilities_csv, spectrogram_image)
+from .quality_view import quality_expander
 
 SOURCES = ("Upload a file", "Record", "Demo clip")
 
@@ -132,6 +133,9 @@ def detect_page() -> None:
     """Render the Detect page."""
     st.title("Detect the trigger word in a clip")
     choice = _pick_model()
+    if choice is not None:
+        app = settings()
+        quality_expander(choice.spec, choice.path, app.dataset_dir, app.store_path)
     clip = _pick_clip()
     if choice is None or clip is None:
         return

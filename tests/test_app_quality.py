@@ -1,0 +1,93 @@
+"""Detect page, "Quality on unseen voices": stored report, evaluate button, one-line errors."""
+import json
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from app.quality_view import is_stale, quality_figures, report_caption
+from model.dev_scores import DevTruth, score_dev
+from model.evaluate import EvalReport, default_out_dir
+from model.jobs import get_runner
+from tests.tinydata import write_tiny_dataset
+
+TIMEOUT = 120
+
+
+def detect_script():
+    from app.detect_page import detect_page
+    detect_page()
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    return write_tiny_dataset(tmp_path_factory.mktemp("tiny"), n_train=2, n_dev=3,
+                              n_dev_negative=1, examples_csv=True)
+
+
+@pytest.fixture
+def lab(tmp_path, tiny, monkeypatch):
+    """A fresh app environment with one extra model file: a small always-on network."""
+    from model.inference import write_model_card
+    from model.network import NetworkConfig, build_model
+
+    net = build_model("float32", NetworkConfig(conv_filters=8, gru_units=8, dropout=0.1))
+    kernel, bias = net.layers[-1].get_weights()
+    net.layers[-1].set_weights([np.zeros_like(kernel), np.full_like(bias, 6.0)])
+    model = tmp_path / "always_on.keras"
+    net.save(model)
+    write_model_card(model, "log-power-v1")
+    monkeypatch.setenv("LAB_STORE", str(tmp_path / "lab.sqlite"))
+    monkeypatch.setenv("LAB_DATASET", str(tiny))
+    monkeypatch.setenv("LAB_MODELS", str(model))
+    monkeypatch.setenv("LAB_DEMO_DIR", str(tmp_path / "demo"))
+    yield model
+    get_runner(tmp_path / "lab.sqlite").shutdown(timeout=30)
+
+
+def test_evaluate_button_stores_and_shows_the_report(lab):
+    at = AppTest.from_function(detect_script, default_timeout=TIMEOUT).run()
+    assert not at.exception and not at.error
+    assert at.expander[0].label == "Quality on unseen voices"
+    assert any("Not evaluated yet" in i.value for i in at.info)
+    at.button(key="d_eval").click().run()
+    assert not at.exception and not at.error
+    folder = default_out_dir(lab)
+    assert (folder / "report.json").is_file() and (folder / "det.png").is_file()
+    labels = [m.label for m in at.metric]
+    assert labels == ["FRR at 1 FA/h", "threshold", "latency median / p95",
+                      "FA/h without the word"]
+    # every step is at 0.9975: one false accept at the start of each clip, no word found
+    assert at.metric[0].value == "100.0%"
+    assert not any("Not evaluated yet" in i.value for i in at.info)
+    again = AppTest.from_function(detect_script, default_timeout=TIMEOUT).run()  # a new visit
+    assert [m.label for m in again.metric] == labels and not again.warning
+
+
+def test_evaluation_errors_are_one_line(lab, monkeypatch, tmp_path):
+    monkeypatch.setenv("LAB_DATASET", str(tmp_path / "no-such-data"))
+    at = AppTest.from_function(detect_script, default_timeout=TIMEOUT).run()
+    at.button(key="d_eval").click().run()
+    assert not at.exception
+    assert len(at.error) == 1 and "\n" not in at.error[0].value
+    assert "does not exist" in at.error[0].value
+
+
+def test_figures_and_staleness_are_plain_values(tmp_path):
+    probs = np.zeros((2, 1375), np.float32)
+    labels = np.zeros((2, 1375), np.float32)
+    labels[0, 413:463] = 1
+    probs[0, 420:440] = 0.8
+    scores = score_dev(probs, labels, DevTruth(np.array([1, 0]), [[3.0], []], True))
+    model = tmp_path / "m.keras"
+    model.write_bytes(b"x")
+    report = EvalReport("m", str(model), model.stat().st_mtime, "/d", "activate",
+                        "log-power-v1", ["a", "b"], "", scores, "tensorflow", 2.0, "now")
+    figures = dict((label, value) for label, value, _ in quality_figures(report))
+    assert figures["FRR at 1 FA/h"] == "0.0%" and figures["FA/h without the word"] == "0.00"
+    assert figures["latency median / p95"].endswith("ms") and "2 unseen voice families" in \
+        report_caption(report)
+    assert not is_stale(report, model)
+    report.model_mtime -= 10
+    assert is_stale(report, model) and is_stale(report, tmp_path / "gone.keras")
+    assert json.loads(json.dumps(report.to_dict()))["scores"]["n_triggers"] == 1
