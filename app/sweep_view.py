@@ -33,14 +33,17 @@ def speedup_chart(medians: pd.DataFrame, points: pd.DataFrame, reference: str,
             alt.Tooltip("examples_per_s:Q", title="examples/s", format=".1f"),
             alt.Tooltip("reference_examples_per_s:Q", title=f"{reference} examples/s",
                         format=".1f")]
-    rule = alt.Chart(pd.DataFrame({"speedup": [1.0], "label": ["1.0: no gain"]})).mark_rule(
-        strokeDash=[6, 4], color="gray").encode(y="speedup:Q", tooltip=["label:N"])
+    base = alt.Chart(pd.DataFrame({"speedup": [1.0], "label": ["1.0×: no gain"]}))
+    rule = base.mark_rule(strokeDash=[6, 4], color="gray").encode(y="speedup:Q",
+                                                                   tooltip=["label:N"])
+    note = base.mark_text(align="left", dx=4, dy=-7, color="gray").encode(
+        y="speedup:Q", x=alt.value(0), text="label:N")
     line = alt.Chart(medians).mark_line(point=alt.OverlayMarkDef(size=80, filled=True)).encode(
         x=x, y=y, color=alt.Color("precision:N"),
         tooltip=tips + ["runs:Q", alt.Tooltip("final_dev_loss:Q", format=".4f"), "flag:N"])
     dots = alt.Chart(points).mark_point(size=40, opacity=0.7).encode(
         x=x, y=y, color=alt.Color("precision:N"), tooltip=tips + ["repeat:Q"])
-    return alt.layer(rule, line, dots).properties(height=360, title=CHART_TITLE, usermeta=SVG)
+    return alt.layer(rule, note, line, dots).properties(height=360, title=CHART_TITLE, usermeta=SVG)
 
 
 def render_sweep(view: SweepView) -> None:

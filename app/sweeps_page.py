@@ -8,7 +8,7 @@ from model.jobs import Runner
 from model.precision import default_precisions
 from model.sweep_config import DEFAULT_BATCH_SIZES
 from model.sweep_jobs import cancel_sweep, start_sweep
-from model.sweep_store import SweepRow, read_sweep, sweeps
+from model.sweep_store import SweepRow, read_sweep, sweep_ids, sweeps
 
 from .common import guarded, runner, settings
 from .device_panel import LABELS, device_summary, precision_choices
@@ -88,7 +88,7 @@ def _live_view(sid: str, was_active: bool, newest: str) -> None:
     """The live part (a fragment): progress, chart, table, Cancel."""
     run = runner()
     sweep = read_sweep(run.store, sid)
-    ids = [s.id for s in sweeps(run.store, limit=1)]
+    ids = sweep_ids(run.store, limit=1)
     if sweep is None or (ids and ids[0] != newest) or (sweep.status in ACTIVE) != was_active:
         st.rerun(scope="app")  # a sweep started elsewhere, or this one ended: redraw the page
         return

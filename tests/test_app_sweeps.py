@@ -81,8 +81,8 @@ def test_sweeps_page_launches_a_sweep_and_shows_speedup_vs_batch_size(lab, monke
     assert list(amp["dev loss − fp32"]) == ["+0.0100"] * 3
     spec = chart_specs(at)[0]
     assert spec["title"] == "AMP speedup vs batch size"
-    assert spec["layer"][1]["encoding"]["x"]["scale"] == {"type": "log", "base": 2}
-    line = chart_data(at, spec["layer"][1]["data"]["name"])
+    assert spec["layer"][2]["encoding"]["x"]["scale"] == {"type": "log", "base": 2}
+    line = chart_data(at, spec["layer"][2]["data"]["name"])
     assert [tuple(r) for r in line[["batch_size", "speedup"]].values] == \
         [(2, 1.0), (4, 1.25), (8, 1.5)]
     assert list(line["reference_examples_per_s"]) == [20.0, 40.0, 80.0]
