@@ -5,6 +5,7 @@ Kept apart from :mod:`model.evaluate` so that computing a report never imports m
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -49,12 +50,25 @@ def det_curve_png(report: EvalReport, path: str | Path) -> Path:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    fa, miss, floor = det_points(report)
-    at = report.scores.at_target
     fig = Figure(figsize=_SIZE_IN, dpi=_DPI)
     FigureCanvasAgg(fig)
-    ax = fig.add_subplot()
-    # in threshold order: a parametric curve, one point per threshold
+    _draw(fig.add_subplot(), report)
+    fig.tight_layout()
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.{os.getpid()}-{threading.get_ident()}.tmp")
+    try:
+        fig.savefig(tmp, format="png")
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return out
+
+
+def _draw(ax, report: EvalReport) -> None:
+    """The curve (in threshold order: one point per threshold), budget line, operating point."""
+    fa, miss, floor = det_points(report)
+    at = report.scores.at_target
     ax.plot(fa, miss, color="tab:blue", lw=1.6, marker=".", ms=3, label="DET (dev split)")
     ax.axvline(at.target_fa_per_hour, color="tab:orange", ls="--", lw=1,
                label=f"budget {at.target_fa_per_hour:g} FA/h")
@@ -71,13 +85,3 @@ def det_curve_png(report: EvalReport, path: str | Path) -> Path:
                  f"{report.scores.hours:.2f} h", fontsize=10)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(loc="best", fontsize=8)
-    fig.tight_layout()
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
-    try:
-        fig.savefig(tmp, format="png")
-        os.replace(tmp, out)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return out

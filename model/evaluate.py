@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -87,7 +88,7 @@ def write_report(report: EvalReport, out_dir: str | Path) -> Path:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     path = out / REPORT_FILE
-    tmp = out / f".{REPORT_FILE}.{os.getpid()}.tmp"
+    tmp = out / f".{REPORT_FILE}.{os.getpid()}-{threading.get_ident()}.tmp"
     tmp.write_text(json.dumps(report.to_dict(), indent=2) + "\n", encoding="utf-8")
     os.replace(tmp, path)
     return path
