@@ -12,6 +12,7 @@ maths is unchanged. If a Keras version moves those names, the probe reports "unk
 """
 from __future__ import annotations
 
+import importlib
 import threading
 from dataclasses import dataclass
 
@@ -19,6 +20,8 @@ _LOCK = threading.Lock()
 _COUNTS = {"fused": 0, "loop": 0}
 _INSTALLED: list[bool] = []  # non-empty once installed (or found impossible)
 _OK: list[bool] = []
+_INSTALL_ERROR: list[str] = []  # why the probe could not be installed
+_ERRORS: list[str] = []  # why fused kernel calls failed (since the last reset)
 
 
 @dataclass
@@ -28,6 +31,7 @@ class GruKernelReport:
     fused: int  # calls that ran a fused kernel (cuDNN on a GPU)
     loop: int  # calls that ran the step-by-step fallback loop
     probe_ok: bool  # False when this Keras version could not be instrumented
+    errors: tuple[str, ...] = ()  # first lines of the errors that sent calls to the loop
 
     @property
     def label(self) -> str:
@@ -37,6 +41,13 @@ class GruKernelReport:
         if self.fused and self.loop:
             return "mixed"
         return "cudnn" if self.fused else ("loop" if self.loop else "none")
+
+
+def _note_error(err: BaseException) -> None:
+    text = f"{type(err).__name__}: {(str(err).strip().splitlines() or [''])[0]}"[:300]
+    with _LOCK:
+        if text not in _ERRORS and len(_ERRORS) < 5:
+            _ERRORS.append(text)
 
 
 def _count(kind: str) -> None:
@@ -67,8 +78,12 @@ def _wrap_torch(rnn_mod) -> None:
     cudnn, fallback = rnn_mod._cudnn_gru, rnn_mod._fallback_gru
 
     def _cudnn_gru(*args, **kwargs):
-        out = cudnn(*args, **kwargs)
-        _count("fused")  # after the call: a cuDNN error falls through to the loop
+        try:
+            out = cudnn(*args, **kwargs)
+        except Exception as err:  # Keras swallows it and runs the loop: keep the reason
+            _note_error(err)
+            raise
+        _count("fused")
         return out
 
     def _fallback_gru(*args, **kwargs):
@@ -90,11 +105,13 @@ def install_gru_probe() -> bool:
         from keras.src import backend as backend_mod
         name = keras.backend.backend()
         if name == "torch":
-            from keras.src.backend.torch import rnn as rnn_mod
-            _wrap_torch(rnn_mod)
+            # import_module, not "from ... import rnn": the package's ``rnn`` attribute is
+            # the rnn() function, which shadows the submodule
+            _wrap_torch(importlib.import_module("keras.src.backend.torch.rnn"))
         else:
             _wrap_layer_entry(backend_mod)
-    except (ImportError, AttributeError):
+    except (ImportError, AttributeError) as err:
+        _INSTALL_ERROR.append(f"probe not installed: {type(err).__name__}: {err}"[:300])
         ok = False
     _OK.append(ok)
     return ok
@@ -104,9 +121,11 @@ def reset_gru_counts() -> None:
     """Start counting afresh (at the start of a run)."""
     with _LOCK:
         _COUNTS.update(fused=0, loop=0)
+        _ERRORS.clear()
 
 
 def gru_kernel_report() -> GruKernelReport:
     """Counts since the last reset."""
     with _LOCK:
-        return GruKernelReport(_COUNTS["fused"], _COUNTS["loop"], bool(_OK and _OK[0]))
+        return GruKernelReport(_COUNTS["fused"], _COUNTS["loop"], bool(_OK and _OK[0]),
+                               tuple(_INSTALL_ERROR + _ERRORS))

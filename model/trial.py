@@ -125,7 +125,8 @@ def probe_gru_kernel(model) -> str:
     reset_gru_counts()
     width = model.get_layer("conv").filters
     model.get_layer("gru1")(keras.ops.zeros((1, 4, width)), training=False)
-    return gru_kernel_report().label
+    report = gru_kernel_report()
+    return report.label + (f" ({'; '.join(report.errors)})" if report.errors else "")
 
 
 def build_trial_model(cfg: TrialConfig, record: PrecisionRecord):

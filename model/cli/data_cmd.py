@@ -15,6 +15,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0, help="random seed: same seed, same bytes")
     p.add_argument("--neural-share", type=float, default=0.5,
                    help="share of clips spoken by the neural voice, 0..1 (default 0.5)")
+    p.add_argument("--bank-trigger-clips", type=int, default=0,
+                   help="trigger-word clips in each split's word bank (default: 0.3 per example)")
+    p.add_argument("--bank-other-clips", type=int, default=0,
+                   help="other-word clips in each split's word bank (default: 0.3 per example)")
     p.add_argument("--raw-data", default="", metavar="DIR",
                    help="folder with activates/, negatives/, backgrounds/ WAV recordings to mix in")
     p.add_argument("--raw-only", action="store_true", help="use the recordings alone (no text-to-speech)")
@@ -31,6 +35,8 @@ def config_from_args(args: argparse.Namespace) -> SynthConfig:
     n_dev = args.dev_examples if args.dev_examples is not None else max(1, args.examples // 10)
     return SynthConfig(word=args.word, n_train=args.examples, n_dev=n_dev, seed=args.seed,
                        neural_share=args.neural_share, raw_data=args.raw_data,
+                       bank_trigger_clips=args.bank_trigger_clips,
+                       bank_other_clips=args.bank_other_clips,
                        raw_mode="only" if args.raw_only else "mix",
                        augment=AugmentConfig.off() if args.no_augment else AugmentConfig())
 
