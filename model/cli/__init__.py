@@ -40,13 +40,17 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     modules, missing = {}, {}
     for name, (mod, text) in _available().items():
-        try:
-            modules[name] = importlib.import_module(f"{__name__}.{mod}")
+        try:  # add_arguments may import too (defaults from a config module)
+            module = importlib.import_module(f"{__name__}.{mod}")
+            module.add_arguments(sub.add_parser(name, help=text, description=text))
         except ImportError as err:  # e.g. no soundfile on a GPU machine: only this command is lost
             missing[name] = f"the {name} command needs a package that is not installed: {err}"
-            sub.add_parser(name, help=f"(unavailable) {text}", description=missing[name])
+            if name in sub.choices:  # add_arguments failed half-way: keep its parser, say why
+                sub.choices[name].description = missing[name]
+            else:
+                sub.add_parser(name, help=f"(unavailable) {text}", description=missing[name])
             continue
-        modules[name].add_arguments(sub.add_parser(name, help=text, description=text))
+        modules[name] = module
     args = parser.parse_args(argv)
     if args.command in missing:
         print(f"error: {missing[args.command]}", file=sys.stderr)
