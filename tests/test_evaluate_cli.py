@@ -126,3 +126,16 @@ def test_no_traceback_from_a_real_process(files, tmp_path):
     assert proc.returncode == 2 and proc.stdout == "" and "Traceback" not in proc.stderr
     errors = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]
     assert errors == [f"error: {tmp_path / 'gone.keras'}: no such model file"]  # TF may log too
+
+
+def test_a_command_whose_options_need_a_missing_package_is_reported(monkeypatch, capsys):
+    import model.cli.evaluate_cmd as cmd
+
+    def needs_missing(parser):
+        parser.add_argument("--model")
+        raise ModuleNotFoundError("No module named 'keras'", name="keras")
+
+    monkeypatch.setattr(cmd, "add_arguments", needs_missing)
+    code, out, err = _run(capsys, "--model", "x")
+    assert code == 2 and out == "" and "needs a package that is not installed" in err
+    capsys.readouterr()
