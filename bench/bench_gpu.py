@@ -106,7 +106,8 @@ def engine_rates(precision: str, batch: int, data, n_train: int, epochs: int,
             "final_loss": loss, "peak_memory_bytes": mem.peak_bytes, "record": record.to_dict()}
 
 
-def reference_rates(precision: str, batch: int, data, steps: int, epochs: int) -> dict:
+def reference_rates(precision: str, batch: int, data, steps: int, epochs: int,
+                    rnn_dtype=None) -> dict:
     """Steady examples/s of the hand-written reference on the same data, resident."""
     import torch
     from torch_reference import train_examples_per_s
@@ -116,7 +117,7 @@ def reference_rates(precision: str, batch: int, data, steps: int, epochs: int) -
     x, y = array_to_device(data.x_train, n), array_to_device(data.y_train, n)
     torch.cuda.reset_peak_memory_stats()
     rates = train_examples_per_s(precision, batch, x, y, warmup_steps=max(3, steps // 4),
-                                 timed_steps=steps, repeats=epochs)
+                                 timed_steps=steps, repeats=epochs, rnn_dtype=rnn_dtype)
     peak = torch.cuda.max_memory_allocated()
     del x, y
     _free_gpu()
@@ -161,10 +162,49 @@ def sync_probe(precision: str, data, batch: int = 64, steps: int = 3) -> dict[st
     return dict(seen.most_common(12))
 
 
+def check_maths(precision: str, data, batch: int = 32, steps: int = 3) -> dict:
+    """Same seed, same batches, same dropout draws: Keras's train_on_batch against the
+    engine's step path. Returns the largest weight difference after ``steps`` steps and
+    the largest weight change either made (the difference should be a rounding-level
+    fraction of the change)."""
+    import torch
+
+    from model.feeding import make_step_runner, TrainPath
+    from model.precision import apply_precision
+    from model.trial import build_trial_model
+    from model.trial_config import TrialConfig
+    cfg = TrialConfig(precision=precision, batch_size=batch, seed=3)
+    x = data.x_train[:batch * steps].astype(np.float32)
+    y = data.y_train[:batch * steps].astype(np.float32)
+    finals, start = [], None
+    for mode in ("keras", "engine"):
+        model = build_trial_model(cfg, apply_precision(precision))
+        start = [w.copy() for w in model.get_weights()]
+        runner = make_step_runner(model, TrainPath("device-resident", "lean", "check"))
+        runner.start_epoch()
+        torch.manual_seed(7)
+        for i in range(steps):
+            xb = torch.from_numpy(x[i * batch:(i + 1) * batch]).cuda()
+            yb = torch.from_numpy(y[i * batch:(i + 1) * batch]).cuda()
+            if mode == "keras":
+                model.train_on_batch(xb, yb)
+            else:
+                runner.step(xb, yb)
+        finals.append([w.copy() for w in model.get_weights()])
+        del model, runner
+        _free_gpu()
+    diff = max(float(np.max(np.abs(a - b))) for a, b in zip(*finals))
+    change = max(float(np.max(np.abs(a - s0))) for a, s0 in zip(finals[0], start))
+    return {"max_weight_diff": diff, "max_weight_change": change, "steps": steps}
+
+
 def print_row(r: dict) -> None:
     """One table line."""
     rec = r["engine"]["record"]
     path = f"{rec['feed']}/{rec['step_mode']}/{rec['gru_kernel']}"
+    if "ratio_bf16_gru" in r:
+        path += (f"  [reference with its GRUs in bfloat16: "
+                 f"{r['reference_bf16_gru']['examples_per_s']:.1f} ex/s, ratio {r['ratio_bf16_gru']:.2f}]")
     print(f"{r['precision']:9s} {r['batch']:5d}  {r['engine']['examples_per_s']:9.1f}  "
           f"{r['reference']['examples_per_s']:9.1f}  {r['ratio']:6.2f}  "
           f"{r.get('engine_amp_speedup', float('nan')):7.2f}  "
@@ -192,6 +232,8 @@ def main(argv=None) -> int:
     p.add_argument("--epochs", type=int, default=3, help="timed epochs (median)")
     p.add_argument("--path", default="auto", help="engine train path: auto or portable")
     p.add_argument("--sync-probe", action="store_true", help="also list forced synchronisations")
+    p.add_argument("--check-maths", action="store_true",
+                   help="compare the engine's steps with Keras's train_on_batch, per precision")
     p.add_argument("--data", default="", help="dataset folder to reuse (written if missing)")
     p.add_argument("--json", default="bench_gpu.json")
     args = p.parse_args(argv)
@@ -215,13 +257,28 @@ def main(argv=None) -> int:
         for prec in [s for s in args.precisions.split(",") if s]:
             eng = engine_rates(prec, batch, data, steps * batch, args.epochs, args.path)
             ref = reference_rates(prec, batch, data, steps, args.epochs)
-            batch_rows.append({"precision": prec, "batch": batch, "steps_per_epoch": steps,
-                               "engine": eng, "reference": ref,
-                               "ratio": eng["examples_per_s"] / ref["examples_per_s"]})
+            row = {"precision": prec, "batch": batch, "steps_per_epoch": steps, "engine": eng,
+                   "reference": ref, "ratio": eng["examples_per_s"] / ref["examples_per_s"]}
+            if prec == "amp-bf16":
+                # autocast runs cuDNN GRUs in float16 even under bfloat16; the engine's
+                # mixed_bfloat16 runs them in bfloat16: compare like with like as well
+                import torch
+                same = reference_rates(prec, batch, data, steps, args.epochs, torch.bfloat16)
+                row["reference_bf16_gru"] = same
+                row["ratio_bf16_gru"] = eng["examples_per_s"] / same["examples_per_s"]
+            batch_rows.append(row)
         add_speedups(batch_rows)
         for r in batch_rows:
             print_row(r)
         out["rows"] += batch_rows
+        Path(args.json).write_text(json.dumps(out, indent=2))
+    if args.check_maths:
+        out["maths"] = {}
+        for prec in [s for s in args.precisions.split(",") if s]:
+            out["maths"][prec] = check_maths(prec, data)
+            m = out["maths"][prec]
+            print(f"maths {prec}: max |engine - keras| weight {m['max_weight_diff']:.3g} after "
+                  f"{m['steps']} steps; largest weight change {m['max_weight_change']:.3g}", flush=True)
         Path(args.json).write_text(json.dumps(out, indent=2))
     if args.sync_probe:
         for prec in [s for s in args.precisions.split(",") if s]:

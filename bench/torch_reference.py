@@ -21,8 +21,12 @@ class ReferenceNet(nn.Module):
     """(batch, frames, 101) -> (batch, steps, 1) probabilities, float32 output."""
 
     def __init__(self, n_freq: int = 101, filters: int = 196, kernel: int = 15, stride: int = 4,
-                 units: int = 128, dropout: float = 0.8):
+                 units: int = 128, dropout: float = 0.8, rnn_dtype: torch.dtype | None = None):
+        """rnn_dtype: run both GRUs in this dtype (weights cast per call, as Keras does);
+        None leaves them to autocast, which runs cuDNN RNNs in float16 even under a
+        bfloat16 autocast (measured on torch 2.11)."""
         super().__init__()
+        self.rnn_dtype = rnn_dtype
         self.conv = nn.Conv1d(n_freq, filters, kernel, stride=stride)
         self.bn0 = nn.BatchNorm1d(filters, eps=1e-3, momentum=0.01)
         self.gru1 = nn.GRU(filters, units, batch_first=True)
@@ -35,13 +39,23 @@ class ReferenceNet(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.bn0(self.conv(x.transpose(1, 2)))  # (B, C, T): channels first for conv/BN
         h = self.drop(torch.relu(h)).transpose(1, 2)
-        h, _ = self.gru1(h)
+        h = self._gru(self.gru1, h)
         h = self.bn1(self.drop(h).transpose(1, 2)).transpose(1, 2)
-        h, _ = self.gru2(h)
+        h = self._gru(self.gru2, h)
         h = self.bn2(self.drop(h).transpose(1, 2)).transpose(1, 2)
         h = self.drop(h)
         with torch.autocast("cuda", enabled=False):  # the output layer stays float32
             return torch.sigmoid(self.out(h.float()))
+
+
+    def _gru(self, gru: nn.GRU, h: torch.Tensor) -> torch.Tensor:
+        if self.rnn_dtype is None:
+            return gru(h)[0]
+        with torch.autocast("cuda", enabled=False):
+            weights = [w.to(self.rnn_dtype) for w in gru._flat_weights]
+            h0 = torch.zeros(1, h.shape[0], gru.hidden_size, device=h.device, dtype=self.rnn_dtype)
+            return torch._VF.gru(h.to(self.rnn_dtype), h0, weights, True, 1, 0.0, self.training,
+                                 False, True)[0]
 
 
 def bce(probs: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -58,7 +72,8 @@ def set_precision_flags(precision: str) -> None:
 
 
 def train_examples_per_s(precision: str, batch: int, x: torch.Tensor, y: torch.Tensor,
-                         warmup_steps: int, timed_steps: int, repeats: int, seed: int = 0) -> list[float]:
+                         warmup_steps: int, timed_steps: int, repeats: int, seed: int = 0,
+                         rnn_dtype: torch.dtype | None = None) -> list[float]:
     """Steady training examples/s of the reference, ``repeats`` timings of ``timed_steps``.
 
     Args:
@@ -68,10 +83,11 @@ def train_examples_per_s(precision: str, batch: int, x: torch.Tensor, y: torch.T
         warmup_steps: untimed steps first (cuDNN autotuning, allocator warm-up).
         timed_steps: steps per timing; one device synchronisation at each end.
         repeats: timings to return.
+        rnn_dtype: see ReferenceNet (None: autocast decides).
     """
     torch.manual_seed(seed)
     set_precision_flags(precision)
-    net = ReferenceNet().cuda()
+    net = ReferenceNet(rnn_dtype=rnn_dtype).cuda()
     opt = torch.optim.Adam(net.parameters(), lr=1e-3, eps=1e-7)
     amp_dtype = {"amp-fp16": torch.float16, "amp-bf16": torch.bfloat16}.get(precision)
     scaler = torch.amp.GradScaler("cuda", enabled=precision == "amp-fp16")

@@ -13,8 +13,12 @@ Step modes:
 
 * ``sync``: ``train_on_batch``, which returns the loss to the host after every step, so
   the host waits for the device before it can queue the next step.
-* ``async`` (torch backend): Keras's own compiled ``train_function``, same ``train_step``
-  maths; the epoch's mean loss (Keras's loss tracker) is read once at the end.
+* ``async`` (torch backend): Keras's own ``train_function``, same ``train_step`` maths;
+  the epoch's mean loss (Keras's loss tracker) is read once at the end. Keras itself
+  still waits for the GPU several times a step (see model/torch_step.py).
+* ``lean`` (torch backend, the default there): model/torch_step.py, the same maths with
+  no host-device synchronisation inside a step; ``async`` is the fallback when the
+  compiled optimizer is not one it knows.
 
 Both feeds give the same examples in the same order: the per-epoch permutation comes
 from the same numpy generator, and each batch's indices are sorted in both.
@@ -30,7 +34,7 @@ import numpy as np
 from .dataset import Dataset
 
 FEEDS = ("host-memmap", "device-resident")
-STEPS = ("sync", "async")
+STEPS = ("sync", "async", "lean")
 PATH_MODES = ("auto", "portable")  # TrialConfig.train_path values
 _DEVICE_SHARE = 0.5  # the data may take at most this share of free device memory
 _CHUNK = 256  # examples per host->device copy while loading
@@ -79,12 +83,12 @@ def choose_train_path(backend: str, device_kind: str, need_bytes: int, mode: str
     if backend != "torch":
         return TrainPath("host-memmap", "sync", f"{backend} backend: train_on_batch per step")
     if device_kind != "gpu":
-        return TrainPath("host-memmap", "async", "CPU: the data is already in host memory")
+        return TrainPath("host-memmap", "lean", "CPU: the data is already in host memory")
     free = free_device_bytes if free_device_bytes is not None else _free_device_bytes()
     if need_bytes <= _DEVICE_SHARE * free:
-        return TrainPath("device-resident", "async",
+        return TrainPath("device-resident", "lean",
                          f"data {need_bytes / 2**30:.2f} GiB fits in {free / 2**30:.1f} GiB free")
-    return TrainPath("host-memmap", "async", f"data {need_bytes / 2**30:.2f} GiB exceeds "
+    return TrainPath("host-memmap", "lean", f"data {need_bytes / 2**30:.2f} GiB exceeds "
                      f"{_DEVICE_SHARE:.0%} of {free / 2**30:.1f} GiB free device memory")
 
 
@@ -154,17 +158,26 @@ class StepRunner:
     """Runs training steps in one mode and gives each epoch's mean loss."""
 
     def __init__(self, model, step: str):
+        """Raises AttributeError (lean mode) when the compiled optimizer is not plain Adam."""
         self.model, self.step_mode = model, step
         self._losses: list[float] = []
         self._first = True
+        self._lean = None
+        if step == "lean":
+            from .torch_step import TorchLeanStep
+            self._lean = TorchLeanStep(model)
 
     def start_epoch(self) -> None:
         """Forget the previous epoch's losses."""
         self._losses, self._first = [], True
+        if self._lean is not None:
+            self._lean.start_epoch()
 
     def step(self, xb, yb) -> None:
         """One optimizer step on a batch."""
-        if self.step_mode == "sync" or self._first:
+        if self._lean is not None:
+            self._lean.step(xb, yb)
+        elif self.step_mode == "sync" or self._first:
             # train_on_batch builds the model on first use and resets the loss tracker,
             # so the async steps that follow accumulate this epoch's mean in it.
             out = self.model.train_on_batch(xb, yb)
@@ -174,8 +187,20 @@ class StepRunner:
             self.model.train_function([(xb, yb, None)])
 
     def epoch_loss(self) -> float:
-        """Mean training loss of this epoch's steps (one host read in async mode)."""
+        """Mean training loss of this epoch's steps (one host read in async and lean modes)."""
+        if self._lean is not None:
+            return self._lean.epoch_loss()
         if self.step_mode == "sync" or len(self._losses) == 0:
             return float(np.mean(self._losses)) if self._losses else float("nan")
         result = self.model.get_metrics_result()["loss"]
         return float(np.asarray(result.detach().cpu() if hasattr(result, "detach") else result))
+
+
+def make_step_runner(model, path: TrainPath) -> StepRunner:
+    """The path's step runner; a lean path falls back to async (and says why in the path)."""
+    try:
+        return StepRunner(model, path.step)
+    except AttributeError as err:
+        path.step = "async"
+        path.reason += f"; lean step unavailable ({err}), Keras train_function instead"
+        return StepRunner(model, "async")

@@ -25,7 +25,8 @@ from .device import peak_memory, reset_peak_memory, synchronize
 from .errors import ConfigError, LabError
 from .events import EpochRecord, RunSummary, TrialEvent, summarise_epochs
 from .features import FEATURE_KIND_SEED
-from .feeding import DeviceData, StepRunner, choose_train_path, resident_bytes
+from .feeding import (DeviceData, StepRunner, choose_train_path, make_step_runner,
+                      resident_bytes)
 from .kernels import gru_kernel_report, install_gru_probe, reset_gru_counts
 from .metrics import frr_at_fa_rate
 from .precision import (PrecisionRecord, apply_precision, make_optimizer, policy_for,
@@ -237,11 +238,12 @@ class _Trial:
                                  resident_bytes(data, n_train, n_dev), self.cfg.train_path)
         if path.feed == "device-resident":
             self.resident = DeviceData(data, n_train, n_dev, release_mapped_pages)
+        runner = make_step_runner(model, path)
         record.feed, record.step_mode = path.feed, path.step
         record.gru_kernel = probe_gru_kernel(model)
         record.notes.append(f"train path: {path.feed}, {path.step} steps ({path.reason}); "
                             f"GRU kernel: {record.gru_kernel}")
-        return model, StepRunner(model, path.step), record
+        return model, runner, record
 
     def run(self, data: Dataset) -> RunSummary:
         try:
