@@ -82,9 +82,13 @@ def test_first_detection_per_window_is_the_earliest_inside_it():
     labels = np.zeros((2, 100), np.float32)
     labels[0, 10:20] = labels[0, 50:60] = labels[1, 30:40] = 1
     rows, steps = np.array([0, 0, 0, 1]), np.array([12, 15, 70, 5])
-    w_rows, w_starts, _, first, inside = match_detections(rows, steps, labels)
+    w_rows, w_starts, _, first, inside = match_detections(rows, steps, labels, early_steps=0)
     assert w_rows.tolist() == [0, 0, 1] and w_starts.tolist() == [10, 50, 30]
     assert first.tolist() == [12, -1, -1] and inside.tolist() == [True, True, False, False]
+    # with the default early tolerance, step 5 (25 steps before row 1's window) is a hit,
+    # and step 15 still belongs to row 0's first window, not the second one's widened start
+    _, _, _, first, inside = match_detections(rows, steps, labels)
+    assert first.tolist() == [12, -1, 5] and inside.tolist() == [True, True, False, True]
 
 
 def test_ends_come_from_the_csv_or_else_from_the_label_convention():

@@ -44,6 +44,18 @@ def test_score_counts_found_missed_and_false_accepts():
     assert score_detections(np.array([1]), np.array([550]), labels) == (3, 0, 1)
 
 
+def test_detection_during_the_words_end_counts_but_not_earlier():
+    labels = _labels([[200, 800]])
+    # one step before the window (the boundary a trained network rises at): found
+    assert score_detections(np.array([0]), np.array([199]), labels) == (2, 1, 0)
+    # 41 steps early (0.3 s, still inside the word) is found; 42 steps is a false accept
+    assert score_detections(np.array([0]), np.array([200 - 41]), labels) == (2, 1, 0)
+    assert score_detections(np.array([0]), np.array([200 - 42]), labels) == (2, 0, 1)
+    # the tolerance never reaches back into the previous window of the same clip
+    close = _labels([[200, 260]])  # windows 200..249 and 260..309
+    assert score_detections(np.array([0, 0]), np.array([210, 245]), close) == (2, 1, 0)
+
+
 def test_perfect_detector_has_zero_frr():
     labels = _labels([[200], [700], [300]])
     probs = labels * 0.95 + 0.01
