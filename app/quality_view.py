@@ -12,7 +12,7 @@ import streamlit as st
 
 from model.errors import LabError
 from model.evaluate import (PLOT_FILE, EvalReport, default_dataset, default_out_dir,
-                            evaluate_model, read_report, write_report)
+                            evaluate_model, file_sha256, read_report, write_report)
 
 from .common import LOG, unexpected_message
 
@@ -55,8 +55,14 @@ def report_caption(report: EvalReport) -> str:
 
 
 def is_stale(report: EvalReport, model_path: Path) -> bool:
-    """True when the report is of another file or of an older version of this one."""
+    """True when the report is of another file or of another version of this one.
+
+    Compared by content hash when the report has one (a clone or copy changes paths and
+    modification times, not bytes), else by path and modification time.
+    """
     try:
+        if report.model_sha256:
+            return file_sha256(model_path) != report.model_sha256
         mtime = model_path.stat().st_mtime
     except OSError:
         return True

@@ -198,6 +198,18 @@ def negative_stats(probs: np.ndarray, truth: DevTruth, threshold: float,
     return NegativeStats(int(negative.size), hours, int(rows.size), rows.size / hours)
 
 
+def fewest_false_accepts(sweep) -> float:
+    """The grid threshold with the fewest false accepts (the most words found among ties).
+
+    Used for latency and the trigger-free clips when no threshold meets the budget: the
+    budget's own placeholder (1.0, above every probability) would describe nothing.
+    """
+    fas = np.asarray(sweep.n_false_accepts)
+    found = np.asarray(sweep.n_found)
+    best = np.flatnonzero(fas == fas.min())
+    return float(np.asarray(sweep.thresholds)[best[np.argmax(found[best])]])
+
+
 def score_dev(probs: np.ndarray, labels: np.ndarray, truth: DevTruth,
               threshold: float | None = None,
               target_fa_per_hour: float = DEFAULT_TARGET_FA_PER_HOUR,
@@ -221,7 +233,8 @@ def score_dev(probs: np.ndarray, labels: np.ndarray, truth: DevTruth,
     labels = np.asarray(labels).reshape(labels.shape[0], -1)
     sweep = sweep_thresholds(probs, labels, thresholds, clip_seconds)
     at_target = operating_point(sweep, target_fa_per_hour)
-    chosen = at_target.threshold if threshold is None else float(threshold)
+    chosen = float(threshold) if threshold is not None else (
+        at_target.threshold if at_target.n_found else fewest_false_accepts(sweep))
     latency, n_found = latency_stats(probs, labels, truth, chosen)
     det = DetCurve(sweep.thresholds.tolist(), np.asarray(sweep.miss_rate, float).tolist(),
                    np.asarray(sweep.fa_per_hour, float).tolist())

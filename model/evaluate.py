@@ -15,6 +15,8 @@ on a GPU machine with torch or JAX.
 """
 from __future__ import annotations
 
+import hashlib
+
 import json
 import os
 import threading
@@ -55,6 +57,7 @@ class EvalReport:
     seconds: float = 0.0  # wall time of the evaluation, s
     created_utc: str = ""  # when the report was made, ISO 8601
     notes: list[str] = field(default_factory=list)  # caveats worth showing
+    model_sha256: str = ""  # content hash of the .keras file (survives copies and clones)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain, JSON-ready dict."""
@@ -226,7 +229,16 @@ def evaluate_model(spec: str, dataset: str | Path | None = None, threshold: floa
                       data.meta.word, data.meta.feature_kind, list(data.meta.dev_voices),
                       data.meta.created_utc, scores, _backend(), time.perf_counter() - t0,
                       datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                      notes + truth_notes + _budget_notes(scores))
+                      notes + truth_notes + _budget_notes(scores), file_sha256(model_path))
+
+
+def file_sha256(path: Path) -> str:
+    """Hex SHA-256 of a file's bytes (a model of a few MB: milliseconds)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def _budget_notes(scores: DevScores) -> list[str]:

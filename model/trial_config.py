@@ -127,9 +127,28 @@ def validate_trial_config(cfg: TrialConfig) -> None:
         raise ConfigError(f"unknown train path {cfg.train_path!r}; choose auto or portable")
     if cfg.init not in INITS:
         raise ConfigError(f"unknown init {cfg.init!r}; choose scratch or pretrained")
-    if cfg.init == "pretrained" and not PRETRAINED_PATH.is_file():
-        raise ConfigError(f"no pretrained model shipped yet: {PRETRAINED_PATH} is missing; "
-                          "use init scratch")
+    if cfg.init == "pretrained":
+        check_pretrained_network(cfg.network)
+
+
+def check_pretrained_network(network: NetworkConfig, path: Path | None = None) -> None:
+    """The shipped model must exist and have the trial's architecture (from its card).
+
+    Raises:
+        ConfigError: missing model, or settings that differ from its recorded network.
+    """
+    path = path or PRETRAINED_PATH
+    if not path.is_file():
+        raise ConfigError(f"no pretrained model shipped yet: {path} is missing; use init scratch")
+    try:
+        shipped = json.loads(path.with_suffix(".json").read_text(encoding="utf-8"))["network"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return  # no card to compare with: loading the weights will tell
+    mine = asdict(network)
+    diff = [f"{k} {mine[k]} (pretrained: {v})" for k, v in shipped.items() if mine.get(k) != v]
+    if diff:
+        raise ConfigError("init pretrained needs the pretrained model's network; different: "
+                          + ", ".join(diff))
 
 
 def check_against_dataset(cfg: TrialConfig, data: Dataset) -> None:

@@ -45,9 +45,18 @@ def lab(tmp_path, tiny, monkeypatch):
     get_runner(tmp_path / "lab.sqlite").shutdown(timeout=30)
 
 
+def select_model(at, name_part: str) -> None:
+    """Pick the Detect page's model whose label contains ``name_part`` (the shipped
+    pretrained model comes first by default)."""
+    box = at.selectbox(key="d_model")
+    box.set_value(next(o for o in box.options if name_part in o)).run()
+    assert not at.exception and not at.error
+
+
 def test_evaluate_button_stores_and_shows_the_report(lab):
     at = AppTest.from_function(detect_script, default_timeout=TIMEOUT).run()
     assert not at.exception and not at.error
+    select_model(at, "always_on")
     assert at.expander[0].label == "Quality on unseen voices"
     assert any("Not evaluated yet" in i.value for i in at.info)
     at.button(key="d_eval").click().run()

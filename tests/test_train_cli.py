@@ -45,7 +45,7 @@ def test_train_runs_end_to_end(tmp_path):
     (["--epochs", "0"], "epochs must be between 1 and 1000"),
     (["--precisions", "fp32,fp8"], "unknown precision 'fp8'"),
     (["--batch-size", "13"], "batch size 13 is larger than the 12 training examples"),
-    (["--init", "pretrained"], "no pretrained model shipped yet"),
+    (["--init", "pretrained"], "init pretrained needs the pretrained model's network"),
 ])
 def test_bad_input_is_one_line_and_stores_nothing(tmp_path, capsys, argv, message):
     data = write_tiny_dataset(tmp_path / "data")

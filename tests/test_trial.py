@@ -137,12 +137,23 @@ def test_binary_crossentropy_matches_keras():
     (dict(precision="fp64"), "unknown precision 'fp64'"),
     (dict(learning_rate=-1.0), "learning rate must be a positive number"),
     (dict(init="imagenet"), "unknown init"),
-    (dict(init="pretrained"), "no pretrained model shipped yet"),
+    (dict(init="pretrained"), "init pretrained needs the pretrained model's network; "
+                              "different: conv_filters"),
 ])
 def test_bad_settings_are_one_line_config_errors(tiny, change, message):
     with pytest.raises(ConfigError, match=message) as info:
         validate_trial_config(small_cfg(tiny, **change))
     assert "\n" not in str(info.value)
+
+
+def test_pretrained_init_needs_a_shipped_model_with_the_same_network(tmp_path):
+    from model.network import NetworkConfig
+    from model.trial_config import check_pretrained_network
+    with pytest.raises(ConfigError, match="no pretrained model shipped yet"):
+        check_pretrained_network(NetworkConfig(), tmp_path / "missing.keras")
+    check_pretrained_network(NetworkConfig())  # the shipped model has the default network
+    with pytest.raises(ConfigError, match=r"gru_units 64 \(pretrained: 128\)"):
+        check_pretrained_network(NetworkConfig(gru_units=64))
 
 
 def test_batch_larger_than_dataset_and_bad_lists(tiny):

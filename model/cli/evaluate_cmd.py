@@ -75,7 +75,8 @@ def summary_text(report, report_path: Path | None = None, plot_path: Path | None
     s = report.scores
     at, lat, neg = s.at_target, s.latency, s.negatives
     frr = "n/a (no trigger words)" if at.frr is None else f"{at.frr:.1%}"
-    which = "given" if s.threshold_given else "at the budget"
+    which = "given" if s.threshold_given else (
+        "at the budget" if at.n_found else "no threshold meets the budget: fewest false accepts")
     voices = f"{len(report.dev_voices)} unseen voice families" if report.dev_voices else \
         "voices not recorded"
     lines = [
@@ -84,7 +85,7 @@ def summary_text(report, report_path: Path | None = None, plot_path: Path | None
         f"  {s.n_clips} clips, {s.n_triggers} trigger words, {s.hours:.3f} h of audio",
         f"  FRR at {at.target_fa_per_hour:g} FA/h: {frr} (threshold {at.threshold:.4g}, "
         f"{at.fa_per_hour:.2f} FA/h, {at.n_found}/{at.n_triggers} found)",
-        f"  threshold used ({which}): {s.threshold:.4g}, {s.n_found} words found",
+        f"  threshold used ({which}): {s.threshold:.6g}, {s.n_found} words found",
         f"  latency from word end: median {_ms(lat.median_ms)}, p95 {_ms(lat.p95_ms)} "
         f"({lat.n} words)",
     ]
