@@ -112,14 +112,17 @@ def _run_summary(run: RunRow, epochs: list[EpochRecord]) -> RunSummary | None:
 
 
 def ran_as(run: RunRow) -> str:
-    """What actually ran: compute/variable dtype, TF32, loss scaling, emulation."""
+    """What actually ran: compute/variable dtype, TF32, loss scaling, emulation, and the
+    engine's path (data feed, step mode, GRU kernel) where the run recorded one."""
     dev = run.device
     if dev is None:
         return ""
     parts = [f"{dev.compute_dtype or '?'}/{dev.variable_dtype or '?'}"]
     parts += [x for x, on in (("TF32", dev.tf32), ("loss scaling", dev.loss_scaling),
                               ("emulated", dev.emulated)) if on]
-    return ", ".join(parts)
+    path = [x for x in (dev.feed, f"{dev.step_mode} steps" if dev.step_mode else "",
+                        f"GRU {dev.gru_kernel.split(' (')[0]}" if dev.gru_kernel else "") if x]
+    return ", ".join(parts + path)
 
 
 def summary_frame(data: ComparisonData) -> pd.DataFrame:

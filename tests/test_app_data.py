@@ -119,3 +119,18 @@ def test_detect_helpers(tmp_path, store):
     model = tmp_path / "m.keras"
     model.write_bytes(b"x")
     assert [c.spec for c in list_models(store, [model, tmp_path / "missing.keras"])] == [str(model)]
+
+
+def test_ran_as_names_precision_switches_and_the_engine_path():
+    from types import SimpleNamespace
+
+    from app.comparison_data import ran_as
+    from model.precision import PrecisionRecord
+    rec = PrecisionRecord("amp-fp16", "torch", "gpu", "H200", "mixed_float16", "float16", "float32",
+                          loss_scaling=True, feed="device-resident", step_mode="lean",
+                          gru_kernel="cudnn")
+    assert ran_as(SimpleNamespace(device=rec)) == \
+        "float16/float32, loss scaling, device-resident, lean steps, GRU cudnn"
+    old = PrecisionRecord("fp32", "tensorflow", "cpu", "cpu", "float32", "float32", "float32")
+    assert ran_as(SimpleNamespace(device=old)) == "float32/float32"  # runs stored before paths
+    assert ran_as(SimpleNamespace(device=None)) == ""
