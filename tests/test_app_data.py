@@ -118,7 +118,9 @@ def test_detect_helpers(tmp_path, store):
     assert [p.name for p in list_demo_clips([tmp_path / "demo", tmp_path / "none"])] == ["b.wav"]
     model = tmp_path / "m.keras"
     model.write_bytes(b"x")
-    assert [c.spec for c in list_models(store, [model, tmp_path / "missing.keras"])] == [str(model)]
+    # the shipped pretrained model comes first, then extra files that exist
+    assert [c.spec for c in list_models(store, [model, tmp_path / "missing.keras"])] == \
+        ["pretrained", str(model)]
 
 
 def test_ran_as_names_precision_switches_and_the_engine_path():
