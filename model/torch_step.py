@@ -33,7 +33,8 @@ class TorchLeanStep:
         self.adam = opt.inner_optimizer if self.scaler is not None else opt
         if type(self.adam).__name__ != "Adam" or getattr(self.adam, "amsgrad", False):
             raise AttributeError(f"lean step knows plain Adam only, not {type(self.adam).__name__}")
-        opt.build(model.trainable_variables)
+        if not opt.built:  # a second build would make fresh (zero) moment variables
+            opt.build(model.trainable_variables)
         self.keras_vars = list(model.trainable_variables)
         self.params = [v.value for v in self.keras_vars]
         self.m = [self.adam._momentums[self.adam._get_variable_index(v)].value for v in self.keras_vars]
