@@ -10,6 +10,7 @@ import streamlit as st
 
 from model.chime import chimed_wav_bytes
 from model.detect import DetectConfig, Detector, probabilities_to_detections
+from model.inference import recommended_threshold
 
 from .common import guarded, settings, store
 from .detect_data import (AUDIO_TYPES, ModelChoice, curve_frame, detections_frame,
@@ -98,7 +99,10 @@ def _show_result(clip: Clip, choice: ModelChoice) -> None:
     app = settings()
     scan = scan_clip(choice.spec, choice.path.stat().st_mtime, str(app.store_path), clip.data)
     c = st.columns(3)
-    threshold = c[0].slider("threshold", 0.01, 0.99, 0.5, 0.01, key="d_threshold")
+    card = recommended_threshold(choice.path)
+    threshold = c[0].slider("threshold", 0.01, 0.999, card or 0.5, 0.001, key="d_threshold",
+                            format="%.3f", help=f"the model card recommends {card:g}" if card
+                            else "no recommendation in the model card")
     min_steps = c[1].number_input("minimum steps on", 1, 200, 1, key="d_min_steps")
     refractory = c[2].number_input("refractory steps", 0, 2000, 75, key="d_refractory")
     found = probabilities_to_detections(scan.probabilities, threshold, int(min_steps),

@@ -72,6 +72,20 @@ def read_model_card(model_path: str | Path) -> str | None:
     return kind if kind in FEATURE_KINDS else None
 
 
+def recommended_threshold(model_path: str | Path) -> float | None:
+    """Detection threshold the model's card recommends (``"threshold"``), or None.
+
+    A card written by training holds only the feature kind; the shipped model's card also
+    holds the threshold its evaluation chose (its probabilities crowd near 1).
+    """
+    try:
+        value = json.loads(model_card_path(model_path).read_text(encoding="utf-8")).get("threshold")
+    except (OSError, ValueError, AttributeError):
+        return None
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value < 1
+    return float(value) if ok else None
+
+
 def resolve_model_path(spec: str | Path, store_path: str | Path | None = None) -> Path:
     """Turn a model spec into a .keras path.
 

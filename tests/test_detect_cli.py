@@ -107,3 +107,23 @@ def test_no_traceback_from_a_real_process(files):
     assert proc.returncode == 1 and proc.stdout == ""
     assert "Traceback" not in proc.stderr
     assert f"error: {files / 'bad.wav'} is not a readable audio file" in proc.stderr
+
+
+def test_threshold_defaults_to_the_model_cards_recommendation(files, capsys, tmp_path):
+    import shutil
+
+    from model.inference import recommended_threshold
+    model = tmp_path / "carded.keras"
+    shutil.copy(files / "model.keras", model)
+    assert recommended_threshold(model) is None  # no card
+    code, out, _ = _run(capsys, files / "a.wav", "--model", model)
+    assert code == 0 and "(threshold 0.5," in out
+    model.with_suffix(".json").write_text('{"feature_kind": "log-power-v1", "threshold": 0.77}')
+    assert recommended_threshold(model) == 0.77
+    code, out, _ = _run(capsys, files / "a.wav", "--model", model)
+    assert code == 0 and "(threshold 0.77," in out
+    code, out, _ = _run(capsys, files / "a.wav", "--model", model, "--threshold", "0.2")
+    assert code == 0 and "(threshold 0.2," in out  # an explicit threshold wins
+    for bad in ('{"threshold": 1.5}', '{"threshold": true}', "not json"):
+        model.with_suffix(".json").write_text(bad)
+        assert recommended_threshold(model) is None

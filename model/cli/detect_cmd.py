@@ -24,7 +24,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="audio files (WAV, FLAC, OGG, MP3)")
     parser.add_argument("--model", default="pretrained",
                         help="RUN_ID, 'pretrained' or a .keras file path (default: pretrained)")
-    parser.add_argument("--threshold", type=float, default=0.5, help="probability threshold (0.5)")
+    parser.add_argument("--threshold", type=float, default=None,
+                        help="probability threshold (default: the model card's, else 0.5)")
     parser.add_argument("--min-steps", type=int, default=1,
                         help="consecutive steps (7.27 ms each) above the threshold (1)")
     parser.add_argument("--refractory-steps", type=int, default=75,
@@ -64,7 +65,12 @@ def run(args: argparse.Namespace) -> int:
     from ..detect import DetectConfig, Detector
 
     limits = AudioLimits(int(args.max_mb * 2 ** 20), float(args.max_seconds))
-    config = DetectConfig(threshold=args.threshold, min_steps=args.min_steps,
+    from ..inference import recommended_threshold, resolve_model_path
+
+    threshold = args.threshold
+    if threshold is None:
+        threshold = recommended_threshold(resolve_model_path(args.model, args.store)) or 0.5
+    config = DetectConfig(threshold=threshold, min_steps=args.min_steps,
                           refractory_steps=args.refractory_steps, feature_kind=args.features,
                           limits=limits)
     detector = Detector(args.model, config, store_path=args.store)
