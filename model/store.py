@@ -127,7 +127,7 @@ class RunStore:
             self._conn = con
         return self._conn
 
-    def _read(self, sql: str, params: tuple = ()) -> list[tuple]:
+    def query(self, sql: str, params: tuple = ()) -> list[tuple]:
         """All rows of a query; under the lock, so never inside another thread's write."""
         with self._lock:
             return self._con().execute(sql, params).fetchall()
@@ -203,7 +203,7 @@ class RunStore:
         Returns:
             How many runs were marked.
         """
-        owners = {r[0] for r in self._read(
+        owners = {r[0] for r in self.query(
             "SELECT owner FROM runs WHERE status IN ('queued', 'running') UNION "
             "SELECT owner FROM comparisons WHERE status IN ('queued', 'running')")}
         dead = [o for o in owners if not owner_alive(o)]
@@ -248,41 +248,41 @@ class RunStore:
     # -- reads ---------------------------------------------------------------------------
     def comparison(self, comparison_id: str) -> ComparisonRow | None:
         """One comparison, or None."""
-        rows = self._read(f"SELECT {_COMP_COLS} FROM comparisons WHERE id=?", (comparison_id,))
+        rows = self.query(f"SELECT {_COMP_COLS} FROM comparisons WHERE id=?", (comparison_id,))
         return _comparison_row(rows[0]) if rows else None
 
     def comparisons(self, limit: int = 100) -> list[ComparisonRow]:
         """Most recent comparisons first."""
-        rows = self._read(f"SELECT {_COMP_COLS} FROM comparisons ORDER BY created_unix DESC,"
+        rows = self.query(f"SELECT {_COMP_COLS} FROM comparisons ORDER BY created_unix DESC,"
                           " id DESC LIMIT ?", (limit,))
         return [_comparison_row(r) for r in rows]
 
     def runs(self, comparison_id: str) -> list[RunRow]:
         """A comparison's runs in run order."""
-        rows = self._read(f"SELECT {_RUN_COLS} FROM runs WHERE comparison_id=? ORDER BY"
+        rows = self.query(f"SELECT {_RUN_COLS} FROM runs WHERE comparison_id=? ORDER BY"
                           " position", (comparison_id,))
         return [_run_row(r) for r in rows]
 
     def run(self, run_id: str) -> RunRow | None:
         """One run, or None."""
-        rows = self._read(f"SELECT {_RUN_COLS} FROM runs WHERE id=?", (run_id,))
+        rows = self.query(f"SELECT {_RUN_COLS} FROM runs WHERE id=?", (run_id,))
         return _run_row(rows[0]) if rows else None
 
     def epochs(self, run_id: str) -> list[EpochRecord]:
         """A run's epochs in order."""
-        rows = self._read("SELECT record_json FROM epochs WHERE run_id=? ORDER BY epoch",
+        rows = self.query("SELECT record_json FROM epochs WHERE run_id=? ORDER BY epoch",
                           (run_id,))
         return [EpochRecord.from_dict(json.loads(r[0])) for r in rows]
 
     def events(self, comparison_id: str, since: int = 0) -> list[TrialEvent]:
         """Events of a comparison with seq > since, in order."""
-        rows = self._read("SELECT event_json FROM events WHERE comparison_id=? AND seq>?"
+        rows = self.query("SELECT event_json FROM events WHERE comparison_id=? AND seq>?"
                           " ORDER BY seq", (comparison_id, since))
         return [TrialEvent.from_dict(json.loads(r[0])) for r in rows]
 
     def last_seq(self, comparison_id: str) -> int:
         """Seq of the comparison's latest event (0: none yet)."""
-        rows = self._read("SELECT COALESCE(MAX(seq), 0) FROM events WHERE comparison_id=?",
+        rows = self.query("SELECT COALESCE(MAX(seq), 0) FROM events WHERE comparison_id=?",
                           (comparison_id,))
         return int(rows[0][0])
 

@@ -4,7 +4,7 @@ A sweep is a group of ordinary comparisons (one per batch size) tagged with the 
 id in the ``sweep_comparisons`` table (schema in model/store_schema.py). Its runs, epochs
 and events live where every comparison's do, so History, export and delete keep working;
 a comparison deleted in History simply drops out of its sweep. Reads go through the
-store's own locked reader (``RunStore._read``): same file, same shared connection.
+store's own locked reader (``RunStore.query``): same file, same shared connection.
 """
 from __future__ import annotations
 
@@ -62,18 +62,18 @@ def add_member(store: RunStore, sweep_id: str, batch_size: int, comparison_id: s
 
 def sweep_ids(store: RunStore, limit: int = 100) -> list[str]:
     """Most recent sweeps first."""
-    rows = store._read("SELECT id FROM sweeps ORDER BY created_unix DESC, id DESC LIMIT ?",
+    rows = store.query("SELECT id FROM sweeps ORDER BY created_unix DESC, id DESC LIMIT ?",
                        (limit,))
     return [r[0] for r in rows]
 
 
 def read_sweep(store: RunStore, sweep_id: str) -> SweepRow | None:
     """One sweep with its comparisons, or None."""
-    rows = store._read("SELECT id, name, config_json, created_unix FROM sweeps WHERE id=?",
+    rows = store.query("SELECT id, name, config_json, created_unix FROM sweeps WHERE id=?",
                        (sweep_id,))
     if not rows:
         return None
-    links = store._read("SELECT batch_size, comparison_id FROM sweep_comparisons WHERE"
+    links = store.query("SELECT batch_size, comparison_id FROM sweep_comparisons WHERE"
                         " sweep_id=? ORDER BY position", (sweep_id,))
     members = [SweepMember(b, cid, store.comparison(cid)) for b, cid in links]
     sid, name, cfg_json, created = rows[0]

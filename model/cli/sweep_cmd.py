@@ -36,7 +36,7 @@ def config_from_args(args: argparse.Namespace):
 def format_result(result) -> str:
     """Table of a SweepResult: per batch size and precision, ex/s, speedup, dev loss."""
     ref = result.reference
-    opt = train_cmd._opt
+    opt = train_cmd.format_optional
     lines = [("batch", "precision", "runs", "steady ex/s", f"speedup vs {ref}", "dev loss",
               f"dev loss - {ref}", "note")]
     for r in result.records:
@@ -66,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         for member in sweep.members:
             print(f"-- batch {member.batch_size} (comparison {member.comparison_id})", flush=True)
-            train_cmd._follow(runner, member.comparison_id, cfg.epochs)
+            train_cmd.follow_comparison(runner, member.comparison_id, cfg.epochs)
     except KeyboardInterrupt:
         print("cancelling the sweep (stops before the next batch)...", flush=True)
         cancel_sweep(runner, read_sweep(runner.store, sid))

@@ -69,7 +69,7 @@ def _gb(n_bytes: int) -> str:
     return f"{n_bytes / 1e9:.2f} GB"
 
 
-def _opt(value: float | None, fmt: str, none: str = "-") -> str:
+def format_optional(value: float | None, fmt: str, none: str = "-") -> str:
     return none if value is None else format(value, fmt)
 
 
@@ -89,7 +89,7 @@ def format_event(ev: TrialEvent, epochs: int) -> str:
         budget = e.detection.target_fa_per_hour if e.detection else 0.0
         first = "  (first epoch: includes compile)" if e.epoch == 1 else ""
         return (f"{who} epoch {e.epoch:>3}/{epochs}  train {e.train_loss:.4f}  dev "
-                f"{e.dev_loss:.4f}  FRR {_opt(frr, '.2f')}@{budget:g}FA/h  "
+                f"{e.dev_loss:.4f}  FRR {format_optional(frr, '.2f')}@{budget:g}FA/h  "
                 f"{e.epoch_seconds:.1f} s  {e.examples_per_second:.1f} ex/s  wall "
                 f"{e.wall_seconds:.1f} s  peak {e.memory_kind} {_gb(e.peak_memory_bytes)}{first}")
     if ev.kind == "finished":
@@ -104,18 +104,18 @@ def format_summary(rows: list[PrecisionSummary], target: float) -> str:
             "train loss", "dev loss", "FRR", f"s to dev<={target:g}", "peak mem")
     lines = [head]
     for r in rows:
-        reach = (f"{_opt(r.seconds_to_target, '.1f')} ({r.reached_target}/{r.runs})"
+        reach = (f"{format_optional(r.seconds_to_target, '.1f')} ({r.reached_target}/{r.runs})"
                  if r.seconds_to_target is not None else f"never (0/{r.runs})")
-        lines.append((r.precision, str(r.runs), _opt(r.first_epoch_seconds, ".2f"),
-                      _opt(r.steady_epoch_seconds, ".2f"), _opt(r.examples_per_second, ".1f"),
-                      _opt(r.speedup, ".2f") + ("x" if r.speedup else ""),
-                      _opt(r.final_train_loss, ".4f"), _opt(r.final_dev_loss, ".4f"),
-                      _opt(r.final_frr, ".2f"), reach, _gb(r.peak_memory_bytes)))
+        lines.append((r.precision, str(r.runs), format_optional(r.first_epoch_seconds, ".2f"),
+                      format_optional(r.steady_epoch_seconds, ".2f"), format_optional(r.examples_per_second, ".1f"),
+                      format_optional(r.speedup, ".2f") + ("x" if r.speedup else ""),
+                      format_optional(r.final_train_loss, ".4f"), format_optional(r.final_dev_loss, ".4f"),
+                      format_optional(r.final_frr, ".2f"), reach, _gb(r.peak_memory_bytes)))
     widths = [max(len(row[i]) for row in lines) for i in range(len(head))]
     return "\n".join("  ".join(c.rjust(w) for c, w in zip(row, widths)) for row in lines)
 
 
-def _follow(runner, cid: str, epochs: int) -> None:
+def follow_comparison(runner, cid: str, epochs: int) -> None:
     """Print events as they arrive until the comparison ends."""
     since = 0
     while True:
@@ -137,12 +137,12 @@ def run(args: argparse.Namespace) -> int:
     print(f"comparison {cid}: {len(runner.store.runs(cid))} runs, store {runner.store.path}",
           flush=True)
     try:
-        _follow(runner, cid, cfg.base.epochs)
+        follow_comparison(runner, cid, cfg.base.epochs)
     except KeyboardInterrupt:
         print("cancelling (stops before the next batch)...", flush=True)
         runner.cancel(cid)
         runner.wait(cid)
-        _follow(runner, cid, cfg.base.epochs)
+        follow_comparison(runner, cid, cfg.base.epochs)
     runs = runner.store.runs(cid)
     done = [(r.precision, r.summary) for r in runs if r.status == "finished" and r.summary]
     print()
