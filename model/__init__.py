@@ -36,6 +36,9 @@ _LAZY = {
     "run_trial": "trial", "RunStore": "store", "export_json": "store_export",
     "export_csv": "store_export", "import_json": "store_export",
     "Runner": "jobs", "get_runner": "jobs", "ComparisonStatus": "jobs",
+    "TrainPath": "feeding", "choose_train_path": "feeding",
+    "EvalReport": "evaluate", "evaluate_model": "evaluate",
+    "SweepConfig": "sweep_config", "sweep_result": "sweep",
 }
 
 __all__ = ["AudioError", "ConfigError", "DatasetError", "LabError", "SpeechError",
