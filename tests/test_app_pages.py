@@ -17,7 +17,7 @@ from model.events import EpochRecord, TrialEvent, summarise_epochs
 from model.jobs import get_runner
 from model.precision import PrecisionRecord
 from model.store import RunStore
-from tests.app_helpers import fake_comparison
+from tests.app_helpers import fake_comparison, save_always_on_model
 from tests.tinydata import write_tiny_dataset
 
 TIMEOUT = 120
@@ -205,17 +205,8 @@ def _wav(seconds: float, rate: int = 16000) -> bytes:
 
 @pytest.fixture(scope="module")
 def always_on_model(tmp_path_factory):
-    """A small untrained model whose output bias makes every step 'on' (probability 0.9975)."""
-    from model.inference import write_model_card
-    from model.network import NetworkConfig, build_model
-    net = build_model("float32", NetworkConfig(conv_filters=8, gru_units=8, dropout=0.1))
-    out = net.layers[-1]
-    kernel, bias = out.get_weights()
-    out.set_weights([np.zeros_like(kernel), np.full_like(bias, 6.0)])
-    path = tmp_path_factory.mktemp("model") / "always_on.keras"
-    net.save(path)
-    write_model_card(path, "log-power-v1")
-    return path
+    """A small untrained model whose every step is 'on' (probability 0.9975)."""
+    return save_always_on_model(tmp_path_factory.mktemp("model"))
 
 
 def test_detect_page_without_models_says_so(lab, monkeypatch, tmp_path):

@@ -9,6 +9,7 @@ from app.quality_view import is_stale, quality_figures, report_caption
 from model.dev_scores import DevTruth, score_dev
 from model.evaluate import EvalReport, default_out_dir
 from model.jobs import get_runner
+from tests.app_helpers import save_always_on_model
 from tests.tinydata import write_tiny_dataset
 
 TIMEOUT = 120
@@ -28,15 +29,7 @@ def tiny(tmp_path_factory):
 @pytest.fixture
 def lab(tmp_path, tiny, monkeypatch):
     """A fresh app environment with one extra model file: a small always-on network."""
-    from model.inference import write_model_card
-    from model.network import NetworkConfig, build_model
-
-    net = build_model("float32", NetworkConfig(conv_filters=8, gru_units=8, dropout=0.1))
-    kernel, bias = net.layers[-1].get_weights()
-    net.layers[-1].set_weights([np.zeros_like(kernel), np.full_like(bias, 6.0)])
-    model = tmp_path / "always_on.keras"
-    net.save(model)
-    write_model_card(model, "log-power-v1")
+    model = save_always_on_model(tmp_path)
     monkeypatch.setenv("LAB_STORE", str(tmp_path / "lab.sqlite"))
     monkeypatch.setenv("LAB_DATASET", str(tiny))
     monkeypatch.setenv("LAB_MODELS", str(model))

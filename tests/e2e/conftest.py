@@ -19,6 +19,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.app_helpers import save_always_on_model
+
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("LAB_E2E_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -54,15 +56,7 @@ def free_port() -> int:
 
 def always_on_model(folder: Path) -> Path:
     """A small model whose every step scores 0.9975: a deterministic detection at 0 s."""
-    from model.inference import write_model_card
-    from model.network import NetworkConfig, build_model
-    net = build_model("float32", NetworkConfig(conv_filters=8, gru_units=8, dropout=0.1))
-    kernel, bias = net.layers[-1].get_weights()
-    net.layers[-1].set_weights([np.zeros_like(kernel), np.full_like(bias, 6.0)])
-    path = folder / "always_on.keras"
-    net.save(path)
-    write_model_card(path, "log-power-v1")
-    return path
+    return save_always_on_model(folder)
 
 
 def noise_wav(path: Path, seconds: float = 4.0, rate: int = 16000) -> Path:
