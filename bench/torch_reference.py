@@ -22,9 +22,10 @@ class ReferenceNet(nn.Module):
 
     def __init__(self, n_freq: int = 101, filters: int = 196, kernel: int = 15, stride: int = 4,
                  units: int = 128, dropout: float = 0.8, rnn_dtype: torch.dtype | None = None):
-        """rnn_dtype: run both GRUs in this dtype (weights cast per call, as Keras does);
-        None leaves them to autocast, which runs cuDNN RNNs in float16 even under a
-        bfloat16 autocast (measured on torch 2.11)."""
+        """rnn_dtype: run both GRUs in this dtype (float32 master weights cast per call,
+        as Keras does); None leaves them to autocast, which runs cuDNN RNNs in float16
+        even under a bfloat16 autocast (measured on torch 2.11: autocast's RNN rule
+        casts to half whatever the autocast dtype)."""
         super().__init__()
         self.rnn_dtype = rnn_dtype
         self.conv = nn.Conv1d(n_freq, filters, kernel, stride=stride)
@@ -52,7 +53,13 @@ class ReferenceNet(nn.Module):
         if self.rnn_dtype is None:
             return gru(h)[0]
         with torch.autocast("cuda", enabled=False):
-            weights = [w.to(self.rnn_dtype) for w in gru._flat_weights]
+            # one cast of all four weights into one buffer, passed as views of it: the
+            # packed layout cuDNN uses as it is (separate casts would make it repack)
+            flat = torch.cat([w.reshape(-1) for w in gru._flat_weights]).to(self.rnn_dtype)
+            weights, at = [], 0
+            for w in gru._flat_weights:
+                weights.append(flat[at:at + w.numel()].view(w.shape))
+                at += w.numel()
             h0 = torch.zeros(1, h.shape[0], gru.hidden_size, device=h.device, dtype=self.rnn_dtype)
             return torch._VF.gru(h.to(self.rnn_dtype), h0, weights, True, 1, 0.0, self.training,
                                  False, True)[0]

@@ -17,7 +17,7 @@ import threading
 from dataclasses import dataclass
 
 _LOCK = threading.Lock()
-_COUNTS = {"fused": 0, "loop": 0}
+_COUNTS = {"fused": 0, "loop": 0, "flat": 0}
 _INSTALLED: list[bool] = []  # non-empty once installed (or found impossible)
 _OK: list[bool] = []
 _INSTALL_ERROR: list[str] = []  # why the probe could not be installed
@@ -32,6 +32,7 @@ class GruKernelReport:
     loop: int  # calls that ran the step-by-step fallback loop
     probe_ok: bool  # False when this Keras version could not be instrumented
     errors: tuple[str, ...] = ()  # first lines of the errors that sent calls to the loop
+    flat: int = 0  # fused calls (torch) whose weights went to cuDNN as one packed buffer
 
     @property
     def label(self) -> str:
@@ -40,7 +41,9 @@ class GruKernelReport:
             return "unknown"
         if self.fused and self.loop:
             return "mixed"
-        return "cudnn" if self.fused else ("loop" if self.loop else "none")
+        if self.fused:
+            return "cudnn (flat weights)" if self.flat == self.fused else "cudnn"
+        return "loop" if self.loop else "none"
 
 
 def _note_error(err: BaseException) -> None:
@@ -74,15 +77,25 @@ def _wrap_layer_entry(backend_mod) -> None:
 
 
 def _wrap_torch(rnn_mod) -> None:
-    """On torch, ``gru`` returns in both cases: count its two private kernels instead."""
+    """On torch, ``gru`` returns in both cases: count its two private kernels instead.
+
+    The cuDNN call also gets its weights packed as one buffer (model/torch_gru.py), which
+    removes a forced host-device synchronisation per call; if that fails, Keras's own
+    cuDNN call runs, and if that fails too, Keras's loop (each failure is kept)."""
+    from .torch_gru import cudnn_gru_flat
     cudnn, fallback = rnn_mod._cudnn_gru, rnn_mod._fallback_gru
 
     def _cudnn_gru(*args, **kwargs):
         try:
-            out = cudnn(*args, **kwargs)
-        except Exception as err:  # Keras swallows it and runs the loop: keep the reason
+            out = cudnn_gru_flat(*args, **kwargs)
+            _count("flat")
+        except Exception as err:
             _note_error(err)
-            raise
+            try:
+                out = cudnn(*args, **kwargs)
+            except Exception as err2:  # Keras swallows it and runs the loop: keep the reason
+                _note_error(err2)
+                raise
         _count("fused")
         return out
 
@@ -120,7 +133,7 @@ def install_gru_probe() -> bool:
 def reset_gru_counts() -> None:
     """Start counting afresh (at the start of a run)."""
     with _LOCK:
-        _COUNTS.update(fused=0, loop=0)
+        _COUNTS.update(fused=0, loop=0, flat=0)
         _ERRORS.clear()
 
 
@@ -128,4 +141,4 @@ def gru_kernel_report() -> GruKernelReport:
     """Counts since the last reset."""
     with _LOCK:
         return GruKernelReport(_COUNTS["fused"], _COUNTS["loop"], bool(_OK and _OK[0]),
-                               tuple(_INSTALL_ERROR + _ERRORS))
+                               tuple(_INSTALL_ERROR + _ERRORS), _COUNTS["flat"])

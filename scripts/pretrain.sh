@@ -9,14 +9,19 @@
 #
 # Usage: bash scripts/pretrain.sh OUTDIR [EPOCHS] [PRECISION] [BATCH] [INIT]
 #   OUTDIR gets pretrain.sqlite and the run folder (model.keras, TensorBoard scalars).
+#   Environment: PRETRAIN_DATA (dataset folder), PRETRAIN_EXAMPLES (training clips mixed,
+#   default 16000; the first 16000 are the same clips whatever the count),
+#   PRETRAIN_LR (Adam learning rate, default 1e-3), PRETRAIN_STAGE=data (mix only).
 set -euo pipefail
 OUT="${1:?output folder}"; EPOCHS="${2:-30}"; PREC="${3:-fp32}"; BATCH="${4:-64}"; INIT="${5:-scratch}"
-DATA="${PRETRAIN_DATA:-/tmp/XY_pretrain}"
+DATA="${PRETRAIN_DATA:-/tmp/XY_pretrain}"; EXAMPLES="${PRETRAIN_EXAMPLES:-16000}"
+LR="${PRETRAIN_LR:-1e-3}"
 RECIPE="--seed 2026 --neural-share 0.6 --bank-trigger-clips 1200 --bank-other-clips 1000"
 mkdir -p "$OUT"
 if [ ! -f "$DATA/meta.json" ]; then
-  python3 -m model make-data $RECIPE --examples 16000 --dev-examples 1000 --out "$DATA" \
+  python3 -m model make-data $RECIPE --examples "$EXAMPLES" --dev-examples 1000 --out "$DATA" \
     --workers "$(nproc)" 2>&1 | tr '\r' '\n' | grep -v "it/s\]$" | tail -4
 fi
-python3 -m model train --precisions "$PREC" --batch-size "$BATCH" --epochs "$EPOCHS" --init "$INIT" \
+[ "${PRETRAIN_STAGE:-}" = data ] && exit 0
+python3 -m model train --precisions "$PREC" --batch-size "$BATCH" --epochs "$EPOCHS" --init "$INIT" --lr "$LR" \
   --dataset "$DATA" --store "$OUT/pretrain.sqlite" --name "pretrain $PREC b$BATCH $INIT"
