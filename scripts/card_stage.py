@@ -1,0 +1,109 @@
+"""Add a training stage and a fresh evaluation to the shipped model's card (activate.json).
+
+The shipped detector is trained in stages (from scratch, then fine-tuned from the previous
+file with ``--init pretrained`` on a larger mix). Each stage's run lives in the SQLite
+store the stage wrote on the GPU machine; this script copies that run's trial config,
+device record, summary and epochs into the card's ``stages`` list, updates the data
+recipe, and replaces the evaluation block with the figures of ``python -m model evaluate``
+(report.json), so no number in the card is typed by hand.
+
+    python scripts/card_stage.py --store STAGE.sqlite --script "scripts/pretrain.sh ..." \
+        --examples 32000 --report model/pretrained/activate.eval/report.json
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+CARD = ROOT / "model" / "pretrained" / "activate.json"
+RECIPE = ("python -m model make-data --seed 2026 --neural-share 0.6 --bank-trigger-clips 1200 "
+          "--bank-other-clips 1000 --examples {n} --dev-examples 1000")
+DET_THRESHOLDS = (0.5, 0.9, 0.99, 0.999, 0.9999)
+
+
+def stage_from_store(store_path: Path, script: str, note: str) -> dict:
+    """The single finished run of a stage's store, as a card stage."""
+    from model.store import RunStore
+    store = RunStore(store_path)
+    runs = [r for c in store.comparisons() for r in store.runs(c.id) if r.status == "finished"]
+    if len(runs) != 1:
+        raise SystemExit(f"{store_path}: expected one finished run, found {len(runs)}")
+    run = runs[0]
+    return {"script": script, "note": note, "run_id": run.id,
+            "trial_config": run.config.to_dict(), "device": run.device.to_dict(),
+            "summary": run.summary.to_dict(),
+            "epochs": [{"epoch": e.epoch, "train_loss": e.train_loss, "dev_loss": e.dev_loss,
+                        "epoch_seconds": e.epoch_seconds} for e in store.epochs(run.id)]}
+
+
+def det_point(det: dict, threshold: float) -> dict:
+    """The DET curve's point at (the grid threshold nearest to) ``threshold``."""
+    i = min(range(len(det["thresholds"])), key=lambda k: abs(det["thresholds"][k] - threshold))
+    return {"threshold": det["thresholds"][i], "miss_rate": round(det["miss_rate"][i], 4),
+            "fa_per_hour": round(det["fa_per_hour"][i], 2)}
+
+
+def evaluation_block(report: dict, report_path: str) -> dict:
+    """The card's evaluation section from an evaluate report."""
+    s = report["scores"]
+    points = [det_point(s["det"], t) for t in DET_THRESHOLDS]
+    fas = s["det"]["fa_per_hour"]
+    floor = min(fas)
+    at = s["at_target"]
+    reached = at["n_found"] > 0
+    out = {"command": "python -m model evaluate --model pretrained --dataset <the recipe's dev split>",
+           "dev_clips": s["n_clips"], "dev_trigger_words": s["n_triggers"],
+           "dev_hours": round(s["hours"], 3),
+           "frr_at_1_fa_per_hour": round(at["frr"], 4) if reached else None,
+           "det_points": points,
+           f"latency_ms_at_{s['threshold']}": {"median": round(s["latency"]["median_ms"], 1),
+                                               "p95": round(s["latency"]["p95_ms"], 1)},
+           "trigger_free_clips": s["negatives"], "report": report_path,
+           "det_plot": str(Path(report_path).with_name("det.png"))}
+    if not reached:
+        out["frr_at_1_fa_per_hour_note"] = (
+            f"no threshold on the grid reaches {at['target_fa_per_hour']:g} FA/h: the fewest is "
+            f"{floor:.2f} FA/h ({round(floor * s['hours'])} false accepts in {s['hours']:.2f} h)")
+    return out
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--store", required=True, help="the stage's SQLite run store")
+    p.add_argument("--script", required=True, help="the command that ran the stage")
+    p.add_argument("--note", default="", help="why this stage (one line)")
+    p.add_argument("--examples", type=int, required=True, help="training clips of the stage's mix")
+    p.add_argument("--report", required=True, help="evaluate's report.json for the new model")
+    p.add_argument("--threshold", type=float, default=0.99, help="recommended threshold")
+    p.add_argument("--card", default=str(CARD))
+    args = p.parse_args(argv)
+    card = json.loads(Path(args.card).read_text())
+    if "stages" not in card:  # cards before staged training held one "training" block
+        card["stages"] = [card.pop("training")]
+    card["stages"].append(stage_from_store(Path(args.store), args.script, args.note))
+    card["data"]["recipe_command"] = RECIPE.format(n=args.examples)
+    card["data"]["n_train"] = args.examples
+    report = json.loads(Path(args.report).read_text())
+    card["evaluation"] = evaluation_block(report, os.path.relpath(args.report, ROOT))
+    pt = det_point(report["scores"]["det"], args.threshold)
+    low = det_point(report["scores"]["det"], 0.5)
+    card["threshold"] = args.threshold
+    card["threshold_note"] = (
+        f"recommended detection threshold: {pt['miss_rate']:.1%} missed at {pt['fa_per_hour']:.1f} "
+        f"false accepts/h on unseen synthetic voices (0.5: {low['miss_rate']:.1%} at "
+        f"{low['fa_per_hour']:.1f}/h)")
+    tmp = Path(args.card).with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(card, indent=1) + "\n")
+    tmp.replace(args.card)
+    print(json.dumps(card["evaluation"], indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
