@@ -190,9 +190,10 @@ def check_maths(precision: str, data, batch: int = 32, steps: int = 3) -> dict:
         runner = make_step_runner(model, TrainPath("device-resident", "lean", "check"))
         runner.start_epoch()
         torch.manual_seed(7)
+        device = "cuda" if torch.cuda.is_available() else "cpu"  # CPU: a quick local check
         for i in range(steps):
-            xb = torch.from_numpy(x[i * batch:(i + 1) * batch]).cuda()
-            yb = torch.from_numpy(y[i * batch:(i + 1) * batch]).cuda()
+            xb = torch.from_numpy(x[i * batch:(i + 1) * batch]).to(device)
+            yb = torch.from_numpy(y[i * batch:(i + 1) * batch]).to(device)
             if mode == "keras":
                 model.train_on_batch(xb, yb)
             else:

@@ -199,8 +199,12 @@ class StepRunner:
 def make_step_runner(model, path: TrainPath) -> StepRunner:
     """The path's step runner; a lean path falls back to async (and says why in the path)."""
     try:
-        return StepRunner(model, path.step)
+        runner = StepRunner(model, path.step)
     except AttributeError as err:
         path.step = "async"
         path.reason += f"; lean step unavailable ({err}), Keras train_function instead"
         return StepRunner(model, "async")
+    fused = runner._lean.fused_bn if runner._lean is not None else []
+    if fused:
+        path.reason += f"; fused batch norm in {len(fused)} layers"
+    return runner

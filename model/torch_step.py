@@ -11,7 +11,8 @@ decides the loss-scale update with a Python ``if`` on a device value; each of th
 for the GPU to drain (torch's sync debug mode counted 8 per step, 11 with loss scaling),
 so the host could never queue step n+1 while step n ran. Here the step count is a host
 integer, the loss-scale decision a ``torch.where`` on the device, and the epoch's loss a
-device sum read once.
+device sum read once. The batch-norm layers' training calls run as one fused torch
+kernel each (model/torch_bn.py).
 """
 from __future__ import annotations
 
@@ -44,6 +45,8 @@ class TorchLeanStep:
         self.t = int(np.asarray(self.adam.iterations))  # optimizer steps taken (host copy)
         self.loss_sum = torch.zeros((), dtype=torch.float32, device=self.params[0].device)
         self.steps = 0
+        from .torch_bn import install_fused_bn
+        self.fused_bn = install_fused_bn(model)  # BN layers whose training call is fused
 
     def start_epoch(self) -> None:
         """Zero the device-side loss sum."""
@@ -58,7 +61,14 @@ class TorchLeanStep:
         return torch.nn.functional.binary_cross_entropy(p, y.to(p.dtype))
 
     def step(self, x, y) -> None:
-        """One optimizer step on a device batch; queues work and returns without waiting."""
+        """One optimizer step on a batch; queues work and returns without waiting.
+
+        Args:
+            x, y: device tensors (device-resident feed) or numpy arrays (host feed: copied
+                to the model's device here).
+        """
+        device = self.params[0].device
+        x, y = (self.torch.as_tensor(a, device=device) for a in (x, y))
         loss = self.loss(x, y)
         self.loss_sum += loss.detach()
         self.steps += 1
