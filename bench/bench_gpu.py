@@ -169,18 +169,20 @@ def sync_probe(precision: str, data, batch: int = 64, steps: int = 3) -> dict[st
     return dict(seen.most_common(12))
 
 
-def check_maths(precision: str, data, batch: int = 32, steps: int = 3) -> dict:
+def check_maths(precision: str, data, batch: int = 32, steps: int = 3, network=None) -> dict:
     """Same seed, same batches, same dropout draws: Keras's train_on_batch against the
     engine's step path. Returns the largest weight difference after ``steps`` steps and
     the largest weight change either made (the difference should be a rounding-level
-    fraction of the change)."""
+    fraction of the change). ``network``: a NetworkConfig (default: the seed's)."""
     import torch
 
     from model.feeding import make_step_runner, TrainPath
+    from model.network import NetworkConfig
     from model.precision import apply_precision
     from model.trial import build_trial_model
     from model.trial_config import TrialConfig
-    cfg = TrialConfig(precision=precision, batch_size=batch, seed=3)
+    cfg = TrialConfig(precision=precision, batch_size=batch, seed=3,
+                      network=network or NetworkConfig())
     x = data.x_train[:batch * steps].astype(np.float32)
     y = data.y_train[:batch * steps].astype(np.float32)
     finals, start = [], None

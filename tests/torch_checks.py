@@ -1,0 +1,90 @@
+"""Checks of the torch-only engine parts, run in a subprocess with KERAS_BACKEND=torch.
+
+The test process has TensorFlow's Keras backend loaded, and Keras picks its backend once
+per process, so tests/test_torch_engine.py runs this file with ``python`` and reads the
+JSON it prints. On this CPU torch runs the same Python code as on the GPU, minus cuDNN.
+
+    KERAS_BACKEND=torch python tests/torch_checks.py DATASET_DIR
+"""
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+assert os.environ.get("KERAS_BACKEND") == "torch"
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+
+def flat_gru_vs_keras_loop() -> float:
+    """model/torch_gru.py's packed call against Keras's own step-by-step GRU (outputs)."""
+    from model.torch_gru import cudnn_gru_flat
+    rnn = importlib.import_module("keras.src.backend.torch.rnn")
+    g = torch.Generator().manual_seed(0)
+    x, h0 = torch.randn(3, 20, 6, generator=g), torch.randn(3, 5, generator=g)
+    k, rk, b = (torch.randn(6, 15, generator=g) * 0.3, torch.randn(5, 15, generator=g) * 0.3,
+                torch.randn(2, 15, generator=g) * 0.1)
+    _, ours, _ = cudnn_gru_flat(x, h0, k, rk, b, True)
+    _, ref, _ = rnn._fallback_gru(x, h0, k, rk, b, torch.tanh, torch.sigmoid, True)
+    return float((ours - ref).abs().max())
+
+
+def fused_bn_vs_keras(policy: str) -> dict:
+    """One training call of a BN layer, Keras's own against model/torch_bn.py's."""
+    import keras
+
+    from model.torch_bn import install_fused_bn
+    results = []
+    for fused in (False, True):
+        keras.utils.set_random_seed(1)
+        inp = keras.Input((50, 12))
+        h = keras.layers.Dense(8, dtype=policy)(inp)
+        h = keras.layers.BatchNormalization(dtype=policy, name="bn")(h)
+        model = keras.Model(inp, keras.layers.Dense(1, activation="sigmoid", dtype="float32")(h))
+        bn = model.get_layer("bn")
+        bn.gamma.assign(np.linspace(0.5, 2, 8))
+        bn.beta.assign(np.linspace(-1, 1, 8))
+        names = install_fused_bn(model) if fused else []
+        x = torch.from_numpy(np.random.default_rng(0).normal(3, 2, (16, 50, 12)).astype("float32"))
+        out = model(x, training=True)
+        out.float().square().sum().backward()
+        grads = [v.value.grad.detach().clone() for v in model.trainable_variables]
+        results.append([out.detach().float(), model(x, training=False).detach().float(),
+                        bn.moving_mean.value.detach().clone(),
+                        bn.moving_variance.value.detach().clone()] + grads)
+    # relative to each tensor's size, at least 1: the gradient of the bias before a BN is
+    # zero in exact maths, so both sides hold only rounding noise there
+    diffs = [float((a - b).abs().max()) for a, b in zip(*results)]
+    sizes = [float(a.abs().max()) for a in results[0]]
+    return {"fused_layers": names, "diffs": diffs, "sizes": sizes,
+            "max_rel_diff": max(d / max(s, 1.0) for d, s in zip(diffs, sizes))}
+
+
+def lean_vs_keras(dataset: str) -> dict:
+    """bench_gpu.check_maths on this CPU with a small network: engine steps against Keras."""
+    import bench_gpu
+    from model.dataset import load_dataset
+    from model.network import NetworkConfig
+    data = load_dataset(dataset, check_values=False)
+    return bench_gpu.check_maths("fp32", data, batch=8, steps=3,
+                                 network=NetworkConfig(conv_filters=16, gru_units=8))
+
+
+def main() -> int:
+    out = {"flat_gru_max_diff": flat_gru_vs_keras_loop(),
+           "bn_fp32": fused_bn_vs_keras("float32"),
+           "bn_bf16": fused_bn_vs_keras("mixed_bfloat16"),
+           "lean": lean_vs_keras(sys.argv[1])}
+    print("RESULT " + json.dumps(out))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
