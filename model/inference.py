@@ -149,9 +149,11 @@ def load_keras_model(path: str | Path) -> Any:
     """
     import keras
 
+    from .kernels import install_gru_probe
     path = Path(path)
     if path.suffix != ".keras" or not zipfile.is_zipfile(path):
         raise LabError(f"{path} is not a .keras model file")
+    install_gru_probe()  # on torch: cuDNN gets packed GRU weights (no repacking per call)
     try:
         return keras.saving.load_model(path, compile=False, safe_mode=True)
     except Exception as err:  # keras raises many types; the user needs one line
