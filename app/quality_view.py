@@ -44,6 +44,13 @@ def quality_figures(report: EvalReport) -> list[tuple[str, str, str]]:
     ]
 
 
+def condition_rows(report: EvalReport) -> list[dict[str, object]]:
+    """The per-condition breakdown as table rows (empty when the report has none)."""
+    return [{"condition": f"{r.group}: {r.value}", "clips": r.n_clips, "trigger words": r.n_words,
+             "missed": _pct(r.miss_rate), "false accepts": r.n_false_accepts,
+             "FA/h": round(r.fa_per_hour, 1)} for r in report.scores.conditions]
+
+
 def report_caption(report: EvalReport) -> str:
     """One line: what was scored, on which dataset, when, by which backend."""
     s = report.scores
@@ -97,6 +104,11 @@ def _show(report: EvalReport, folder: Path, model_path: Path) -> None:
     if png.is_file():
         st.image(str(png), caption="DET curve: miss rate against false accepts per hour "
                                    "(dev split)", width=640)
+    rows = condition_rows(report)
+    if rows:
+        st.markdown(f"**Where it misses** (threshold {report.scores.threshold:.4g}; each clip's "
+                    "mixing SNR and background, from the dataset's examples.csv)")
+        st.dataframe(rows, hide_index=True)
 
 
 def quality_expander(spec: str, model_path: Path, fallback_dataset: Path,

@@ -12,16 +12,19 @@ trial's dev metric and with what the Detect page chimes on. :func:`score_dev` gi
 * at the chosen threshold (that one, or one given): latency from the end of each detected
   trigger word (``trigger_end_s`` of ``examples.csv``) to the first step whose probability
   is at or above the threshold, median and 95th percentile in ms;
-* false accepts per hour on the clips holding no trigger word (noises and other words).
+* false accepts per hour on the clips holding no trigger word (noises and other words);
+* with the clips' recording conditions, the miss rate and false accepts per SNR band and
+  background kind at that threshold (:mod:`model.dev_breakdown`).
 """
 from __future__ import annotations
 
 import csv
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from .dev_breakdown import ConditionRow, breakdown_by_condition
 from .features import CLIP_SECONDS, STEP_SECONDS
 from .metrics import (DEFAULT_REFRACTORY_STEPS, DEFAULT_TARGET_FA_PER_HOUR, THRESHOLDS,
                       DetectionMetrics, detections_from_probs, match_detections,
@@ -77,6 +80,7 @@ class DevScores:
     n_found: int  # trigger words detected at ``threshold``
     latency: LatencyStats
     negatives: NegativeStats
+    conditions: list[ConditionRow] = field(default_factory=list)  # per SNR band / background
 
 
 @dataclass
@@ -214,7 +218,8 @@ def score_dev(probs: np.ndarray, labels: np.ndarray, truth: DevTruth,
               threshold: float | None = None,
               target_fa_per_hour: float = DEFAULT_TARGET_FA_PER_HOUR,
               thresholds: np.ndarray = DET_THRESHOLDS,
-              clip_seconds: float = CLIP_SECONDS) -> DevScores:
+              clip_seconds: float = CLIP_SECONDS,
+              conditions: tuple[np.ndarray, list[str]] | None = None) -> DevScores:
     """All dev figures from probabilities and truth (pure; see the module docstring).
 
     Args:
@@ -225,6 +230,8 @@ def score_dev(probs: np.ndarray, labels: np.ndarray, truth: DevTruth,
         target_fa_per_hour: false-accept budget for the FRR, per hour.
         thresholds: DET grid, ascending.
         clip_seconds: audio seconds per clip.
+        conditions: per clip (SNR dB array, background kinds), from
+            :func:`model.dev_breakdown.read_dev_conditions`; None: no breakdown.
 
     Returns:
         DevScores.
@@ -238,6 +245,8 @@ def score_dev(probs: np.ndarray, labels: np.ndarray, truth: DevTruth,
     latency, n_found = latency_stats(probs, labels, truth, chosen)
     det = DetCurve(sweep.thresholds.tolist(), np.asarray(sweep.miss_rate, float).tolist(),
                    np.asarray(sweep.fa_per_hour, float).tolist())
+    rows = (breakdown_by_condition(probs, labels, conditions[0], conditions[1], chosen,
+                                   clip_seconds) if conditions is not None else [])
     return DevScores(int(probs.shape[0]), sweep.n_triggers, sweep.hours, det, at_target,
                      chosen, threshold is not None, n_found, latency,
-                     negative_stats(probs, truth, chosen, clip_seconds))
+                     negative_stats(probs, truth, chosen, clip_seconds), rows)

@@ -29,6 +29,7 @@ from typing import Any, Callable
 import numpy as np
 
 from .dataset import DEFAULT_DATASET_DIR, Dataset, check_finite, load_dataset
+from .dev_breakdown import ConditionRow, read_dev_conditions
 from .dev_scores import (DetCurve, DevScores, LatencyStats, NegativeStats, read_dev_truth,
                          score_dev)
 from .errors import DatasetError, LabError
@@ -67,7 +68,8 @@ class EvalReport:
     def from_dict(cls, raw: dict[str, Any]) -> "EvalReport":
         """Inverse of :meth:`to_dict` (unknown keys are ignored)."""
         s = raw["scores"]
-        scores = DevScores(**{**{k: s[k] for k in DevScores.__dataclass_fields__},
+        scores = DevScores(**{**{k: s[k] for k in DevScores.__dataclass_fields__ if k in s},
+                              "conditions": [ConditionRow(**c) for c in s.get("conditions", [])],
                               "det": DetCurve(**s["det"]),
                               "at_target": DetectionMetrics.from_dict(s["at_target"]),
                               "latency": LatencyStats(**s["latency"]),
@@ -224,7 +226,8 @@ def evaluate_model(spec: str, dataset: str | Path | None = None, threshold: floa
         raise LabError(f"{model_path.name} gives {probs.shape[1]} output steps per clip, the "
                        f"dev labels have {labels.shape[1]}")
     truth, truth_notes = read_dev_truth(data.path, labels)
-    scores = score_dev(probs, labels, truth, threshold, target_fa_per_hour)
+    scores = score_dev(probs, labels, truth, threshold, target_fa_per_hour,
+                       conditions=read_dev_conditions(data.path, probs.shape[0]))
     return EvalReport(str(spec), str(model_path), model_path.stat().st_mtime, str(data.path),
                       data.meta.word, data.meta.feature_kind, list(data.meta.dev_voices),
                       data.meta.created_utc, scores, _backend(), time.perf_counter() - t0,

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from app.quality_view import is_stale, quality_figures, report_caption
+from app.quality_view import condition_rows, is_stale, quality_figures, report_caption
 from model.dev_scores import DevTruth, score_dev
 from model.evaluate import EvalReport, default_out_dir
 from model.jobs import get_runner
@@ -61,6 +61,9 @@ def test_evaluate_button_stores_and_shows_the_report(lab):
                       "FA/h without the word"]
     # every step is at 0.9975: one false accept at the start of each clip, no word found
     assert at.metric[0].value == "100.0%"
+    table = at.dataframe[0].value  # where it misses: the tiny set's one SNR and background
+    assert list(table["condition"]) == ["SNR: 10-20 dB", "background: noise"]
+    assert list(table["clips"]) == [4, 4] and set(table["missed"]) == {"100.0%"}
     assert not any("Not evaluated yet" in i.value for i in at.info)
     again = AppTest.from_function(detect_script, default_timeout=TIMEOUT).run()  # a new visit
     assert [m.label for m in again.metric] == labels and not again.warning
@@ -90,6 +93,7 @@ def test_figures_and_staleness_are_plain_values(tmp_path):
     assert figures["latency median / p95"].endswith("ms") and "2 unseen voice families" in \
         report_caption(report)
     assert not is_stale(report, model)
+    assert condition_rows(report) == []  # scored without conditions: no table
     report.model_mtime -= 10
     assert is_stale(report, model) and is_stale(report, tmp_path / "gone.keras")
     assert json.loads(json.dumps(report.to_dict()))["scores"]["n_triggers"] == 1
