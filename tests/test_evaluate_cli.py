@@ -53,6 +53,10 @@ def test_writes_report_and_plot_beside_the_model_and_prints_a_summary(files, cap
     for text in ("FRR at 1 FA/h", "threshold", "latency from word end: median",
                  "false accepts on clips without the word", str(folder / "det.png")):
         assert text in out
+    # the tiny set's clips are all "noise" at 10 dB: one SNR row and one background row
+    assert [(r.group, r.value, r.n_clips, r.n_words) for r in s.conditions] == [
+        ("SNR", "10-20 dB", N_DEV + N_NEG, 6), ("background", "noise", N_DEV + N_NEG, 6)]
+    assert "    SNR 10-20 dB: " in out and "    background noise: " in out
 
 
 def test_json_output_with_a_given_threshold_and_out_dir(files, capsys, tmp_path):

@@ -94,6 +94,12 @@ def summary_text(report, report_path: Path | None = None, plot_path: Path | None
     else:
         lines.append(f"  false accepts on clips without the word: {neg.fa_per_hour:.2f}/h "
                      f"({neg.n_false_accepts} in {neg.hours:.3f} h, {neg.n_clips} clips)")
+    if s.conditions:
+        lines.append(f"  where it misses at {s.threshold:.6g} (condition: words missed, false "
+                     "accepts):")
+        lines += [f"    {r.group} {r.value}: "
+                  f"{'n/a' if r.miss_rate is None else f'{r.miss_rate:.1%}'} of {r.n_words}, "
+                  f"{r.n_false_accepts} in {r.n_clips} clips" for r in s.conditions]
     lines += [f"  note: {note}" for note in report.notes]
     lines += [f"  {name}: {path}" for name, path in (("report", report_path),
                                                      ("DET plot", plot_path)) if path]
