@@ -1,10 +1,12 @@
 """Trial settings: the seed's presets and the form values -> ComparisonConfig (no Streamlit)."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from model.network import NetworkConfig
 from model.precision import PRECISIONS
+from model.specaug import PRESET as SPEC_PRESET
+from model.specaug import SpecAugmentConfig
 from model.trial_config import PRETRAINED_PATH, ComparisonConfig, TrialConfig
 
 
@@ -41,6 +43,7 @@ class FormValues:
     dev_examples: int = 0  # 0: all
     dev_loss_target: float = 0.05  # time-to-target threshold
     network: NetworkConfig = field(default_factory=NetworkConfig)  # architecture
+    spec_augment: bool = False  # SpecAugment-style masking with model.specaug.PRESET
 
 
 def pretrained_available() -> tuple[bool, str]:
@@ -63,7 +66,8 @@ def form_to_comparison(values: FormValues) -> ComparisonConfig:
                        seed=int(values.seed), dataset=values.dataset,
                        train_examples=int(values.train_examples),
                        dev_examples=int(values.dev_examples),
-                       dev_loss_target=float(values.dev_loss_target), network=values.network)
+                       dev_loss_target=float(values.dev_loss_target), network=values.network,
+                       spec_augment=replace(SPEC_PRESET) if values.spec_augment else SpecAugmentConfig())
     ordered = [p for p in PRECISIONS if p in values.precisions]
     return ComparisonConfig(base=base, precisions=ordered, repeats=int(values.repeats),
                             name=values.name.strip())

@@ -6,6 +6,7 @@ import streamlit as st
 from model.errors import ConfigError
 from model.jobs import Runner
 from model.precision import default_precisions
+from model.specaug import PRESET as SPEC_PRESET
 from model.store import RunStore
 
 from .common import guarded, runner, settings
@@ -87,10 +88,18 @@ def _settings_form() -> FormValues:
         filters = a[4].number_input("Conv1D filters", 1, 4096, app.network.conv_filters,
                                     key="t_filters")
         gru = a[5].number_input("GRU units", 1, 4096, app.network.gru_units, key="t_gru")
+        masks = st.checkbox(
+            "SpecAugment-style masking", key="t_specaug",
+            help=f"each training clip gets {SPEC_PRESET.time_masks} time spans of up to "
+                 f"{SPEC_PRESET.time_mask_frames} frames (0.18 s) and {SPEC_PRESET.freq_masks} "
+                 f"frequency bands of up to {SPEC_PRESET.freq_mask_bins} bins (2.2 kHz) set to "
+                 "its mean; "
+                 "dev scoring never masks")
     net = type(app.network)(conv_filters=int(filters), gru_units=int(gru),
                             dropout=app.network.dropout)
     return FormValues(chosen, int(batch), int(epochs), float(lr), init, int(seed), int(repeats),
-                      name, str(app.dataset_dir), int(train_n), int(dev_n), float(target), net)
+                      name, str(app.dataset_dir), int(train_n), int(dev_n), float(target), net,
+                      bool(masks))
 
 
 def start_comparison(run: Runner, values: FormValues) -> str:

@@ -28,6 +28,7 @@ from .features import FEATURE_KIND_SEED
 from .feeding import (DeviceData, StepRunner, choose_train_path, make_step_runner,
                       resident_bytes)
 from .kernels import gru_kernel_report, install_gru_probe, reset_gru_counts
+from .specaug import mask_batches
 from .metrics import frr_at_fa_rate
 from .precision import (PrecisionRecord, apply_precision, make_optimizer, policy_for,
                         record_model_dtypes)
@@ -192,11 +193,13 @@ class _Trial:
         return summarise_epochs(self.epochs, self.cfg.dev_loss_target)
 
     def batches(self, data: Dataset, rng: np.random.Generator):
-        """This epoch's training batches from the chosen feed."""
+        """This epoch's training batches from the chosen feed (SpecAugment-masked if set)."""
         if self.resident is not None:
-            return self.resident.train_batches(self.cfg.batch_size, rng)
-        return iterate_batches(data.x_train, data.y_train, self.cfg.batch_size, rng,
-                               self.cfg.train_examples)
+            batches = self.resident.train_batches(self.cfg.batch_size, rng)
+        else:
+            batches = iterate_batches(data.x_train, data.y_train, self.cfg.batch_size, rng,
+                                      self.cfg.train_examples)
+        return mask_batches(batches, self.cfg.spec_augment, rng)
 
     def train_epoch(self, runner: StepRunner, data: Dataset,
                     rng: np.random.Generator) -> tuple[float, int]:

@@ -18,6 +18,7 @@ from .feeding import PATH_MODES
 from .metrics import DEFAULT_TARGET_FA_PER_HOUR
 from .network import NetworkConfig
 from .precision import PRECISIONS, check_precision, default_precisions
+from .specaug import SpecAugmentConfig, check_spec_augment
 
 PRETRAINED_PATH = Path(__file__).resolve().parent / "pretrained" / "activate.keras"
 INITS = ("scratch", "pretrained")
@@ -44,6 +45,7 @@ class TrialConfig:
     tensorboard: bool = True  # write TensorBoard scalars under runs/<run_id>/tb
     network: NetworkConfig = field(default_factory=NetworkConfig)  # architecture
     train_path: str = "auto"  # "auto": fastest correct feed/step path; "portable": host feed, sync steps
+    spec_augment: SpecAugmentConfig = field(default_factory=SpecAugmentConfig)  # training masks (off)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict for JSON."""
@@ -57,6 +59,10 @@ class TrialConfig:
             net = known["network"]
             known["network"] = NetworkConfig(**{k: v for k, v in net.items()
                                                 if k in NetworkConfig.__dataclass_fields__})
+        if isinstance(known.get("spec_augment"), dict):
+            aug = known["spec_augment"]
+            known["spec_augment"] = SpecAugmentConfig(
+                **{k: v for k, v in aug.items() if k in SpecAugmentConfig.__dataclass_fields__})
         return cls(**known)
 
 
@@ -123,6 +129,7 @@ def validate_trial_config(cfg: TrialConfig) -> None:
     _check_int("GRU units", cfg.network.gru_units, 1, 4096)
     if not isinstance(cfg.network.dropout, (int, float)) or not 0 <= cfg.network.dropout < 1:
         raise ConfigError(f"dropout must be in [0, 1), got {cfg.network.dropout!r}")
+    check_spec_augment(cfg.spec_augment)
     if cfg.train_path not in PATH_MODES:
         raise ConfigError(f"unknown train path {cfg.train_path!r}; choose auto or portable")
     if cfg.init not in INITS:

@@ -12,6 +12,8 @@ import pytest
 import soundfile as sf
 from streamlit.testing.v1 import AppTest
 
+from model.specaug import PRESET as SPEC_PRESET
+
 import model.jobs as jobs_mod
 from model.events import EpochRecord, TrialEvent, summarise_epochs
 from model.jobs import get_runner
@@ -116,10 +118,13 @@ def test_trials_page_starts_a_comparison_and_shows_it(lab, monkeypatch):
     assert "No comparison yet" in texts(at.info)[0]
     at.number_input(key="t_epochs").set_value(2)
     at.number_input(key="t_batch").set_value(4)
+    at.checkbox(key="t_specaug").check()
     at.button(key="t_start").click().run()
     assert texts(at.success)[0].startswith("Started c")
     cid = get_runner(lab / "lab.sqlite").store.comparisons()[0].id
     assert get_runner(lab / "lab.sqlite").wait(cid, 60)
+    runs = get_runner(lab / "lab.sqlite").store.runs(cid)
+    assert [r.config.spec_augment for r in runs] == [SPEC_PRESET] * 2  # the box reached the runs
     at.run()
     assert not at.exception and not at.error
     assert "epochs shown: 4" in texts(at.caption)

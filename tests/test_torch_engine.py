@@ -52,6 +52,13 @@ def test_lean_steps_match_keras_train_on_batch(checks):
     assert lean["max_weight_diff"] < 1e-3 * lean["max_weight_change"]
 
 
+def test_device_masks_match_the_numpy_rules(checks):
+    """SpecAugment on torch tensors: mean fill, only whole frames and bands, widths bounded."""
+    m = checks["masks"]
+    assert m["fill_ok"] and m["stray"] == 0 and m["changed"] > 0
+    assert m["max_frames"] <= 2 * 30 and m["max_bands"] <= 2 * 8
+
+
 def test_torch_cli_trial_runs_lean_steps_from_host_memory(tmp_path):
     """A CPU torch trial: host-memmap feed into lean steps (numpy batches), fused BN noted."""
     data = write_tiny_dataset(tmp_path / "data", n_train=24, n_dev=8)

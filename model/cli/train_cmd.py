@@ -45,6 +45,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="units of each GRU (default: the seed's 128)")
     parser.add_argument("--dropout", type=float, default=None,
                         help="drop rate of every Dropout layer (default: the seed's 0.8)")
+    parser.add_argument("--spec-augment", default="",
+                        help="SpecAugment-style masking per training clip: 'on' (2 time spans of "
+                             "<= 100 frames, 2 bands of <= 10 bins) or 'T,FRAMES,F,BINS'")
     parser.add_argument("--name", default="", help="label for the comparison")
 
 
@@ -60,9 +63,27 @@ def config_from_args(args: argparse.Namespace):
                        learning_rate=args.lr,
                        init=args.init, seed=args.seed, dataset=args.dataset,
                        train_examples=args.train_examples, dev_examples=args.dev_examples,
-                       dev_loss_target=args.target_dev_loss, target_fa_per_hour=args.fa_per_hour)
+                       dev_loss_target=args.target_dev_loss, target_fa_per_hour=args.fa_per_hour,
+                       spec_augment=parse_spec_augment(args.spec_augment))
     precisions = [p.strip() for p in args.precisions.split(",") if p.strip()]
     return ComparisonConfig(base=base, precisions=precisions, repeats=args.seeds, name=args.name)
+
+
+def parse_spec_augment(text: str):
+    """'' or 'off' -> off, 'on' -> the preset, 'T,FRAMES,F,BINS' -> those; ConfigError else."""
+    from dataclasses import replace
+
+    from ..errors import ConfigError
+    from ..specaug import PRESET, SpecAugmentConfig
+    text = text.strip().lower()
+    if text in ("", "off"):
+        return SpecAugmentConfig()
+    if text == "on":
+        return replace(PRESET)
+    parts = text.split(",")
+    if len(parts) != 4 or not all(p.strip().isdigit() for p in parts):
+        raise ConfigError(f"--spec-augment takes on, off or four integers T,FRAMES,F,BINS, got {text!r}")
+    return SpecAugmentConfig(*(int(p) for p in parts))
 
 
 def _gb(n_bytes: int) -> str:
