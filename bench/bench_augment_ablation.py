@@ -9,7 +9,7 @@ heard) of the pretraining recipe (seed 2026, cached word banks of .cache/banks/,
 text-to-speech) with the default AugmentConfig() channel mix. Then, per training variant
 ("all": AugmentConfig(); "none": AugmentConfig.off(); "-X": all but augmentation X), mixes
 a training set of N clips with the same seed and clip indices (only the augmentation
-config differs; effects draw from each clip's own stream, so later draws of a clip shift
+config differs; "+SpecAugment" trains on the "all" data with model.specaug.PRESET masks; effects draw from each clip's own stream, so later draws of a clip shift
 too), trains the same small network with the same seed (model.trial.run_trial), deletes
 the set, and scores the model on the evaluation set with the project's functions
 (read_dev_truth, score_dev): dev loss, miss rate and false accepts per hour at 0.5 and 0.9,
@@ -39,6 +39,7 @@ from model.dev_scores import read_dev_truth, score_dev  # noqa: E402
 from model.evaluate import predict_clips  # noqa: E402
 from model.makedata import make_dataset  # noqa: E402
 from model.network import NetworkConfig  # noqa: E402
+from model.specaug import PRESET as SPEC_PRESET  # noqa: E402
 from model.synth import SynthConfig  # noqa: E402
 from model.trial import binary_crossentropy, run_trial  # noqa: E402
 from model.trial_config import TrialConfig  # noqa: E402
@@ -49,7 +50,9 @@ FA_BUDGET = 10.0  # false accepts per hour
 VARIANTS: dict[str, dict[str, float] | None] = {  # None: off(); else AugmentConfig() with these
     "all": {}, "none": None, "-speed": {"speed_prob": 0.0}, "-pitch": {"pitch_prob": 0.0},
     "-reverb": {"reverb_prob": 0.0}, "-bandlimit": {"bandlimit_prob": 0.0},
-    "-mic EQ": {"mic_eq_prob": 0.0}, "-mix gain": {"mix_gain_prob": 0.0}}
+    "-mic EQ": {"mic_eq_prob": 0.0}, "-mix gain": {"mix_gain_prob": 0.0},
+    "+SpecAugment": {}}
+TRAIN_SIDE = {"+SpecAugment": SPEC_PRESET}  # variants that change training, not the data
 
 
 def augment_for(name: str) -> AugmentConfig:
@@ -121,14 +124,26 @@ def table(rows: dict[str, dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def mean_row(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The seed mean of score rows (budget: mean over the seeds that reached it)."""
+    buds = [r["budget"] for r in rows if r["budget"]]
+    return {"dev_loss": float(np.mean([r["dev_loss"] for r in rows])),
+            "at": {t: {k: float(np.mean([r["at"][t][k] for r in rows]))
+                       for k in ("miss_rate", "fa_per_hour")} for t in rows[0]["at"]},
+            "budget": {"miss_rate": float(np.mean([b["miss_rate"] for b in buds]))} if buds else None}
+
+
 def run_variant(name: str, seeds: list[int], args: Any, ctx: dict[str, Any]) -> dict[str, Any]:
     """Mix variant ``name``'s training set, train and score one model per seed, delete it."""
     tmp, results = ctx["tmp"], {}
     train_dir = tmp / "train"
     mix_s = mix(train_dir, args.n_train, 1, augment_for(name), args.workers)
+    trial = ctx["trial"]
+    if name in TRAIN_SIDE:
+        trial = dataclasses.replace(trial, spec_augment=TRAIN_SIDE[name])
     for seed in seeds:
         t0 = time.perf_counter()
-        model, epochs = train(train_dir, ctx["eval"], dataclasses.replace(ctx["trial"], seed=seed),
+        model, epochs = train(train_dir, ctx["eval"], dataclasses.replace(trial, seed=seed),
                               tmp / f"run-{seed}")
         train_s = time.perf_counter() - t0
         row = score(model, ctx["eval"], ctx["truth"])
@@ -152,7 +167,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--lr", type=float, default=3e-3, help="Adam learning rate")
     ap.add_argument("--seed", type=int, default=0, help="training seed (weights, dropout, order)")
-    ap.add_argument("--extra-seeds", type=int, default=0, help="train 'all' with this many more seeds")
+    ap.add_argument("--extra-seeds", type=int, default=0,
+                    help="train 'all' and training-side variants with this many more seeds")
     ap.add_argument("--filters", type=int, default=64)
     ap.add_argument("--units", type=int, default=32)
     ap.add_argument("--dropout", type=float, default=0.3)
@@ -178,13 +194,20 @@ def main(argv: list[str] | None = None) -> int:
                "trial": trial}
         print(f"evaluation set: {args.n_eval} clips mixed in {eval_s:.0f} s", flush=True)
         for name in names:
-            extra = list(range(args.seed + 1, args.seed + 1 + args.extra_seeds)) if name == "all" else []
+            extra = list(range(args.seed + 1, args.seed + 1 + args.extra_seeds)) \
+                if name == "all" or name in TRAIN_SIDE else []
             runs[name] = run_variant(name, [args.seed] + extra, args, ctx)
     rows = {n: r[args.seed] for n, r in runs.items()}
     text, total = table(rows), time.perf_counter() - t0
-    spread = runs.get("all", {})
-    if len(spread) > 1:
-        text += "\n\nseed spread of 'all':\n" + table({f"all s{s}": r for s, r in spread.items()})
+    means = {n: mean_row(list(r.values())) for n, r in runs.items()
+             if len(r) > 1 and (n == "all" or n in TRAIN_SIDE)}
+    if len(means) > 1:
+        text += "\n\nmeans over seeds (same data, same seeds):\n" + table(means)
+    for name in ["all"] + list(TRAIN_SIDE):
+        spread = runs.get(name, {})
+        if len(spread) > 1:
+            text += f"\n\nseed spread of '{name}':\n" + table(
+                {f"{name[:8]} s{s}": r for s, r in spread.items()})
     print(f"\nN={args.n_train} train clips, M={args.n_eval} eval clips, {args.epochs} epochs, "
           f"{total:.0f} s\n{text}")
     if args.json:
