@@ -39,6 +39,8 @@ _LAZY = {
     "TrainPath": "feeding", "choose_train_path": "feeding",
     "EvalReport": "evaluate", "evaluate_model": "evaluate",
     "SweepConfig": "sweep_config", "sweep_result": "sweep",
+    "SpecAugmentConfig": "specaug", "ConditionRow": "dev_breakdown",
+    "breakdown_by_condition": "dev_breakdown",
 }
 
 __all__ = ["AudioError", "ConfigError", "DatasetError", "LabError", "SpeechError",
