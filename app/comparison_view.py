@@ -45,9 +45,12 @@ def comparison_header(data: ComparisonData) -> str:
     comp, base = data.comparison, data.comparison.config.base
     precisions = ", ".join(dict.fromkeys(r.precision for r in data.runs))
     name = f" “{comp.name}”" if comp.name else ""
+    aug = base.spec_augment
+    masks = (f" · SpecAugment {aug.time_masks}×{aug.time_mask_frames} frames, "
+             f"{aug.freq_masks}×{aug.freq_mask_bins} bins" if aug.active else "")
     return (f"**{comp.id}**{name} · **{comp.status}** · {precisions} · batch {base.batch_size} · "
             f"{base.epochs} epochs · lr {base.learning_rate:g} · {base.init} · "
-            f"{comp.config.repeats} seed(s)")
+            f"{comp.config.repeats} seed(s){masks}")
 
 
 def render_comparison(data: ComparisonData, key: str, show_progress: bool = True) -> None:

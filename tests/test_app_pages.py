@@ -128,6 +128,7 @@ def test_trials_page_starts_a_comparison_and_shows_it(lab, monkeypatch):
     at.run()
     assert not at.exception and not at.error
     assert "epochs shown: 4" in texts(at.caption)
+    assert any("SpecAugment 2×100 frames, 2×10 bins" in m.value for m in at.markdown)
     table = at.table[0].value
     assert list(table.index) == ["fp32", "amp-bf16"]
     assert list(table["speedup vs fp32"]) == ["1.00×", "1.00×"]
