@@ -11,7 +11,8 @@
 #   OUTDIR gets pretrain.sqlite and the run folder (model.keras, TensorBoard scalars).
 #   Environment: PRETRAIN_DATA (dataset folder), PRETRAIN_EXAMPLES (training clips mixed,
 #   default 16000; the first 16000 are the same clips whatever the count),
-#   PRETRAIN_LR (Adam learning rate, default 1e-3), PRETRAIN_STAGE=data (mix only).
+#   PRETRAIN_LR (Adam learning rate, default 1e-3), PRETRAIN_STAGE=data (mix only),
+#   PRETRAIN_SPEC (SpecAugment masks: off, on or T,FRAMES,F,BINS; default off).
 set -euo pipefail
 OUT="${1:?output folder}"; EPOCHS="${2:-30}"; PREC="${3:-fp32}"; BATCH="${4:-64}"; INIT="${5:-scratch}"
 DATA="${PRETRAIN_DATA:-/tmp/XY_pretrain}"; EXAMPLES="${PRETRAIN_EXAMPLES:-16000}"
@@ -24,4 +25,5 @@ if [ ! -f "$DATA/meta.json" ]; then
 fi
 [ "${PRETRAIN_STAGE:-}" = data ] && exit 0
 python3 -m model train --precisions "$PREC" --batch-size "$BATCH" --epochs "$EPOCHS" --init "$INIT" --lr "$LR" \
+  --spec-augment "${PRETRAIN_SPEC:-off}" \
   --dataset "$DATA" --store "$OUT/pretrain.sqlite" --name "pretrain $PREC b$BATCH $INIT"
