@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .dev_breakdown import ConditionRow, breakdown_by_condition
+from .dev_breakdown import ConditionRow, DevConditions, breakdown_by_condition
 from .features import CLIP_SECONDS, STEP_SECONDS
 from .metrics import (DEFAULT_REFRACTORY_STEPS, DEFAULT_TARGET_FA_PER_HOUR, THRESHOLDS,
                       DetectionMetrics, detections_from_probs, match_detections,
@@ -219,7 +219,7 @@ def score_dev(probs: np.ndarray, labels: np.ndarray, truth: DevTruth,
               target_fa_per_hour: float = DEFAULT_TARGET_FA_PER_HOUR,
               thresholds: np.ndarray = DET_THRESHOLDS,
               clip_seconds: float = CLIP_SECONDS,
-              conditions: tuple[np.ndarray, list[str]] | None = None) -> DevScores:
+              conditions: DevConditions | None = None) -> DevScores:
     """All dev figures from probabilities and truth (pure; see the module docstring).
 
     Args:
@@ -230,7 +230,7 @@ def score_dev(probs: np.ndarray, labels: np.ndarray, truth: DevTruth,
         target_fa_per_hour: false-accept budget for the FRR, per hour.
         thresholds: DET grid, ascending.
         clip_seconds: audio seconds per clip.
-        conditions: per clip (SNR dB array, background kinds), from
+        conditions: the clips' mixing conditions, from
             :func:`model.dev_breakdown.read_dev_conditions`; None: no breakdown.
 
     Returns:
@@ -245,8 +245,8 @@ def score_dev(probs: np.ndarray, labels: np.ndarray, truth: DevTruth,
     latency, n_found = latency_stats(probs, labels, truth, chosen)
     det = DetCurve(sweep.thresholds.tolist(), np.asarray(sweep.miss_rate, float).tolist(),
                    np.asarray(sweep.fa_per_hour, float).tolist())
-    rows = (breakdown_by_condition(probs, labels, conditions[0], conditions[1], chosen,
-                                   clip_seconds) if conditions is not None else [])
+    rows = (breakdown_by_condition(probs, labels, conditions, chosen, clip_seconds)
+            if conditions is not None else [])
     return DevScores(int(probs.shape[0]), sweep.n_triggers, sweep.hours, det, at_target,
                      chosen, threshold is not None, n_found, latency,
                      negative_stats(probs, truth, chosen, clip_seconds), rows)

@@ -132,7 +132,7 @@ def _features16(ex: Example) -> np.ndarray:
 def _csv_row(split: str, index: int, ex: Example) -> list[str]:
     ends = " ".join(f"{e / SAMPLE_RATE_HZ:.3f}" for _, e in ex.trigger_spans)
     return [split, str(index), str(len(ex.trigger_spans)), ends, str(len(ex.other_spans)),
-            ex.background_kind, f"{ex.snr_db:.1f}"]
+            ex.background_kind, f"{ex.snr_db:.1f}", ";".join(ex.trigger_families)]
 
 
 # --- orchestration -----------------------------------------------------------------------
@@ -281,7 +281,7 @@ def _write_csv(path: Path, rows: list[list[str]]) -> None:
     with open(path, "w", newline="") as fh:
         writer = csv.writer(fh)
         writer.writerow(["split", "index", "n_triggers", "trigger_end_s", "n_other",
-                         "background", "snr_db"])
+                         "background", "snr_db", "trigger_families"])
         writer.writerows(rows)
 
 

@@ -42,6 +42,11 @@ class ClipPool:
             return self.bank.clip(int(self.rows[i]))
         return self.recorded[i - len(self.rows)]
 
+    def label(self, i: int) -> str:
+        """Voice family of clip ``i`` ("recorded" for a user recording)."""
+        i = int(i) + (len(self) if int(i) < 0 else 0)
+        return self.bank.families[int(self.rows[i])] if i < len(self.rows) else "recorded"
+
 
 def split_families(seed: int, dev_share: float) -> tuple[list[str], list[str]]:
     """Hold out ``dev_share`` of each engine's voice families for the dev split.

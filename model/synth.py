@@ -115,6 +115,7 @@ class Example:
     other_spans: list[tuple[int, int]]  # (start, end) samples of each other word
     background_kind: str  # which background generator (or "recorded")
     snr_db: float  # speech-to-background ratio used, dB
+    trigger_families: list[str] = field(default_factory=list)  # voice family of each trigger span
 
 
 def place_segments(rng: np.random.Generator, lengths: Sequence[int], n_samples: int,
@@ -195,19 +196,23 @@ def labels_for_ends(end_samples: Sequence[int], n_samples: int = CLIP_SAMPLES,
     return y
 
 
-def _pick(rng: np.random.Generator, clips: Sequence[np.ndarray]) -> np.ndarray:
-    return clips[int(rng.integers(len(clips)))]
+def _pick(rng: np.random.Generator, clips: Sequence[np.ndarray]) -> tuple[np.ndarray, str]:
+    """A random clip and its voice family ("" when the pool does not know it)."""
+    i = int(rng.integers(len(clips)))
+    label = getattr(clips, "label", None)
+    return clips[i], (label(i) if label is not None else "")
 
 
-def _draw_words(rng: np.random.Generator, src: Sources, cfg: SynthConfig) -> list[tuple[bool, np.ndarray]]:
-    """(is_trigger, clip) for this example's words; counts uniform like the seed's."""
+def _draw_words(rng: np.random.Generator, src: Sources, cfg: SynthConfig
+                ) -> list[tuple[bool, np.ndarray, str]]:
+    """(is_trigger, clip, voice family) for this example's words; counts uniform like the seed's."""
     words = []
     if src.triggers:
-        words += [(True, _pick(rng, src.triggers)) for _ in range(int(rng.integers(cfg.max_triggers + 1)))]
+        words += [(True, *_pick(rng, src.triggers)) for _ in range(int(rng.integers(cfg.max_triggers + 1)))]
     if src.others or src.near_misses:
         for _ in range(int(rng.integers(cfg.max_others + 1))):
             near = bool(src.near_misses) and (not src.others or rng.random() < cfg.near_miss_share)
-            words.append((False, _pick(rng, src.near_misses if near else src.others)))
+            words.append((False, *_pick(rng, src.near_misses if near else src.others)))
     return words
 
 
@@ -215,7 +220,7 @@ def _draw_background(rng: np.random.Generator, src: Sources, cfg: SynthConfig) -
     """A recorded background (when given) or a generated one."""
     share = 1.0 if cfg.raw_mode == "only" else cfg.raw_background_share
     if src.backgrounds and rng.random() < share:
-        return crop_background(rng, _pick(rng, src.backgrounds), CLIP_SAMPLES), "recorded"
+        return crop_background(rng, _pick(rng, src.backgrounds)[0], CLIP_SAMPLES), "recorded"
     if src.generated:
         # a stationary background shifted in time and flipped in sign is a new draw of it,
         # at a fraction of the cost of synthesising one (~20 ms, half of an example's budget)
@@ -266,8 +271,8 @@ def render_example(rng: np.random.Generator, src: Sources, cfg: SynthConfig) -> 
     snr_db = float(rng.uniform(*cfg.snr_db))
     speech = np.zeros(CLIP_SAMPLES, dtype=np.float32)
     taken: list[tuple[int, int]] = []
-    trig_spans, other_spans, trig_ends = [], [], []
-    for is_trigger, clip in _draw_words(rng, src, cfg):
+    trig_spans, other_spans, trig_ends, trig_fams = [], [], [], []
+    for is_trigger, clip, family in _draw_words(rng, src, cfg):
         audio, dry_end = augment_word_timed(clip, rng, cfg.augment)
         level = speech_db + float(rng.uniform(-cfg.word_jitter_db, cfg.word_jitter_db))
         audio = scale_to_dbfs(audio[:CLIP_SAMPLES], level)
@@ -279,10 +284,11 @@ def render_example(rng: np.random.Generator, src: Sources, cfg: SynthConfig) -> 
         (trig_spans if is_trigger else other_spans).append(span)
         if is_trigger:
             trig_ends.append(span[1])
+            trig_fams.append(family)
     bg, kind = _draw_background(rng, src, cfg)
     if kind != "room":
         bg = scale_to_dbfs(bg, speech_db - snr_db, max_peak=np.inf)
     mix = augment_mix(speech + bg, rng, cfg.augment)
     mix = quantize_pcm16(limit_peak(mix, _PEAK_LIMIT))
     return Example(mix, labels_for_ends(trig_ends), trig_spans, other_spans, kind,
-                   snr_db if kind != "room" else speech_db - rms_dbfs(bg))
+                   snr_db if kind != "room" else speech_db - rms_dbfs(bg), trig_fams)

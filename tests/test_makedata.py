@@ -64,6 +64,22 @@ def test_labels_follow_each_trigger_end(tiny):
         assert np.array_equal(y, expected) or abs(y.sum() - expected.sum()) <= 2 * len(ends)
 
 
+def test_each_trigger_word_names_its_voice_family(tiny):
+    """examples.csv: one family per trigger end, from that split's side of the family split."""
+    out, _ = tiny
+    ds = load_dataset(out)
+    with open(out / "examples.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    allowed = {"train": set(ds.meta.train_voices), "dev": set(ds.meta.dev_voices)}
+    seen = 0
+    for row in rows:
+        fams = row["trigger_families"].split(";") if row["trigger_families"] else []
+        assert len(fams) == int(row["n_triggers"]) == len(row["trigger_end_s"].split())
+        assert set(fams) <= allowed[row["split"]], row
+        seen += len(fams)
+    assert seen > 0
+
+
 def test_same_seed_same_bytes_whatever_the_workers(tiny, tmp_path, cache, monkeypatch):
     out, _ = tiny
     monkeypatch.setattr(makedata, "_PARALLEL_MIN", 0)

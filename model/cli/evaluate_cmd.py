@@ -97,9 +97,16 @@ def summary_text(report, report_path: Path | None = None, plot_path: Path | None
     if s.conditions:
         lines.append(f"  where it misses at {s.threshold:.6g} (condition: words missed, false "
                      "accepts):")
-        lines += [f"    {r.group} {r.value}: "
-                  f"{'n/a' if r.miss_rate is None else f'{r.miss_rate:.1%}'} of {r.n_words}, "
-                  f"{r.n_false_accepts} in {r.n_clips} clips" for r in s.conditions]
+        # the worst families with enough words to say something (all are in the report)
+        families = [r for r in s.conditions if r.group == "voice family" and r.n_words >= 10]
+        for r in [r for r in s.conditions if r.group != "voice family"] + families[:5]:
+            missed = "n/a" if r.miss_rate is None else f"{r.miss_rate:.1%}"
+            fa = f", {r.n_false_accepts} in {r.n_clips} clips" if r.n_clips else ""
+            lines.append(f"    {r.group} {r.value}: {missed} of {r.n_words}{fa}")
+        n_fam = sum(r.group == "voice family" for r in s.conditions)
+        if n_fam > min(5, len(families)):
+            lines.append(f"    ({min(5, len(families))} of {n_fam} voice families shown: the "
+                         "worst with at least 10 words; all are in the report)")
     lines += [f"  note: {note}" for note in report.notes]
     lines += [f"  {name}: {path}" for name, path in (("report", report_path),
                                                      ("DET plot", plot_path)) if path]
