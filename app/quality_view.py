@@ -46,9 +46,14 @@ def quality_figures(report: EvalReport) -> list[tuple[str, str, str]]:
 
 def condition_rows(report: EvalReport) -> list[dict[str, object]]:
     """The per-condition breakdown as table rows (empty when the report has none)."""
-    return [{"condition": f"{r.group}: {r.value}", "clips": r.n_clips, "trigger words": r.n_words,
-             "missed": _pct(r.miss_rate), "false accepts": r.n_false_accepts,
-             "FA/h": round(r.fa_per_hour, 1)} for r in report.scores.conditions]
+    rows = []
+    for r in report.scores.conditions:
+        per_clip = r.n_clips > 0  # voice rows count words only: a clip can hold several voices
+        rows.append({"condition": f"{r.group}: {r.value}", "clips": r.n_clips if per_clip else None,
+                     "trigger words": r.n_words, "missed": _pct(r.miss_rate),
+                     "false accepts": r.n_false_accepts if per_clip else None,
+                     "FA/h": round(r.fa_per_hour, 1) if per_clip else None})
+    return rows
 
 
 def report_caption(report: EvalReport) -> str:

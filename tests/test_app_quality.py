@@ -6,6 +6,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from app.quality_view import condition_rows, is_stale, quality_figures, report_caption
+from model.dev_breakdown import ConditionRow
 from model.dev_scores import DevTruth, score_dev
 from model.evaluate import EvalReport, default_out_dir
 from model.jobs import get_runner
@@ -94,6 +95,12 @@ def test_figures_and_staleness_are_plain_values(tmp_path):
         report_caption(report)
     assert not is_stale(report, model)
     assert condition_rows(report) == []  # scored without conditions: no table
+    report.scores.conditions = [ConditionRow("voice engine", "piper", 0, 4, 0.25, 0, 0.0),
+                                ConditionRow("SNR", "< 5 dB", 2, 3, 0.0, 1, 180.0)]
+    voice, snr = condition_rows(report)
+    assert voice == {"condition": "voice engine: piper", "clips": None, "trigger words": 4,
+                     "missed": "25.0%", "false accepts": None, "FA/h": None}
+    assert (snr["clips"], snr["false accepts"], snr["FA/h"]) == (2, 1, 180.0)
     report.model_mtime -= 10
     assert is_stale(report, model) and is_stale(report, tmp_path / "gone.keras")
     assert json.loads(json.dumps(report.to_dict()))["scores"]["n_triggers"] == 1
