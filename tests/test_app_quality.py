@@ -90,6 +90,8 @@ def test_figures_and_staleness_are_plain_values(tmp_path):
     report = EvalReport("m", str(model), model.stat().st_mtime, "/d", "activate",
                         "log-power-v1", ["a", "b"], "", scores, "tensorflow", 2.0, "now")
     figures = dict((label, value) for label, value, _ in quality_figures(report))
+    report.scores.threshold = 0.99999  # thresholds near 1 keep their digits (not "1")
+    assert dict((lb, v) for lb, v, _ in quality_figures(report))["threshold"] == "0.99999"
     assert figures["FRR at 1 FA/h"] == "0.0%" and figures["FA/h without the word"] == "0.00"
     assert figures["latency median / p95"].endswith("ms") and "2 unseen voice families" in \
         report_caption(report)
