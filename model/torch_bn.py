@@ -25,7 +25,10 @@ def fusable(layer) -> bool:
     if type(layer).__name__ != "BatchNormalization":
         return False
     axis = layer.axis if isinstance(layer.axis, int) else None
-    rank = len(layer.input.shape) if getattr(layer, "_inbound_nodes", None) else None
+    try:  # a layer shared between several inputs has no single input shape: leave it alone
+        rank = len(layer.input.shape) if getattr(layer, "_inbound_nodes", None) else None
+    except (AttributeError, ValueError):
+        rank = None
     return (not layer.renorm
             and layer.center and layer.scale and not getattr(layer, "synchronized", False)
             and axis is not None and rank is not None and axis in (-1, rank - 1))
