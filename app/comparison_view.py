@@ -46,10 +46,11 @@ def comparison_header(data: ComparisonData) -> str:
     precisions = ", ".join(dict.fromkeys(r.precision for r in data.runs))
     name = f" “{comp.name}”" if comp.name else ""
     aug = base.spec_augment
+    sched = f" {base.lr_schedule}" if base.lr_schedule != "constant" else ""
     masks = (f" · SpecAugment {aug.time_masks}×{aug.time_mask_frames} frames, "
              f"{aug.freq_masks}×{aug.freq_mask_bins} bins" if aug.active else "")
     return (f"**{comp.id}**{name} · **{comp.status}** · {precisions} · batch {base.batch_size} · "
-            f"{base.epochs} epochs · lr {base.learning_rate:g} · {base.init} · "
+            f"{base.epochs} epochs · lr {base.learning_rate:g}{sched} · {base.init} · "
             f"{comp.config.repeats} seed(s){masks}")
 
 

@@ -44,6 +44,7 @@ class FormValues:
     dev_loss_target: float = 0.05  # time-to-target threshold
     network: NetworkConfig = field(default_factory=NetworkConfig)  # architecture
     spec_augment: bool = False  # SpecAugment-style masking with model.specaug.PRESET
+    lr_schedule: str = "constant"  # model.trial_config.LR_SCHEDULES
 
 
 def pretrained_available() -> tuple[bool, str]:
@@ -62,7 +63,8 @@ def preset_values(preset: Preset, amp: str) -> dict[str, object]:
 def form_to_comparison(values: FormValues) -> ComparisonConfig:
     """Build the comparison the Start button launches (validated by the runner)."""
     base = TrialConfig(batch_size=int(values.batch_size), epochs=int(values.epochs),
-                       learning_rate=float(values.learning_rate), init=values.init,
+                       learning_rate=float(values.learning_rate), lr_schedule=values.lr_schedule,
+                       init=values.init,
                        seed=int(values.seed), dataset=values.dataset,
                        train_examples=int(values.train_examples),
                        dev_examples=int(values.dev_examples),

@@ -8,6 +8,7 @@ from model.jobs import Runner
 from model.precision import default_precisions
 from model.specaug import PRESET as SPEC_PRESET
 from model.store import RunStore
+from model.trial_config import LR_SCHEDULES
 
 from .common import guarded, runner, settings
 from .comparison_data import read_comparison
@@ -95,11 +96,15 @@ def _settings_form() -> FormValues:
                  f"frequency bands of up to {SPEC_PRESET.freq_mask_bins} bins (2.2 kHz) set to "
                  "its mean; "
                  "dev scoring never masks")
+        schedule = st.selectbox(
+            "learning-rate schedule", list(LR_SCHEDULES), key="t_lr_schedule",
+            help="cosine: the learning rate falls each epoch from the value above to near 0 "
+                 "in the last epoch (steadier final weights in long runs)")
     net = type(app.network)(conv_filters=int(filters), gru_units=int(gru),
                             dropout=app.network.dropout)
     return FormValues(chosen, int(batch), int(epochs), float(lr), init, int(seed), int(repeats),
                       name, str(app.dataset_dir), int(train_n), int(dev_n), float(target), net,
-                      bool(masks))
+                      bool(masks), str(schedule))
 
 
 def start_comparison(run: Runner, values: FormValues) -> str:

@@ -173,6 +173,13 @@ class StepRunner:
         if self._lean is not None:
             self._lean.start_epoch()
 
+    def set_learning_rate(self, lr: float) -> None:
+        """Adam's step size from the next step on (a loss-scale wrapper passes it through)."""
+        opt = self.model.optimizer
+        getattr(opt, "inner_optimizer", opt).learning_rate = float(lr)  # saved with the model
+        if self._lean is not None:
+            self._lean.lr = float(lr)  # the lean step's host copy (read without a device sync)
+
     def step(self, xb, yb) -> None:
         """One optimizer step on a batch."""
         if self._lean is not None:

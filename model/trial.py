@@ -33,7 +33,8 @@ from .metrics import frr_at_fa_rate
 from .precision import (PrecisionRecord, apply_precision, make_optimizer, policy_for,
                         record_model_dtypes)
 from .tensorboard import ScalarLogger
-from .trial_config import PRETRAINED_PATH, TrialConfig, check_against_dataset
+from .trial_config import (PRETRAINED_PATH, TrialConfig, check_against_dataset,
+                           epoch_learning_rate)
 
 EmitFn = Callable[[TrialEvent], None]
 _BCE_EPS = 1e-7  # Keras's clipping epsilon for binary cross-entropy
@@ -264,6 +265,7 @@ class _Trial:
         t_start = time.perf_counter()
         try:
             for epoch in range(1, self.cfg.epochs + 1):
+                runner.set_learning_rate(epoch_learning_rate(self.cfg, epoch))
                 t0 = time.perf_counter()
                 train_loss, seen = self.train_epoch(runner, data, rng)
                 synchronize(model)

@@ -22,6 +22,7 @@ from .specaug import SpecAugmentConfig, check_spec_augment
 
 PRETRAINED_PATH = Path(__file__).resolve().parent / "pretrained" / "activate.keras"
 INITS = ("scratch", "pretrained")
+LR_SCHEDULES = ("constant", "cosine")
 MAX_EPOCHS = 1000
 MAX_REPEATS = 100
 
@@ -33,7 +34,8 @@ class TrialConfig:
     precision: str = "fp32"  # one of precision.PRECISIONS
     batch_size: int = 64  # examples per step; <= training examples used
     epochs: int = 10  # passes over the training set, 1..1000
-    learning_rate: float = 1e-3  # Adam step size
+    learning_rate: float = 1e-3  # Adam step size (the first epoch's, under a schedule)
+    lr_schedule: str = "constant"  # "constant", or "cosine": per-epoch cosine decay towards 0
     init: str = "scratch"  # "scratch" (random weights) or "pretrained" (PRETRAINED_PATH)
     seed: int = 0  # weights, dropout and shuffling seed
     dataset: str = str(DEFAULT_DATASET_DIR)  # folder in the model/dataset.py layout
@@ -123,6 +125,9 @@ def validate_trial_config(cfg: TrialConfig) -> None:
     _check_positive("learning rate", cfg.learning_rate)
     if cfg.learning_rate > 1.0:
         raise ConfigError(f"learning rate must be at most 1, got {cfg.learning_rate}")
+    if cfg.lr_schedule not in LR_SCHEDULES:
+        raise ConfigError(f"unknown learning-rate schedule {cfg.lr_schedule!r}; "
+                          f"choose {' or '.join(LR_SCHEDULES)}")
     _check_positive("dev-loss target", cfg.dev_loss_target)
     _check_positive("false accepts per hour", cfg.target_fa_per_hour)
     _check_int("Conv1D filters", cfg.network.conv_filters, 1, 4096)
@@ -136,6 +141,18 @@ def validate_trial_config(cfg: TrialConfig) -> None:
         raise ConfigError(f"unknown init {cfg.init!r}; choose scratch or pretrained")
     if cfg.init == "pretrained":
         check_pretrained_network(cfg.network)
+
+
+def epoch_learning_rate(cfg: TrialConfig, epoch: int) -> float:
+    """Adam's step size during ``epoch`` (1-based) under the trial's schedule.
+
+    "cosine" follows lr * (1 + cos(pi * (epoch - 1) / epochs)) / 2: the full rate in
+    epoch 1, half of it midway, close to 0 in the last epoch. Stepping once per epoch
+    keeps the rate a host-side number the lean step reads without any device sync.
+    """
+    if cfg.lr_schedule == "cosine":
+        return cfg.learning_rate * 0.5 * (1.0 + math.cos(math.pi * (epoch - 1) / cfg.epochs))
+    return cfg.learning_rate
 
 
 def check_pretrained_network(network: NetworkConfig, path: Path | None = None) -> None:

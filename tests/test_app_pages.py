@@ -119,16 +119,19 @@ def test_trials_page_starts_a_comparison_and_shows_it(lab, monkeypatch):
     at.number_input(key="t_epochs").set_value(2)
     at.number_input(key="t_batch").set_value(4)
     at.checkbox(key="t_specaug").check()
+    at.selectbox(key="t_lr_schedule").set_value("cosine")
     at.button(key="t_start").click().run()
     assert texts(at.success)[0].startswith("Started c")
     cid = get_runner(lab / "lab.sqlite").store.comparisons()[0].id
     assert get_runner(lab / "lab.sqlite").wait(cid, 60)
     runs = get_runner(lab / "lab.sqlite").store.runs(cid)
     assert [r.config.spec_augment for r in runs] == [SPEC_PRESET] * 2  # the box reached the runs
+    assert [r.config.lr_schedule for r in runs] == ["cosine"] * 2
     at.run()
     assert not at.exception and not at.error
     assert "epochs shown: 4" in texts(at.caption)
-    assert any("SpecAugment 2×100 frames, 2×10 bins" in m.value for m in at.markdown)
+    assert any("SpecAugment 2×100 frames, 2×10 bins" in m.value and "lr 0.001 cosine" in m.value
+               for m in at.markdown)
     table = at.table[0].value
     assert list(table.index) == ["fp32", "amp-bf16"]
     assert list(table["speedup vs fp32"]) == ["1.00×", "1.00×"]

@@ -162,3 +162,21 @@ def test_bad_raw_data_is_one_line_and_writes_nothing(tmp_path, cache, damage, ms
         make_dataset(SynthConfig(**{**TINY, "raw_data": str(raw)}), tmp_path / "out", workers=1,
                      cache_dir=cache)
     assert not (tmp_path / "out").exists()
+
+
+def test_cli_mixing_options_reach_the_synth_config(tmp_path, capsys):
+    """--snr-db and --background-pool set the config; a bad range is one line, nothing written."""
+    import argparse
+
+    from model.cli import data_cmd, main
+    parser = argparse.ArgumentParser()
+    data_cmd.add_arguments(parser)
+    cfg = data_cmd.config_from_args(parser.parse_args(["--snr-db=-5,25", "--background-pool", "0"]))
+    assert cfg.snr_db == (-5.0, 25.0) and cfg.background_pool == 0
+    default = data_cmd.config_from_args(parser.parse_args([]))
+    assert default.snr_db == SynthConfig().snr_db and default.background_pool == SynthConfig().background_pool
+    for bad, msg in (("5", "--snr-db takes two numbers LOW,HIGH"), ("20,5", "snr_db range is reversed")):
+        code = main(["make-data", "--snr-db", bad, "--examples", "2", "--out", str(tmp_path / "XY")])
+        err = capsys.readouterr().err
+        assert code == 2 and msg in err and err.count("\n") == 1
+    assert not (tmp_path / "XY").exists()

@@ -52,6 +52,13 @@ def test_lean_steps_match_keras_train_on_batch(checks):
     assert lean["max_weight_diff"] < 1e-3 * lean["max_weight_change"]
 
 
+@pytest.mark.parametrize("mode", ["lean", "sync"])
+def test_learning_rate_changes_reach_torch_steps(checks, mode):
+    """A schedule's rate is the next step's: 0 freezes the weights, 0.01 moves them again."""
+    first, frozen, again = checks["lr_moves"][mode]
+    assert first > 1e-4 and again > 1e-4 and frozen == 0.0
+
+
 def test_device_masks_match_the_numpy_rules(checks):
     """SpecAugment on torch tensors: mean fill, only whole frames and bands, widths bounded."""
     m = checks["masks"]

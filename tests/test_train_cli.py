@@ -19,7 +19,7 @@ def test_train_runs_end_to_end(tmp_path):
     db = tmp_path / "runs" / "lab.sqlite"
     cmd = [sys.executable, "-m", "model", "train", "--precisions", "fp32,amp-bf16",
            "--batch-size", "6", "--epochs", "2", "--dataset", str(data), "--store", str(db),
-           "--lr", "0.01", "--target-dev-loss", "0.69", *TINY_NET]
+           "--lr", "0.01", "--lr-schedule", "cosine", "--target-dev-loss", "0.69", *TINY_NET]
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
     out = proc.stdout
@@ -39,6 +39,7 @@ def test_train_runs_end_to_end(tmp_path):
     assert [len(store.epochs(r.id)) for r in runs] == [2, 2]
     assert all(store.model_path(r.id) is not None for r in runs)
     assert runs[0].config.network.gru_units == 16 and runs[0].config.batch_size == 6
+    assert runs[0].config.lr_schedule == "cosine" and runs[0].config.learning_rate == 0.01
 
 
 @pytest.mark.parametrize("argv,message", [

@@ -10,8 +10,9 @@ from model.errors import ConfigError, DatasetError
 from model.device import read_rss_bytes
 from model.network import NetworkConfig
 from model.trial import binary_crossentropy, iterate_batches, run_trial
-from model.trial_config import (ComparisonConfig, TrialConfig, validate_comparison,
-                                validate_trial_config)
+from model.trial_config import (ComparisonConfig, TrialConfig, epoch_learning_rate,
+                                validate_comparison, validate_trial_config)
+from tests.lr_check import weight_moves_under_lr
 from tests.tinydata import write_tiny_dataset
 
 SMALL = NetworkConfig(conv_filters=16, gru_units=16, dropout=0.1)
@@ -137,6 +138,7 @@ def test_binary_crossentropy_matches_keras():
     (dict(precision="fp64"), "unknown precision 'fp64'"),
     (dict(learning_rate=-1.0), "learning rate must be a positive number"),
     (dict(init="imagenet"), "unknown init"),
+    (dict(lr_schedule="linear"), "unknown learning-rate schedule 'linear'; choose constant or cosine"),
     (dict(init="pretrained"), "init pretrained needs the pretrained model's network; "
                               "different: conv_filters"),
 ])
@@ -144,6 +146,30 @@ def test_bad_settings_are_one_line_config_errors(tiny, change, message):
     with pytest.raises(ConfigError, match=message) as info:
         validate_trial_config(small_cfg(tiny, **change))
     assert "\n" not in str(info.value)
+
+
+def test_cosine_schedule_per_epoch():
+    cfg = TrialConfig(learning_rate=0.01, epochs=4, lr_schedule="cosine")
+    rates = [epoch_learning_rate(cfg, e) for e in range(1, 5)]
+    assert rates[0] == 0.01 and rates[2] == pytest.approx(0.005)
+    assert rates == sorted(rates, reverse=True) and 0 < rates[3] < 0.0015
+    assert epoch_learning_rate(TrialConfig(learning_rate=0.01, epochs=4), 4) == 0.01
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_learning_rate_changes_reach_keras_steps(tiny, mode):
+    """The rate set between steps is the next step's: 0 freezes every trainable weight."""
+    first, frozen, again = weight_moves_under_lr(mode, str(tiny))
+    assert first > 1e-4 and again > 1e-4 and frozen == 0.0
+
+
+def test_cosine_trial_ends_at_its_last_rate(tiny, tmp_path):
+    """A 2-epoch cosine run trains its second epoch at half the rate (saved with the model)."""
+    events = []
+    run_trial(small_cfg(tiny, epochs=2, batch_size=4, lr_schedule="cosine"), "run-c", tmp_path,
+              events.append)
+    model = keras.saving.load_model(events[-1].extra["model_path"])
+    assert float(keras.ops.convert_to_numpy(model.optimizer.learning_rate)) == pytest.approx(0.005)
 
 
 def test_pretrained_init_needs_a_shipped_model_with_the_same_network(tmp_path):

@@ -22,6 +22,8 @@ assert os.environ.get("KERAS_BACKEND") == "torch"
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from tests.lr_check import weight_moves_under_lr  # noqa: E402
+
 
 def flat_gru_vs_keras_loop() -> float:
     """model/torch_gru.py's packed call against Keras's own step-by-step GRU (outputs)."""
@@ -100,7 +102,8 @@ def main() -> int:
            "bn_fp32": fused_bn_vs_keras("float32"),
            "bn_bf16": fused_bn_vs_keras("mixed_bfloat16"),
            "lean": lean_vs_keras(sys.argv[1]),
-           "masks": masks_on_device()}
+           "masks": masks_on_device(),
+           "lr_moves": {mode: weight_moves_under_lr(mode, sys.argv[1]) for mode in ("lean", "sync")}}
     print("RESULT " + json.dumps(out))
     return 0
 

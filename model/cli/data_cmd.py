@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 
 from ..dataset import DEFAULT_DATASET_DIR
+from ..errors import ConfigError
 from ..synth import SynthConfig
 
 
@@ -25,6 +26,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-augment", action="store_true", help="turn every augmentation off")
     p.add_argument("--out", default=str(DEFAULT_DATASET_DIR), help="output folder (default XY_train)")
     p.add_argument("--workers", type=int, default=None, help="mixing processes (default: cores)")
+    p.add_argument("--snr-db", default="", metavar="LOW,HIGH",
+                   help="speech-to-background ratio range in dB (default 0,30; write --snr-db=-5,25 "
+                        "for a negative low end)")
+    p.add_argument("--background-pool", type=int, default=None,
+                   help="generated backgrounds per split, reused at random shifts "
+                        "(default 48; 0: a fresh one for every clip)")
     p.add_argument("--cache-dir", default="", help="word-bank cache folder (default .cache/banks)")
 
 
@@ -38,7 +45,22 @@ def config_from_args(args: argparse.Namespace) -> SynthConfig:
                        bank_trigger_clips=args.bank_trigger_clips,
                        bank_other_clips=args.bank_other_clips,
                        raw_mode="only" if args.raw_only else "mix",
-                       augment=AugmentConfig.off() if args.no_augment else AugmentConfig())
+                       augment=AugmentConfig.off() if args.no_augment else AugmentConfig(),
+                       **_mixing_overrides(args))
+
+
+def _mixing_overrides(args: argparse.Namespace) -> dict:
+    """SynthConfig fields set by --snr-db and --background-pool (absent: the defaults)."""
+    out: dict = {}
+    if args.snr_db:
+        try:
+            low, high = (float(v) for v in args.snr_db.split(","))
+        except ValueError:
+            raise ConfigError(f"--snr-db takes two numbers LOW,HIGH in dB, got {args.snr_db!r}") from None
+        out["snr_db"] = (low, high)
+    if args.background_pool is not None:
+        out["background_pool"] = args.background_pool
+    return out
 
 
 def run(args: argparse.Namespace) -> int:

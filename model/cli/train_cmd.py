@@ -30,6 +30,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="random weights or the shipped pretrained model")
     parser.add_argument("--dataset", default=str(DEFAULT_DATASET_DIR), help="dataset folder")
     parser.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
+    parser.add_argument("--lr-schedule", choices=("constant", "cosine"), default="constant",
+                        help="constant, or cosine decay per epoch from --lr towards 0")
     parser.add_argument("--target-dev-loss", type=float, default=0.05,
                         help="dev loss that counts as converged (time-to-target)")
     parser.add_argument("--fa-per-hour", type=float, default=1.0,
@@ -60,7 +62,7 @@ def config_from_args(args: argparse.Namespace):
         if getattr(args, name) is not None:
             setattr(net, name, getattr(args, name))
     base = TrialConfig(network=net, batch_size=args.batch_size, epochs=args.epochs,
-                       learning_rate=args.lr,
+                       learning_rate=args.lr, lr_schedule=args.lr_schedule,
                        init=args.init, seed=args.seed, dataset=args.dataset,
                        train_examples=args.train_examples, dev_examples=args.dev_examples,
                        dev_loss_target=args.target_dev_loss, target_fa_per_hour=args.fa_per_hour,
