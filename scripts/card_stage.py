@@ -22,8 +22,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 CARD = ROOT / "model" / "pretrained" / "activate.json"
-RECIPE = ("python -m model make-data --seed 2026 --neural-share 0.6 --bank-trigger-clips 1200 "
-          "--bank-other-clips 1000 --examples {n} --dev-examples 1000")
+RECIPE_ARGS = "--seed 2026 --neural-share 0.6 --bank-trigger-clips 1200 --bank-other-clips 1000"
+RECIPE = "python -m model make-data " + RECIPE_ARGS + "{mix} --examples {n} --dev-examples 1000"
+# the fixed evaluation set: the recipe's default mixing, whatever a stage's training mix was
+DEV_COMMAND = ("python -m model make-data " + RECIPE_ARGS + " --examples 16 --dev-examples {n} "
+               "--out DEV")
 DET_THRESHOLDS = (0.5, 0.9, 0.99, 0.999, 0.9999)
 
 
@@ -42,6 +45,19 @@ def stage_from_store(store_path: Path, script: str, note: str) -> dict:
                         "epoch_seconds": e.epoch_seconds} for e in store.epochs(run.id)]}
 
 
+def synth_config_for(mix: str, n_train: int) -> dict:
+    """The SynthConfig make-data records for the recipe plus ``mix`` (its extra options)."""
+    import argparse
+    import shlex
+
+    from model.cli import data_cmd
+    parser = argparse.ArgumentParser()
+    data_cmd.add_arguments(parser)
+    args = parser.parse_args(shlex.split(RECIPE_ARGS) + shlex.split(mix)
+                             + ["--examples", str(n_train), "--dev-examples", "1000"])
+    return data_cmd.config_from_args(args).to_dict()
+
+
 def det_point(det: dict, threshold: float) -> dict:
     """The DET curve's point at (the grid threshold nearest to) ``threshold``."""
     i = min(range(len(det["thresholds"])), key=lambda k: abs(det["thresholds"][k] - threshold))
@@ -57,7 +73,8 @@ def evaluation_block(report: dict, report_path: str) -> dict:
     floor = min(fas)
     at = s["at_target"]
     reached = at["n_found"] > 0
-    out = {"command": "python -m model evaluate --model pretrained --dataset <the recipe's dev split>",
+    out = {"command": "python -m model evaluate --model pretrained --dataset DEV",
+           "dev_set_command": DEV_COMMAND.format(n=s["n_clips"]),
            "dev_clips": s["n_clips"], "dev_trigger_words": s["n_triggers"],
            "dev_hours": round(s["hours"], 3),
            "frr_at_1_fa_per_hour": round(at["frr"], 4) if reached else None,
@@ -79,6 +96,7 @@ def main(argv=None) -> int:
     p.add_argument("--script", required=True, help="the command that ran the stage")
     p.add_argument("--note", default="", help="why this stage (one line)")
     p.add_argument("--examples", type=int, required=True, help="training clips of the stage's mix")
+    p.add_argument("--mix", default="", help="the stage's extra make-data options (PRETRAIN_MIX)")
     p.add_argument("--report", required=True, help="evaluate's report.json for the new model")
     p.add_argument("--threshold", type=float, default=0.99, help="recommended threshold")
     p.add_argument("--card", default=str(CARD))
@@ -87,8 +105,11 @@ def main(argv=None) -> int:
     if "stages" not in card:  # cards before staged training held one "training" block
         card["stages"] = [card.pop("training")]
     card["stages"].append(stage_from_store(Path(args.store), args.script, args.note))
-    card["data"]["recipe_command"] = RECIPE.format(n=args.examples)
+    card["data"]["recipe_command"] = RECIPE.format(n=args.examples,
+                                                   mix=f" {args.mix}" if args.mix else "")
     card["data"]["n_train"] = args.examples
+    card["data"]["synth_config"] = {**card["data"].get("synth_config", {}),
+                                    **synth_config_for(args.mix, args.examples)}
     report = json.loads(Path(args.report).read_text())
     card["evaluation"] = evaluation_block(report, os.path.relpath(args.report, ROOT))
     pt = det_point(report["scores"]["det"], args.threshold)
