@@ -1,0 +1,54 @@
+"""The shipped model's card agrees with the files beside it: no figure outlives its model."""
+import argparse
+import hashlib
+import json
+import shlex
+
+import pytest
+
+from model.cli import data_cmd
+from model.trial_config import PRETRAINED_PATH
+
+CARD = PRETRAINED_PATH.with_suffix(".json")
+REPORT = PRETRAINED_PATH.with_suffix(".eval") / "report.json"
+
+
+@pytest.fixture(scope="module")
+def card():
+    return json.loads(CARD.read_text(encoding="utf-8"))
+
+
+def _parse_make_data(command: str) -> argparse.Namespace:
+    words = shlex.split(command)
+    assert words[:4] == ["python", "-m", "model", "make-data"]
+    parser = argparse.ArgumentParser()
+    data_cmd.add_arguments(parser)
+    return parser.parse_args(words[4:])
+
+
+def test_evaluation_report_belongs_to_the_shipped_file(card):
+    report = json.loads(REPORT.read_text(encoding="utf-8"))
+    assert report["model_sha256"] == hashlib.sha256(PRETRAINED_PATH.read_bytes()).hexdigest()
+    scores = report["scores"]
+    ev = card["evaluation"]
+    assert ev["dev_clips"] == scores["n_clips"] and ev["dev_trigger_words"] == scores["n_triggers"]
+    assert ev["frr_at_1_fa_per_hour"] == pytest.approx(scores["at_target"]["frr"], abs=1e-4)
+    assert card["threshold"] == pytest.approx(scores["at_target"]["threshold"])
+
+
+def test_recipe_command_reproduces_the_recorded_synth_config(card):
+    """The data line in the card, run through make-data's own parser, gives the recorded settings."""
+    cfg = data_cmd.config_from_args(_parse_make_data(card["data"]["recipe_command"])).to_dict()
+    recorded = card["data"]["synth_config"]
+    assert {k: recorded[k] for k in cfg} == json.loads(json.dumps(cfg))
+    assert cfg["n_train"] == card["data"]["n_train"]
+
+
+def test_dev_set_command_is_the_default_mix_of_the_same_banks(card):
+    """The evaluation set keeps the recipe's default mixing whatever a stage trained on."""
+    dev = _parse_make_data(card["evaluation"]["dev_set_command"].replace(" --out DEV", ""))
+    train = _parse_make_data(card["data"]["recipe_command"])
+    for name in ("seed", "neural_share", "bank_trigger_clips", "bank_other_clips"):
+        assert getattr(dev, name) == getattr(train, name)
+    assert dev.snr_db == "" and dev.background_pool is None  # defaults
+    assert dev.dev_examples == card["evaluation"]["dev_clips"]
