@@ -51,16 +51,25 @@ class DataJob:
         with self._lock:
             return replace(self._state)
 
-    def start(self, cfg: SynthConfig, out_dir: str | Path) -> None:
-        """Validate and start; raises LabError if invalid or one is already running."""
+    def start(self, cfg: SynthConfig, out_dir: str | Path, feature_kind: str = "log-power-v1") -> None:
+        """Validate and start; raises LabError if invalid or one is already running.
+
+        Args:
+            cfg: synthesis settings.
+            out_dir: dataset folder to (re)place.
+            feature_kind: features stored (``model.features.SYNTH_FEATURE_KINDS``).
+        """
+        from model.features import SYNTH_FEATURE_KINDS
         cfg.validate()
+        if feature_kind not in SYNTH_FEATURE_KINDS:
+            raise LabError(f"unknown feature kind {feature_kind!r}")
         with self._lock:
             if self._state.running:
                 raise LabError("a dataset is already being made; wait for it or cancel it")
             self._state = DataJobState(running=True, out_dir=str(out_dir), stage="starting",
                                        started_unix=time.time())
             self._cancel = threading.Event()
-            self._thread = threading.Thread(target=self._work, args=(cfg, Path(out_dir)),
+            self._thread = threading.Thread(target=self._work, args=(cfg, Path(out_dir), feature_kind),
                                             name="make-data", daemon=True)
             self._thread.start()
 
@@ -77,12 +86,13 @@ class DataJob:
         with self._lock:
             self._state.stage, self._state.done, self._state.total = stage, done, total
 
-    def _work(self, cfg: SynthConfig, out_dir: Path) -> None:
+    def _work(self, cfg: SynthConfig, out_dir: Path, feature_kind: str) -> None:
         make = self._make
         if make is None:
             from model.makedata import make_dataset as make
         try:
-            report = make(cfg, out_dir, progress=self._progress, cancel=self._cancel)
+            report = make(cfg, out_dir, progress=self._progress, cancel=self._cancel,
+                          feature_kind=feature_kind)
             meta = getattr(report, "meta", None)
             msg = (f"made {meta.n_train} training and {meta.n_dev} dev examples of "
                    f"“{meta.word}” in {out_dir}" if meta else f"made {out_dir}")

@@ -8,6 +8,7 @@ import streamlit as st
 
 from model.dataset import load_dataset
 from model.errors import LabError
+from model.features import SYNTH_FEATURE_KINDS
 from model.samples import read_samples
 from model.synth import SynthConfig
 
@@ -56,12 +57,16 @@ def render_make_data(out_dir: Path, key: str = "md") -> None:
         n_train = cols[1].number_input("training examples", 1, 200_000, 2000, key=f"{key}-n")
         n_dev = cols[2].number_input("dev examples", 1, 20_000, 200, key=f"{key}-dev")
         seed = cols[3].number_input("seed", 0, 2**31 - 1, 0, key=f"{key}-seed")
+        kind = st.selectbox(
+            "features", list(SYNTH_FEATURE_KINDS), key=f"{key}-features",
+            help="log-power-v1: log power spectrogram (what the shipped model uses); pcen-v1: "
+                 "per-channel energy normalisation, which mostly ignores level and microphone colour")
         st.caption(f"Writes `{out_dir}` (replaced only when complete). Text-to-speech runs "
                    "offline; expect minutes for thousands of examples on a CPU.")
         submitted = st.form_submit_button("Make data")
     if submitted:
         job.start(SynthConfig(word=word.strip(), n_train=int(n_train), n_dev=int(n_dev),
-                              seed=int(seed)), out_dir)
+                              seed=int(seed)), out_dir, kind)
     _data_progress(key)
 
 

@@ -4,12 +4,17 @@ A clip is 10 s of 44.1 kHz mono audio. Features are a power spectrogram with a
 200-sample Hann window and a hop of 80 samples, no centering:
 1 + (441000 - 200) // 80 = 5511 frames x 101 frequency bins.
 
-Two feature kinds exist:
+Three feature kinds exist:
 
 * ``log-power-v1`` (ours): ``(10*log10(power + 1e-10) - LOG_OFFSET_DB) / LOG_SCALE_DB``.
   A fixed affine map (no per-clip statistics) so that features of a long file
   computed in pieces equal those of the whole file, and values stay within a few
   units of zero, far inside float16 range.
+* ``pcen-v1``: per-channel energy normalisation (Wang et al. 2017) of the same power
+  frames: each bin divided by its own slow (0.4 s) running mean, then root-compressed.
+  Gain and a fixed channel colour (microphone, phone band) mostly cancel, which log
+  power keeps. The running mean is a recursive filter, so a stream carries its state
+  between pieces (:func:`power_to_pcen`).
 * ``seed-linear``: what the deeplearning.ai seed used (matplotlib ``specgram`` with
   NFFT=200, Fs=8000, noverlap=120 on raw int16-scaled samples): linear PSD values
   far above the float16 maximum of 65504. Kept so seed data and models still work.
@@ -35,11 +40,25 @@ STEP_SECONDS = CLIP_SECONDS / N_STEPS  # ~7.27 ms per output step
 
 FEATURE_KIND_LOG = "log-power-v1"
 FEATURE_KIND_SEED = "seed-linear"
-FEATURE_KINDS = (FEATURE_KIND_LOG, FEATURE_KIND_SEED)
+FEATURE_KIND_PCEN = "pcen-v1"
+FEATURE_KINDS = (FEATURE_KIND_LOG, FEATURE_KIND_SEED, FEATURE_KIND_PCEN)
+# what make-data writes (seed-linear overflows float16)
+SYNTH_FEATURE_KINDS = (FEATURE_KIND_LOG, FEATURE_KIND_PCEN)
 
 LOG_FLOOR = 1e-10  # power floor before log: -100 dB, well below 16-bit quantisation noise
 LOG_OFFSET_DB = -40.0  # dB mapped to 0
 LOG_SCALE_DB = 30.0  # dB per feature unit
+
+PCEN_TIME_S = 0.4  # running-mean time constant, s
+PCEN_ALPHA = 0.98  # gain normalisation strength (1: full)
+PCEN_DELTA = 2.0  # bias before root compression
+PCEN_ROOT = 0.5  # root compression exponent
+PCEN_EPS = 1e-6  # keeps digital silence finite
+PCEN_POWER_GAIN = 2.0 ** 31  # power scale (librosa's convention for float audio)
+PCEN_OFFSET = 0.3  # PCEN output mapped to 0: about its mean over synthetic clips (0.31)
+PCEN_SCALE = 0.5  # PCEN output per feature unit: about its standard deviation (0.52-0.54)
+# smoothing coefficient of the running mean at 44100 / 80 = 551.25 frames per second
+_PCEN_S = 1.0 - float(np.exp(-HOP_SAMPLES / (PCEN_TIME_S * SAMPLE_RATE_HZ)))
 
 _HANN_PERIODIC = get_window("hann", WINDOW_SAMPLES, fftbins=True)
 _HANN_SYMMETRIC = np.hanning(WINDOW_SAMPLES)  # matplotlib's window_hanning
@@ -125,7 +144,37 @@ def power_to_features(power: np.ndarray, kind: str = FEATURE_KIND_LOG) -> np.nda
     if kind == FEATURE_KIND_LOG:
         db = np.log10(power + np.float32(LOG_FLOOR), dtype=np.float32) * np.float32(10.0)
         return (db - np.float32(LOG_OFFSET_DB)) * np.float32(1.0 / LOG_SCALE_DB)
+    if kind == FEATURE_KIND_PCEN:
+        return power_to_pcen(power)[0]
     raise ValueError(f"unknown feature kind {kind!r}; expected one of {FEATURE_KINDS}")
+
+
+def power_to_pcen(power: np.ndarray, state: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel energy normalisation of power frames, resumable across pieces.
+
+    Args:
+        power: linear power spectrogram (frames, 101) of full-scale-1 audio.
+        state: the running-mean filter state returned for the previous frames of the
+            same stream; None starts it as if the first frame had always been there.
+
+    Returns:
+        (features float32 (frames, 101), state for the next frames). Feeding a stream's
+        frames in any split gives exactly the features of feeding them at once.
+    """
+    from scipy.signal import lfilter
+
+    energy = power.astype(np.float64) * PCEN_POWER_GAIN
+    if state is None:
+        state = (1.0 - _PCEN_S) * energy[:1]  # steady state at the first frame
+    smooth, state = lfilter([_PCEN_S], [1.0, _PCEN_S - 1.0], energy, axis=0, zi=state)
+    gain = np.exp(-PCEN_ALPHA * np.log(PCEN_EPS + smooth))  # (eps + M) ** -alpha
+    out = (energy * gain + PCEN_DELTA) ** PCEN_ROOT - PCEN_DELTA ** PCEN_ROOT
+    return ((out - PCEN_OFFSET) * (1.0 / PCEN_SCALE)).astype(np.float32), state
+
+
+def audio_to_power(audio_44k: np.ndarray) -> np.ndarray:
+    """Linear power frames (frames, 101), float32, of 44.1 kHz mono float32 audio."""
+    return _frame_power(audio_44k, _HANN_PERIODIC)
 
 
 def audio_to_features(audio: np.ndarray, sample_rate_hz: int = SAMPLE_RATE_HZ,

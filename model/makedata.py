@@ -26,9 +26,10 @@ import numpy as np
 
 from .bank import BankConfig, WordBank, build_or_load_bank
 from .dataset import DEFAULT_DATASET_DIR, META_FILE, DatasetMeta
-from .errors import LabError
+from .errors import ConfigError, LabError
 from .procs import bare_main
-from .features import CLIP_SAMPLES, FEATURE_KIND_LOG, N_FRAMES, N_FREQ, N_STEPS, SAMPLE_RATE_HZ
+from .features import (CLIP_SAMPLES, FEATURE_KIND_LOG, N_FRAMES, N_FREQ, N_STEPS, SAMPLE_RATE_HZ,
+                       SYNTH_FEATURE_KINDS)
 from .rawdata import ROLES, RawData, load_raw_data
 from .sources import ClipPool, split_families, split_sources
 from .synth import (GENERATOR_VERSION, Example, Sources, SynthConfig, make_background_pool,
@@ -82,9 +83,9 @@ _W: dict[str, object] = {}  # per-process state set by _init_worker (module glob
 
 
 def _init_worker(cfg_dict: dict, bank_paths: dict[str, str | None], raw_folder: str,
-                 out_dir: str) -> None:
+                 out_dir: str, feature_kind: str = FEATURE_KIND_LOG) -> None:
     cfg = SynthConfig.from_dict(cfg_dict)
-    _W["cfg"], _W["out"], _W["sources"] = cfg, Path(out_dir), {}
+    _W["cfg"], _W["out"], _W["sources"], _W["kind"] = cfg, Path(out_dir), {}, feature_kind
     _W["banks"] = {s: (WordBank.load(p) if p else None) for s, p in bank_paths.items()}
     _W["raw"] = _load_raw(cfg) if raw_folder else None
 
@@ -126,7 +127,7 @@ def _render_range(task: tuple[str, int, int]) -> list[list[str]]:
 def _features16(ex: Example) -> np.ndarray:
     from .features import audio_to_features
 
-    return audio_to_features(ex.audio, SAMPLE_RATE_HZ, FEATURE_KIND_LOG).astype(np.float16)
+    return audio_to_features(ex.audio, SAMPLE_RATE_HZ, _W.get("kind", FEATURE_KIND_LOG)).astype(np.float16)
 
 
 def _csv_row(split: str, index: int, ex: Example) -> list[str]:
@@ -183,10 +184,11 @@ def _tasks(n_train: int, n_dev: int) -> list[tuple[str, int, int]]:
 
 
 def _mix_all(cfg: SynthConfig, bank_paths: dict[str, Path | None], tmp: Path, workers: int,
-             progress: ProgressFn | None, cancel: threading.Event | None) -> list[list[str]]:
+             progress: ProgressFn | None, cancel: threading.Event | None,
+             feature_kind: str = FEATURE_KIND_LOG) -> list[list[str]]:
     """Render every example into ``tmp``; returns the examples.csv rows in order."""
     init = (cfg.to_dict(), {s: (str(p) if p else None) for s, p in bank_paths.items()},
-            cfg.raw_data, str(tmp))
+            cfg.raw_data, str(tmp), feature_kind)
     tasks, total, rows = _tasks(cfg.n_train, cfg.n_dev), cfg.n_train + cfg.n_dev, []
     if workers <= 1 or total < _PARALLEL_MIN:
         _init_worker(*init)
@@ -222,7 +224,8 @@ def _report(progress: ProgressFn | None, cancel: threading.Event | None, done: i
 def make_dataset(cfg: SynthConfig, out_dir: str | Path = DEFAULT_DATASET_DIR,
                  progress: ProgressFn | None = None, workers: int | None = None,
                  cache_dir: str | Path = DEFAULT_CACHE_DIR,
-                 cancel: threading.Event | None = None) -> MakeDataReport:
+                 cancel: threading.Event | None = None,
+                 feature_kind: str = FEATURE_KIND_LOG) -> MakeDataReport:
     """Synthesise a dataset folder (X.npy, Y.npy, X_dev.npy, Y_dev.npy, meta.json, examples.csv).
 
     Args:
@@ -232,6 +235,7 @@ def make_dataset(cfg: SynthConfig, out_dir: str | Path = DEFAULT_DATASET_DIR,
         workers: mixing processes (default: CPU count, at most 4).
         cache_dir: where word banks are cached between runs.
         cancel: set it to stop early; raises Cancelled and leaves ``out_dir`` untouched.
+        feature_kind: features stored in X (``log-power-v1`` or ``pcen-v1``).
 
     Returns:
         MakeDataReport with the meta and timings.
@@ -240,6 +244,9 @@ def make_dataset(cfg: SynthConfig, out_dir: str | Path = DEFAULT_DATASET_DIR,
         ConfigError, SpeechError, DatasetError (one-line messages); nothing half-written.
     """
     cfg.validate()
+    if feature_kind not in SYNTH_FEATURE_KINDS:
+        raise ConfigError(f"unknown feature kind {feature_kind!r}; choose "
+                          f"{' or '.join(SYNTH_FEATURE_KINDS)}")
     out = Path(out_dir).resolve()
     raw = _load_raw(cfg) if cfg.raw_data else None
     from .sources import split_families
@@ -254,8 +261,9 @@ def make_dataset(cfg: SynthConfig, out_dir: str | Path = DEFAULT_DATASET_DIR,
     tmp.mkdir()
     try:
         _allocate(tmp, cfg.n_train, cfg.n_dev)
-        rows = _mix_all(cfg, bank_paths, tmp, workers or min(os.cpu_count() or 1, 4), progress, cancel)
-        meta = _meta(cfg, raw, train_fams, dev_fams)
+        rows = _mix_all(cfg, bank_paths, tmp, workers or min(os.cpu_count() or 1, 4), progress, cancel,
+                        feature_kind)
+        meta = _meta(cfg, raw, train_fams, dev_fams, feature_kind)
         _write_csv(tmp / "examples.csv", rows)
         (tmp / META_FILE).write_text(meta.to_json())
         _swap_in(tmp, out)
@@ -265,11 +273,12 @@ def make_dataset(cfg: SynthConfig, out_dir: str | Path = DEFAULT_DATASET_DIR,
     return MakeDataReport(out, meta, t1 - t0, time.perf_counter() - t1)
 
 
-def _meta(cfg: SynthConfig, raw: RawData | None, train_fams: list[str], dev_fams: list[str]) -> DatasetMeta:
+def _meta(cfg: SynthConfig, raw: RawData | None, train_fams: list[str], dev_fams: list[str],
+          feature_kind: str = FEATURE_KIND_LOG) -> DatasetMeta:
     recorded = {"raw_files": raw.files, "raw_dev_disjoint": raw.dev_disjoint} if raw else {}
     synthetic = cfg.raw_mode != "only"
     return DatasetMeta(
-        word=cfg.word, feature_kind=FEATURE_KIND_LOG, n_train=cfg.n_train, n_dev=cfg.n_dev,
+        word=cfg.word, feature_kind=feature_kind, n_train=cfg.n_train, n_dev=cfg.n_dev,
         seed=cfg.seed, generator_version=GENERATOR_VERSION, storage_dtype="float16",
         train_voices=train_fams if synthetic else [], dev_voices=dev_fams if synthetic else [],
         config={**cfg.to_dict(), **recorded, "clip_samples": CLIP_SAMPLES,

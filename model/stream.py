@@ -19,8 +19,8 @@ import soundfile as sf
 
 from .audio import AudioLimits, audio_info
 from .errors import AudioError
-from .features import (FEATURE_KIND_LOG, HOP_SAMPLES, SAMPLE_RATE_HZ, WINDOW_SAMPLES,
-                       audio_to_features)
+from .features import (FEATURE_KIND_LOG, FEATURE_KIND_PCEN, HOP_SAMPLES, SAMPLE_RATE_HZ,
+                       WINDOW_SAMPLES, audio_to_features, audio_to_power, power_to_pcen)
 
 BLOCK_SECONDS = 10.0  # decode granularity, seconds of source audio
 
@@ -156,6 +156,8 @@ def iter_feature_pieces(samples_44k: Iterable[np.ndarray], piece_steps: int, gri
     """
     need = grid.piece_samples(piece_steps)
     advance = grid.step_samples * piece_steps
+    features = _PcenPieces(grid.frames_for_steps(piece_steps) - grid.stride_frames * piece_steps) \
+        if kind == FEATURE_KIND_PCEN else (lambda audio: audio_to_features(audio, SAMPLE_RATE_HZ, kind))
     pending: list[np.ndarray] = []
     held = 0
     for block in samples_44k:
@@ -166,12 +168,34 @@ def iter_feature_pieces(samples_44k: Iterable[np.ndarray], piece_steps: int, gri
         buf = np.concatenate(pending)
         start = 0
         while buf.shape[0] - start >= need:
-            yield audio_to_features(buf[start:start + need], SAMPLE_RATE_HZ, kind)
+            yield features(buf[start:start + need])
             start += advance
         pending, held = [buf[start:]], buf.shape[0] - start
     tail = np.concatenate(pending) if pending else np.zeros(0, np.float32)
     if grid.steps_for_samples(tail.shape[0]) > 0:
-        yield audio_to_features(tail, SAMPLE_RATE_HZ, kind)
+        yield features(tail)
+
+
+class _PcenPieces:
+    """PCEN features of consecutive overlapping pieces, equal to those of the whole stream.
+
+    PCEN's running mean is a recursive filter: each frame must pass through it once, in
+    order. A piece's first ``overlap`` frames are the previous piece's last ones, so their
+    features are reused and only the new frames advance the filter.
+    """
+
+    def __init__(self, overlap_frames: int):
+        self.overlap = overlap_frames
+        self.state = None  # filter state after the last new frame
+        self.last = np.zeros((0, 0), np.float32)  # features of the previous piece's overlap
+
+    def __call__(self, audio_44k: np.ndarray) -> np.ndarray:
+        power = audio_to_power(audio_44k)
+        reuse = self.last.shape[0] if self.state is not None else 0
+        fresh, self.state = power_to_pcen(power[reuse:], self.state)
+        out = np.concatenate([self.last, fresh]) if reuse else fresh
+        self.last = out[out.shape[0] - self.overlap:] if self.overlap else out[:0]
+        return out
 
 
 def _check_wav_complete(source: str | Path | bytes, name: str) -> None:

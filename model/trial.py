@@ -25,6 +25,7 @@ from .device import peak_memory, reset_peak_memory, synchronize
 from .errors import ConfigError, LabError
 from .events import EpochRecord, RunSummary, TrialEvent, summarise_epochs
 from .features import FEATURE_KIND_SEED
+from .inference import write_model_card
 from .feeding import (DeviceData, StepRunner, choose_train_path, make_step_runner,
                       resident_bytes)
 from .kernels import gru_kernel_report, install_gru_probe, reset_gru_counts
@@ -284,6 +285,8 @@ class _Trial:
         if self.cfg.save_model:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             save_model_atomic(model, self.run_dir / "model.keras")
+            # detection and evaluation feed the model the features it was trained on
+            write_model_card(self.run_dir / "model.keras", data.meta.feature_kind)
         summary = self.summary()
         self.emit("finished", summary=summary,
                   extra={"model_path": str(self.run_dir / "model.keras")}

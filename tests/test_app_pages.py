@@ -247,7 +247,10 @@ def test_detect_page_finds_detections_and_rejects_bad_files(lab, monkeypatch, al
 def test_dataset_page_makes_data_in_the_background(lab, monkeypatch, tiny):
     import app.datajob as datajob
 
-    def fake_make(cfg, out_dir, progress, cancel):
+    kinds = []
+
+    def fake_make(cfg, out_dir, progress, cancel, feature_kind):
+        kinds.append(feature_kind)
         for i in range(3):
             progress("mix", i + 1, 3)
         write_tiny_dataset(out_dir, n_train=cfg.n_train, n_dev=cfg.n_dev)
@@ -265,8 +268,10 @@ def test_dataset_page_makes_data_in_the_background(lab, monkeypatch, tiny):
     assert any("new-data" in w for w in texts(at.warning))
     at.number_input(key="dpage-n").set_value(6)
     at.number_input(key="dpage-dev").set_value(2)
+    at.selectbox(key="dpage-features").set_value("pcen-v1")
     at.button[0].click().run()  # the form's "Make data"
     job.join(30)
+    assert kinds == ["pcen-v1"]
     at.run()
     assert not at.exception and not at.error
     assert any("made 6 training and 2 dev" in s for s in texts(at.success))

@@ -12,7 +12,7 @@ from model.chime import (CHIME_PATH, load_chime, mix_chimes, overlay_chime, synt
                          write_chimed_wav)
 from model.detect import DetectConfig, Detector, probabilities_to_detections
 from model.errors import AudioError, ConfigError, LabError
-from model.features import STEP_SECONDS, audio_to_features
+from model.features import FEATURE_KIND_PCEN, STEP_SECONDS, audio_to_features
 from model.stream import PieceGrid, iter_feature_pieces, resample_blocks
 
 SPEECH_BINS = 37  # bins 0..36 = 0..8 kHz: the test network listens where speech lives
@@ -126,6 +126,22 @@ def test_clips_of_any_length_share_one_compiled_length(keras_model):
     for seconds in (0.5, 1.3, 2.0, 4.7):
         det.detect_samples(rng.normal(0, 0.1, int(44100 * seconds)).astype(np.float32), 44100)
     assert det.net.traced_lengths == 1  # memory and compile time do not grow with new lengths
+
+
+@pytest.mark.parametrize("pieces_of", [5000, 777, 100000])
+def test_pcen_pieces_equal_whole_exactly(pieces_of):
+    """PCEN's running mean crosses piece boundaries: each frame is filtered once, in order."""
+    x = np.random.default_rng(6).normal(0, 0.1, 44100 * 3).astype(np.float32)
+    x[30000:60000] *= 10  # a loud stretch, so the filter state matters
+    grid = PieceGrid()
+    pieces = list(iter_feature_pieces([x[i:i + pieces_of] for i in range(0, x.size, pieces_of)],
+                                      50, grid, FEATURE_KIND_PCEN))
+    whole = audio_to_features(x, 44100, FEATURE_KIND_PCEN)
+    assert len(pieces) > 3
+    assert sum(grid.steps_for_frames(p.shape[0]) for p in pieces) == grid.steps_for_frames(whole.shape[0])
+    for i, p in enumerate(pieces):
+        start = i * 50 * grid.stride_frames
+        assert np.array_equal(p, whole[start:start + p.shape[0]])
 
 
 def test_stream_resampling_and_pieces_equal_whole():

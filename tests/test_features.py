@@ -80,3 +80,44 @@ def test_counts():
 def test_bad_audio_is_a_one_line_error(bad, msg):
     with pytest.raises(AudioError, match=msg):
         audio_to_features(bad, 44100)
+
+
+def _speechlike(seconds=4.0, seed=0):
+    """Noise bursts (syllable-like on/off) over a quiet noise floor, 44.1 kHz."""
+    rng = np.random.default_rng(seed)
+    n = int(44100 * seconds)
+    env = np.repeat(rng.random(n // 4410 + 1) < 0.4, 4410)[:n].astype(np.float32)
+    return (rng.normal(0, 0.1, n) * (0.02 + env)).astype(np.float32)
+
+
+def _eq(audio):
+    """A fixed 'cheap microphone' colour: first-order low-pass, about 3 dB down at 2 kHz."""
+    from scipy.signal import lfilter
+    return lfilter([0.25], [1.0, -0.75], audio).astype(np.float32)
+
+
+def test_pcen_is_float16_safe_and_resumable_bit_exactly():
+    from model.features import FEATURE_KIND_PCEN, audio_to_power, power_to_pcen
+    audio = _speechlike()
+    feats = audio_to_features(audio, 44100, FEATURE_KIND_PCEN)
+    assert feats.shape == (frames_for_samples(audio.size), N_FREQ) and feats.dtype == np.float32
+    assert np.all(np.isfinite(feats.astype(np.float16))) and np.abs(feats).max() < 1000
+    silent = audio_to_features(np.zeros(44100, np.float32), 44100, FEATURE_KIND_PCEN)
+    assert np.all(np.isfinite(silent))
+    power = audio_to_power(audio)
+    a, state = power_to_pcen(power[:777])
+    b, _ = power_to_pcen(power[777:], state)
+    assert np.array_equal(np.concatenate([a, b]), feats)  # a stream may be cut anywhere
+
+
+@pytest.mark.parametrize("change", ["gain +20 dB", "low-pass colour"])
+def test_pcen_ignores_level_and_colour_far_more_than_log_power(change):
+    """The point of PCEN: a louder or coloured recording of the same sound looks the same."""
+    from model.features import FEATURE_KIND_LOG, FEATURE_KIND_PCEN
+    audio = _speechlike(seed=1)
+    other = audio * 10.0 if change == "gain +20 dB" else _eq(audio)
+    moved = {}
+    for kind in (FEATURE_KIND_LOG, FEATURE_KIND_PCEN):
+        ref, new = (audio_to_features(a, 44100, kind)[500:] for a in (audio, other))  # past the start
+        moved[kind] = float(np.abs(new - ref).mean() / ref.std())
+    assert moved[FEATURE_KIND_PCEN] < 0.1 * moved[FEATURE_KIND_LOG], moved

@@ -10,7 +10,7 @@ from model.audio import read_audio, write_wav_atomic
 from model.bank import WordBank
 from model.dataset import load_dataset
 from model.errors import ConfigError, DatasetError, SpeechError
-from model.features import CLIP_SAMPLES, N_STEPS, audio_to_features
+from model.features import CLIP_SAMPLES, FEATURE_KIND_PCEN, N_STEPS, audio_to_features
 from model.makedata import make_dataset
 from model.samples import read_samples, write_samples
 from model.synth import SynthConfig
@@ -112,6 +112,31 @@ def test_samples_are_the_datasets_own_examples(tiny, tmp_path, cache):
     assert np.max(np.abs(feats - x1)) < 0.05 and np.mean(np.abs(feats - x1)) < 1e-3
 
 
+def test_pcen_dataset_holds_pcen_of_the_same_mixes(tiny, tmp_path, cache):
+    """--features pcen-v1: same clips, labels and CSV; X is PCEN of the sample audio."""
+    out, _ = tiny
+    pcen = make_dataset(SynthConfig(**TINY), tmp_path / "pcen", workers=1, cache_dir=cache,
+                        feature_kind=FEATURE_KIND_PCEN).out_dir
+    ds, ref = load_dataset(pcen), load_dataset(out)
+    assert ds.meta.feature_kind == FEATURE_KIND_PCEN and ref.meta.feature_kind == "log-power-v1"
+    assert np.array_equal(ds.y_train, ref.y_train)
+    assert (pcen / "examples.csv").read_text() == (out / "examples.csv").read_text()
+    clips = write_samples(SynthConfig(**TINY), tmp_path / "s", count=2, cache_dir=cache)
+    audio, sr = read_audio(tmp_path / "s" / clips[1].file)
+    feats = audio_to_features(audio, sr, FEATURE_KIND_PCEN)
+    x1 = ds.x_train[1].astype(np.float32)
+    assert np.mean(np.abs(feats - x1)) < 0.02 * feats.std()  # float16 and the 16-bit grid
+    from model.cli import main
+    assert main(["make-data", "--examples", "6", "--dev-examples", "3", "--seed", "5",
+                 "--bank-trigger-clips", "4", "--bank-other-clips", "4", "--workers", "1",
+                 "--cache-dir", str(cache), "--features", "pcen-v1", "--out", str(tmp_path / "cli")]) == 0
+    assert load_dataset(tmp_path / "cli").meta.feature_kind == FEATURE_KIND_PCEN
+    with pytest.raises(ConfigError, match="unknown feature kind 'seed-linear'"):
+        make_dataset(SynthConfig(**TINY), tmp_path / "bad", workers=1, cache_dir=cache,
+                     feature_kind="seed-linear")
+    assert not (tmp_path / "bad").exists()
+
+
 @pytest.mark.parametrize("kwargs,err,msg", [
     (dict(n_train=0), ConfigError, "at least 1"),
     (dict(word="   "), SpeechError, "empty"),
@@ -165,14 +190,15 @@ def test_bad_raw_data_is_one_line_and_writes_nothing(tmp_path, cache, damage, ms
 
 
 def test_cli_mixing_options_reach_the_synth_config(tmp_path, capsys):
-    """--snr-db and --background-pool set the config; a bad range is one line, nothing written."""
+    """--snr-db, --background-pool and --features parse; a bad range is one line, nothing written."""
     import argparse
 
     from model.cli import data_cmd, main
     parser = argparse.ArgumentParser()
     data_cmd.add_arguments(parser)
-    cfg = data_cmd.config_from_args(parser.parse_args(["--snr-db=-5,25", "--background-pool", "0"]))
-    assert cfg.snr_db == (-5.0, 25.0) and cfg.background_pool == 0
+    args = parser.parse_args(["--snr-db=-5,25", "--background-pool", "0", "--features", "pcen-v1"])
+    cfg = data_cmd.config_from_args(args)
+    assert cfg.snr_db == (-5.0, 25.0) and cfg.background_pool == 0 and args.features == "pcen-v1"
     default = data_cmd.config_from_args(parser.parse_args([]))
     assert default.snr_db == SynthConfig().snr_db and default.background_pool == SynthConfig().background_pool
     for bad, msg in (("5", "--snr-db takes two numbers LOW,HIGH"), ("20,5", "snr_db range is reversed")):

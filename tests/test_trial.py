@@ -1,4 +1,5 @@
 """Trial engine on tiny data: events, learning, cancel, failure, memory, bad input."""
+import json
 import threading
 
 import keras
@@ -60,8 +61,28 @@ def test_events_in_order_with_fields(three_epochs):
     assert summary.final_dev_loss == epochs[2].dev_loss and summary.epochs_done == 3
     model = keras.saving.load_model(events[-1].extra["model_path"], compile=False)
     assert model.output_shape == (None, None, 1)
+    assert json.loads((run_dir / "model.json").read_text()) == {"feature_kind": "log-power-v1"}
     assert list((run_dir / "tb").glob("events.out.tfevents.*"))
     assert not list(run_dir.glob(".*tmp*"))  # atomic save left no temporary file
+
+
+def test_run_records_its_feature_kind_for_detection(tmp_path):
+    """A model trained on PCEN data is fed PCEN by detect and evaluate (model.json beside it)."""
+    import json
+
+    from model.detect import Detector
+    from model.inference import read_model_card
+    data = write_tiny_dataset(tmp_path / "data")
+    meta = json.loads((data / "meta.json").read_text())
+    (data / "meta.json").write_text(json.dumps({**meta, "feature_kind": "pcen-v1"}))
+    events = []
+    run_trial(small_cfg(data, batch_size=4), "run-p", tmp_path / "run", events.append)
+    path = events[-1].extra["model_path"]
+    assert read_model_card(path) == "pcen-v1"
+    det = Detector(path)
+    assert det.feature_kind == "pcen-v1"
+    noise = np.random.default_rng(0).normal(0, 0.1, 44100 * 2).astype(np.float32)
+    assert det.detect_samples(noise, 44100).probabilities.shape[0] > 0
 
 
 def test_loss_falls_on_learnable_toy_set(three_epochs):

@@ -5,6 +5,7 @@ import argparse
 
 from ..dataset import DEFAULT_DATASET_DIR
 from ..errors import ConfigError
+from ..features import SYNTH_FEATURE_KINDS
 from ..synth import SynthConfig
 
 
@@ -32,6 +33,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--background-pool", type=int, default=None,
                    help="generated backgrounds per split, reused at random shifts "
                         "(default 48; 0: a fresh one for every clip)")
+    p.add_argument("--features", choices=SYNTH_FEATURE_KINDS, default=SYNTH_FEATURE_KINDS[0],
+                   help="features stored: log power (default) or per-channel energy normalisation")
     p.add_argument("--cache-dir", default="", help="word-bank cache folder (default .cache/banks)")
 
 
@@ -80,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
     from ..makedata import DEFAULT_CACHE_DIR
 
     report = make_dataset(config_from_args(args), args.out, progress=progress, workers=args.workers,
-                          cache_dir=args.cache_dir or DEFAULT_CACHE_DIR)
+                          cache_dir=args.cache_dir or DEFAULT_CACHE_DIR, feature_kind=args.features)
     meta = report.meta
     print(f"wrote {report.out_dir}: {meta.n_train} train + {meta.n_dev} dev examples of "
           f"'{meta.word}' ({len(meta.train_voices)} train / {len(meta.dev_voices)} dev voice families); "
