@@ -9,12 +9,14 @@ heard) of the pretraining recipe (seed 2026, cached word banks of .cache/banks/,
 text-to-speech) with the default AugmentConfig() channel mix. Then, per training variant
 ("all": AugmentConfig(); "none": AugmentConfig.off(); "-X": all but augmentation X), mixes
 a training set of N clips with the same seed and clip indices (only the augmentation
-config differs; "+SpecAugment" trains on the "all" data with model.specaug.PRESET masks; effects draw from each clip's own stream, so later draws of a clip shift
-too), trains the same small network with the same seed (model.trial.run_trial), deletes
+config differs; "+SpecAugment" and "+cosine" train on the "all" data with
+model.specaug.PRESET masks or a cosine learning rate; "fresh bg", "SNR -5..30" and "harder
+mix" change the mixing as stage 3 of the shipped model did; effects draw from each clip's own
+stream, so later draws of a clip shift too), trains the same small network with the same seed (model.trial.run_trial), deletes
 the set, and scores the model on the evaluation set with the project's functions
 (read_dev_truth, score_dev): dev loss, miss rate and false accepts per hour at 0.5 and 0.9,
 and the lowest miss rate at FA/h <= 10 (300 clips are only 0.83 h). Optionally trains
-"all" again with further seeds to show the seed-to-seed spread. Prints a table, writes
+every variant again with further seeds (same data) to show the seed-to-seed spread. Prints a table, writes
 JSON; asserts nothing.
 """
 from __future__ import annotations
@@ -51,8 +53,22 @@ VARIANTS: dict[str, dict[str, float] | None] = {  # None: off(); else AugmentCon
     "all": {}, "none": None, "-speed": {"speed_prob": 0.0}, "-pitch": {"pitch_prob": 0.0},
     "-reverb": {"reverb_prob": 0.0}, "-bandlimit": {"bandlimit_prob": 0.0},
     "-mic EQ": {"mic_eq_prob": 0.0}, "-mix gain": {"mix_gain_prob": 0.0},
-    "+SpecAugment": {}}
-TRAIN_SIDE = {"+SpecAugment": SPEC_PRESET}  # variants that change training, not the data
+    "+SpecAugment": {}, "+cosine": {}, "fresh bg": {}, "SNR -5..30": {}, "harder mix": {}}
+# variants that change training, not the data: TrialConfig fields
+TRAIN_SIDE: dict[str, dict[str, Any]] = {"+SpecAugment": {"spec_augment": SPEC_PRESET},
+                                         "+cosine": {"lr_schedule": "cosine"}}
+# variants that change the mixing, not the augmentation: SynthConfig fields (stage 3's mix)
+MIX_SIDE: dict[str, dict[str, Any]] = {"fresh bg": {"background_pool": 0},
+                                       "SNR -5..30": {"snr_db": (-5.0, 30.0)},
+                                       "harder mix": {"background_pool": 0, "snr_db": (-5.0, 30.0)}}
+
+
+def describe(name: str) -> dict[str, Any]:
+    """What variant ``name`` changes from "all", for the JSON."""
+    out = dict(VARIANTS[name]) if VARIANTS[name] is not None else {"augment": "off"}
+    out.update({k: str(v) for k, v in TRAIN_SIDE.get(name, {}).items()})
+    out.update({k: list(v) if isinstance(v, tuple) else v for k, v in MIX_SIDE.get(name, {}).items()})
+    return out
 
 
 def augment_for(name: str) -> AugmentConfig:
@@ -61,10 +77,12 @@ def augment_for(name: str) -> AugmentConfig:
     return AugmentConfig.off() if changes is None else dataclasses.replace(AugmentConfig(), **changes)
 
 
-def mix(out: Path, n_train: int, n_dev: int, augment: AugmentConfig, workers: int) -> float:
-    """Mix a dataset folder with the recipe's seed and banks; returns seconds taken."""
+def mix(out: Path, n_train: int, n_dev: int, augment: AugmentConfig, workers: int,
+        **synth: Any) -> float:
+    """Mix a dataset folder with the recipe's seed and banks (``synth``: SynthConfig changes);
+    returns seconds taken."""
     t0 = time.perf_counter()
-    make_dataset(SynthConfig(n_train=n_train, n_dev=n_dev, augment=augment, **RECIPE), out,
+    make_dataset(SynthConfig(n_train=n_train, n_dev=n_dev, augment=augment, **RECIPE, **synth), out,
                  workers=workers)
     return time.perf_counter() - t0
 
@@ -137,10 +155,8 @@ def run_variant(name: str, seeds: list[int], args: Any, ctx: dict[str, Any]) -> 
     """Mix variant ``name``'s training set, train and score one model per seed, delete it."""
     tmp, results = ctx["tmp"], {}
     train_dir = tmp / "train"
-    mix_s = mix(train_dir, args.n_train, 1, augment_for(name), args.workers)
-    trial = ctx["trial"]
-    if name in TRAIN_SIDE:
-        trial = dataclasses.replace(trial, spec_augment=TRAIN_SIDE[name])
+    mix_s = mix(train_dir, args.n_train, 1, augment_for(name), args.workers, **MIX_SIDE.get(name, {}))
+    trial = dataclasses.replace(ctx["trial"], **TRAIN_SIDE.get(name, {}))
     for seed in seeds:
         t0 = time.perf_counter()
         model, epochs = train(train_dir, ctx["eval"], dataclasses.replace(trial, seed=seed),
@@ -168,7 +184,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--lr", type=float, default=3e-3, help="Adam learning rate")
     ap.add_argument("--seed", type=int, default=0, help="training seed (weights, dropout, order)")
     ap.add_argument("--extra-seeds", type=int, default=0,
-                    help="train 'all' and training-side variants with this many more seeds")
+                    help="train every variant with this many more seeds (on the same data)")
     ap.add_argument("--filters", type=int, default=64)
     ap.add_argument("--units", type=int, default=32)
     ap.add_argument("--dropout", type=float, default=0.3)
@@ -194,16 +210,14 @@ def main(argv: list[str] | None = None) -> int:
                "trial": trial}
         print(f"evaluation set: {args.n_eval} clips mixed in {eval_s:.0f} s", flush=True)
         for name in names:
-            extra = list(range(args.seed + 1, args.seed + 1 + args.extra_seeds)) \
-                if name == "all" or name in TRAIN_SIDE else []
+            extra = list(range(args.seed + 1, args.seed + 1 + args.extra_seeds))
             runs[name] = run_variant(name, [args.seed] + extra, args, ctx)
     rows = {n: r[args.seed] for n, r in runs.items()}
     text, total = table(rows), time.perf_counter() - t0
-    means = {n: mean_row(list(r.values())) for n, r in runs.items()
-             if len(r) > 1 and (n == "all" or n in TRAIN_SIDE)}
+    means = {n: mean_row(list(r.values())) for n, r in runs.items() if len(r) > 1}
     if len(means) > 1:
         text += "\n\nmeans over seeds (same data, same seeds):\n" + table(means)
-    for name in ["all"] + list(TRAIN_SIDE):
+    for name in names:
         spread = runs.get(name, {})
         if len(spread) > 1:
             text += f"\n\nseed spread of '{name}':\n" + table(
@@ -212,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
           f"{total:.0f} s\n{text}")
     if args.json:
         out = {"args": vars(args), "recipe": RECIPE, "network": dataclasses.asdict(net),
-               "variants": {n: VARIANTS[n] for n in names}, "eval_mix_s": eval_s,
+               "variants": {n: describe(n) for n in names}, "eval_mix_s": eval_s,
                "results": {n: {str(s): r for s, r in rr.items()} for n, rr in runs.items()},
                "total_s": total, "table": text}
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
