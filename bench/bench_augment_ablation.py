@@ -11,7 +11,8 @@ text-to-speech) with the default AugmentConfig() channel mix. Then, per training
 a training set of N clips with the same seed and clip indices (only the augmentation
 config differs; "+SpecAugment" and "+cosine" train on the "all" data with
 model.specaug.PRESET masks or a cosine learning rate; "fresh bg", "SNR -5..30" and "harder
-mix" change the mixing as stage 3 of the shipped model did; effects draw from each clip's own
+mix" change the mixing as stage 3 of the shipped model did; "pcen" stores pcen-v1 features,
+in its training set and in a copy of the evaluation set (same clips); effects draw from each clip's own
 stream, so later draws of a clip shift too), trains the same small network with the same seed (model.trial.run_trial), deletes
 the set, and scores the model on the evaluation set with the project's functions
 (read_dev_truth, score_dev): dev loss, miss rate and false accepts per hour at 0.5 and 0.9,
@@ -39,6 +40,7 @@ from model.augment import AugmentConfig  # noqa: E402
 from model.dataset import Dataset, load_dataset  # noqa: E402
 from model.dev_scores import read_dev_truth, score_dev  # noqa: E402
 from model.evaluate import predict_clips  # noqa: E402
+from model.features import FEATURE_KIND_LOG, FEATURE_KIND_PCEN  # noqa: E402
 from model.makedata import make_dataset  # noqa: E402
 from model.network import NetworkConfig  # noqa: E402
 from model.specaug import PRESET as SPEC_PRESET  # noqa: E402
@@ -53,7 +55,8 @@ VARIANTS: dict[str, dict[str, float] | None] = {  # None: off(); else AugmentCon
     "all": {}, "none": None, "-speed": {"speed_prob": 0.0}, "-pitch": {"pitch_prob": 0.0},
     "-reverb": {"reverb_prob": 0.0}, "-bandlimit": {"bandlimit_prob": 0.0},
     "-mic EQ": {"mic_eq_prob": 0.0}, "-mix gain": {"mix_gain_prob": 0.0},
-    "+SpecAugment": {}, "+cosine": {}, "fresh bg": {}, "SNR -5..30": {}, "harder mix": {}}
+    "+SpecAugment": {}, "+cosine": {}, "fresh bg": {}, "SNR -5..30": {}, "harder mix": {},
+    "pcen": {}}
 # variants that change training, not the data: TrialConfig fields
 TRAIN_SIDE: dict[str, dict[str, Any]] = {"+SpecAugment": {"spec_augment": SPEC_PRESET},
                                          "+cosine": {"lr_schedule": "cosine"}}
@@ -63,11 +66,17 @@ MIX_SIDE: dict[str, dict[str, Any]] = {"fresh bg": {"background_pool": 0},
                                        "harder mix": {"background_pool": 0, "snr_db": (-5.0, 30.0)}}
 
 
+# variants that change the features (training and evaluation sets alike)
+FEATURE_SIDE: dict[str, str] = {"pcen": FEATURE_KIND_PCEN}
+
+
 def describe(name: str) -> dict[str, Any]:
     """What variant ``name`` changes from "all", for the JSON."""
     out = dict(VARIANTS[name]) if VARIANTS[name] is not None else {"augment": "off"}
     out.update({k: str(v) for k, v in TRAIN_SIDE.get(name, {}).items()})
     out.update({k: list(v) if isinstance(v, tuple) else v for k, v in MIX_SIDE.get(name, {}).items()})
+    if name in FEATURE_SIDE:
+        out["features"] = FEATURE_SIDE[name]
     return out
 
 
@@ -78,12 +87,12 @@ def augment_for(name: str) -> AugmentConfig:
 
 
 def mix(out: Path, n_train: int, n_dev: int, augment: AugmentConfig, workers: int,
-        **synth: Any) -> float:
+        feature_kind: str = FEATURE_KIND_LOG, **synth: Any) -> float:
     """Mix a dataset folder with the recipe's seed and banks (``synth``: SynthConfig changes);
     returns seconds taken."""
     t0 = time.perf_counter()
     make_dataset(SynthConfig(n_train=n_train, n_dev=n_dev, augment=augment, **RECIPE, **synth), out,
-                 workers=workers)
+                 workers=workers, feature_kind=feature_kind)
     return time.perf_counter() - t0
 
 
@@ -151,18 +160,39 @@ def mean_row(rows: list[dict[str, Any]]) -> dict[str, Any]:
             "budget": {"miss_rate": float(np.mean([b["miss_rate"] for b in buds]))} if buds else None}
 
 
+def eval_set(ctx: dict[str, Any], kind: str, args: Any) -> tuple[Dataset, Any]:
+    """The fixed evaluation set in features ``kind`` (mixed on first use), and its truth."""
+    if kind not in ctx["evals"]:
+        folder = ctx["tmp"] / f"eval-{kind}"
+        eval_s = mix(folder, 1, args.n_eval, AugmentConfig(), args.workers, kind)
+        evalset = load_dataset(folder, check_values=False)
+        labels = np.asarray(evalset.y_dev, dtype=np.float32).reshape(evalset.n_dev, -1)
+        ctx["evals"][kind] = (evalset, read_dev_truth(folder, labels)[0])
+        ctx.setdefault("eval_mix_s", eval_s)
+        print(f"evaluation set ({kind}): {args.n_eval} clips mixed in {eval_s:.0f} s", flush=True)
+    return ctx["evals"][kind]
+
+
 def run_variant(name: str, seeds: list[int], args: Any, ctx: dict[str, Any]) -> dict[str, Any]:
     """Mix variant ``name``'s training set, train and score one model per seed, delete it."""
     tmp, results = ctx["tmp"], {}
     train_dir = tmp / "train"
-    mix_s = mix(train_dir, args.n_train, 1, augment_for(name), args.workers, **MIX_SIDE.get(name, {}))
+    kind = FEATURE_SIDE.get(name, FEATURE_KIND_LOG)
+    mix_s = mix(train_dir, args.n_train, 1, augment_for(name), args.workers, kind,
+                **MIX_SIDE.get(name, {}))
     trial = dataclasses.replace(ctx["trial"], **TRAIN_SIDE.get(name, {}))
+    evalset, truth = eval_set(ctx, kind, args)
     for seed in seeds:
         t0 = time.perf_counter()
-        model, epochs = train(train_dir, ctx["eval"], dataclasses.replace(trial, seed=seed),
+        model, epochs = train(train_dir, evalset, dataclasses.replace(trial, seed=seed),
                               tmp / f"run-{seed}")
         train_s = time.perf_counter() - t0
-        row = score(model, ctx["eval"], ctx["truth"])
+        row = score(model, evalset, truth)
+        if args.keep_models:
+            keep = Path(args.keep_models) / f"{name.replace(' ', '_')}-s{seed}"
+            keep.mkdir(parents=True, exist_ok=True)
+            for part in ("model.keras", "model.json"):
+                shutil.copy2(tmp / f"run-{seed}" / part, keep / part)
         row.update(mix_s=mix_s, train_s=train_s, seed=seed,
                    train_loss=[e.train_loss for e in epochs])
         results[seed] = row
@@ -191,6 +221,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--workers", type=int, default=2, help="mixing processes")
     ap.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated subset")
     ap.add_argument("--json", default="", help="write results here")
+    ap.add_argument("--keep-models", default="", help="copy each trained model into DIR/<variant>-s<seed>/")
     return ap.parse_args(argv)
 
 
@@ -203,12 +234,7 @@ def main(argv: list[str] | None = None) -> int:
                         seed=args.seed, dev_examples=args.batch, tensorboard=False, network=net)
     runs: dict[str, dict[int, dict[str, Any]]] = {}
     with tempfile.TemporaryDirectory(prefix="bench_ablation_") as tmp:
-        eval_s = mix(Path(tmp) / "eval", 1, args.n_eval, AugmentConfig(), args.workers)
-        evalset = load_dataset(Path(tmp) / "eval", check_values=False)
-        labels = np.asarray(evalset.y_dev, dtype=np.float32).reshape(evalset.n_dev, -1)
-        ctx = {"tmp": Path(tmp), "eval": evalset, "truth": read_dev_truth(Path(tmp) / "eval", labels)[0],
-               "trial": trial}
-        print(f"evaluation set: {args.n_eval} clips mixed in {eval_s:.0f} s", flush=True)
+        ctx = {"tmp": Path(tmp), "evals": {}, "trial": trial}
         for name in names:
             extra = list(range(args.seed + 1, args.seed + 1 + args.extra_seeds))
             runs[name] = run_variant(name, [args.seed] + extra, args, ctx)
@@ -226,7 +252,7 @@ def main(argv: list[str] | None = None) -> int:
           f"{total:.0f} s\n{text}")
     if args.json:
         out = {"args": vars(args), "recipe": RECIPE, "network": dataclasses.asdict(net),
-               "variants": {n: describe(n) for n in names}, "eval_mix_s": eval_s,
+               "variants": {n: describe(n) for n in names}, "eval_mix_s": ctx.get("eval_mix_s"),
                "results": {n: {str(s): r for s, r in rr.items()} for n, rr in runs.items()},
                "total_s": total, "table": text}
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)

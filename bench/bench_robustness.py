@@ -40,6 +40,7 @@ from model import synth  # noqa: E402
 from model.augment import AugmentConfig  # noqa: E402
 from model.dev_scores import DevScores, read_dev_truth, score_dev  # noqa: E402
 from model.evaluate import check_feature_kind, open_dev_split, predict_clips  # noqa: E402
+from model.features import FEATURE_KIND_LOG  # noqa: E402
 from model.inference import load_keras_model, read_model_card, resolve_model_path  # noqa: E402
 from model.makedata import make_dataset  # noqa: E402
 from model.metrics import DEFAULT_TARGET_FA_PER_HOUR  # noqa: E402
@@ -90,7 +91,9 @@ def mix_and_score(keras_model: Any, model_path: Path, name: str, n: int, workers
     out, t0 = tmp / name.replace(" ", "_").replace("+", "_"), time.perf_counter()
     cfg = synth.SynthConfig(n_train=1, n_dev=n, augment=augment_for(name), **RECIPE)
     with paired_effects() if paired else contextlib.nullcontext():
-        make_dataset(cfg, out, workers=1 if paired else workers)
+        # the features the model was trained on (its model.json), log power by default
+        make_dataset(cfg, out, workers=1 if paired else workers,
+                     feature_kind=read_model_card(model_path) or FEATURE_KIND_LOG)
     t1 = time.perf_counter()
     data = open_dev_split(out)
     check_feature_kind(read_model_card(model_path), data, model_path)
