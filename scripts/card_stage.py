@@ -25,8 +25,8 @@ CARD = ROOT / "model" / "pretrained" / "activate.json"
 RECIPE_ARGS = "--seed 2026 --neural-share 0.6 --bank-trigger-clips 1200 --bank-other-clips 1000"
 RECIPE = "python -m model make-data " + RECIPE_ARGS + "{mix} --examples {n} --dev-examples 1000"
 # the fixed evaluation set: the recipe's default mixing, whatever a stage's training mix was
-DEV_COMMAND = ("python -m model make-data " + RECIPE_ARGS + " --examples 16 --dev-examples {n} "
-               "--out DEV")
+DEV_COMMAND = ("python -m model make-data " + RECIPE_ARGS + " --examples 16 --dev-examples {n}"
+               "{features} --out DEV")
 DET_THRESHOLDS = (0.5, 0.9, 0.99, 0.999, 0.9999)
 
 
@@ -74,7 +74,9 @@ def evaluation_block(report: dict, report_path: str) -> dict:
     at = s["at_target"]
     reached = at["n_found"] > 0
     out = {"command": "python -m model evaluate --model pretrained --dataset DEV",
-           "dev_set_command": DEV_COMMAND.format(n=s["n_clips"]),
+           "dev_set_command": DEV_COMMAND.format(
+               n=s["n_clips"], features="" if report["feature_kind"] == "log-power-v1"
+               else f" --features {report['feature_kind']}"),
            "dev_clips": s["n_clips"], "dev_trigger_words": s["n_triggers"],
            "dev_hours": round(s["hours"], 3),
            "frr_at_1_fa_per_hour": round(at["frr"], 4) if reached else None,

@@ -52,3 +52,4 @@ def test_dev_set_command_is_the_default_mix_of_the_same_banks(card):
         assert getattr(dev, name) == getattr(train, name)
     assert dev.snr_db == "" and dev.background_pool is None  # defaults
     assert dev.dev_examples == card["evaluation"]["dev_clips"]
+    assert dev.features == card["feature_kind"]  # evaluated on the features it was trained on
