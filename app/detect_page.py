@@ -104,7 +104,8 @@ def _show_result(clip: Clip, choice: ModelChoice) -> None:
                             format="%.3f", help=f"the model card recommends {card:g}" if card
                             else "no recommendation in the model card")
     min_steps = c[1].number_input("minimum steps on", 1, 200, 1, key="d_min_steps")
-    refractory = c[2].number_input("refractory steps", 0, 2000, 75, key="d_refractory")
+    refractory = c[2].number_input("refractory steps", 0, 2000, 75, key="d_refractory",
+                                   help="after a detection, steps (7.27 ms) before the next")
     found = probabilities_to_detections(scan.probabilities, threshold, int(min_steps),
                                         int(refractory))
     st.metric("detections", len(found), help=f"{scan.duration_s:.1f} s of audio")

@@ -7,10 +7,10 @@ processing to within 1e-4 (tests/test_detect.py). The chime lives in :mod:`model
 
 Detection rule (:func:`probabilities_to_detections`, pure): a step is *on* when its
 probability is >= threshold; a run of at least ``min_steps`` consecutive on-steps is an
-episode; episodes separated by fewer than ``refractory_steps`` steps merge into one
-detection (so a detector chimes at most once per ``refractory_steps`` steps, like the seed's
-75-step hold-off). A detection's time is its first on-step; its score is the peak
-probability over the merged episodes. The rule itself is :func:`model.metrics.episodes` and
+episode; an episode that starts fewer than ``refractory_steps`` steps after the start of
+the current detection belongs to it (so a detector chimes at most once per
+``refractory_steps`` steps, counted from the chime like the seed's 75-step hold-off). A
+detection's time is its first on-step; its score is the peak probability over its episodes. The rule itself is :func:`model.metrics.episodes` and
 :func:`model.metrics.detection_groups`, shared with the dev metric
 (:func:`model.metrics.detections_from_probs`), so a threshold chosen on the dev set carries over.
 """
@@ -36,7 +36,7 @@ class DetectConfig:
 
     threshold: float = 0.5  # probability at or above which a step is "on", 0..1
     min_steps: int = 1  # consecutive on-steps an episode needs (1 step = 7.27 ms)
-    refractory_steps: int = 75  # episodes closer than this many steps merge (seed: 75 ~ 0.55 s)
+    refractory_steps: int = 75  # hold-off after a detection's start (seed: 75 ~ 0.55 s)
     chunk_seconds: float = 10.24  # audio per network piece (1408 steps); one compiled length
     silence_peak: float = 1e-4  # a mono peak below this (-80 dBFS) is "silent" and refused
     feature_kind: str | None = None  # None: the model card's kind, else log-power-v1
@@ -118,7 +118,7 @@ def probabilities_to_detections(probs: np.ndarray, threshold: float = 0.5, min_s
         probs: (steps,) or (steps, 1) probabilities.
         threshold: on when probability >= threshold.
         min_steps: consecutive on-steps an episode needs.
-        refractory_steps: episodes whose gap (steps) is smaller merge into one detection.
+        refractory_steps: hold-off after a detection's start, in steps.
         step_s: seconds per step.
 
     Returns:
@@ -128,7 +128,7 @@ def probabilities_to_detections(probs: np.ndarray, threshold: float = 0.5, min_s
     starts, ends = trace_to_episodes(trace, threshold, min_steps)
     if starts.size == 0:
         return []
-    new_group = detection_groups(np.zeros_like(starts), starts, ends, refractory_steps)
+    new_group = detection_groups(np.zeros_like(starts), starts, refractory_steps)
     firsts = np.flatnonzero(new_group)
     lasts = np.append(firsts[1:], starts.size) - 1
     episode_peaks = np.array([trace[s:e].max() for s, e in zip(starts, ends)], np.float32)

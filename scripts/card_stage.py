@@ -30,6 +30,16 @@ DEV_COMMAND = ("python -m model make-data " + RECIPE_ARGS + " --examples 16 --de
 DET_THRESHOLDS = (0.5, 0.9, 0.99, 0.999, 0.9999)
 
 
+def detection_rule() -> str:
+    """The dev metric's detection rule in one line, from :mod:`model.metrics`' constants."""
+    from model.features import STEP_SECONDS
+    from model.metrics import DEFAULT_REFRACTORY_STEPS as hold, EARLY_TOLERANCE_STEPS as early
+    return (f"episodes at or above the threshold; a new detection needs {hold} steps "
+            f"({hold * STEP_SECONDS:.2f} s) since the previous detection's start; a word is found "
+            f"by a detection starting in its label window or up to {early} steps "
+            f"({early * STEP_SECONDS:.2f} s) before it")
+
+
 def stage_from_store(store_path: Path, script: str, note: str) -> dict:
     """The single finished run of a stage's store, as a card stage."""
     from model.store import RunStore
@@ -83,7 +93,8 @@ def evaluation_block(report: dict, report_path: str) -> dict:
            "det_points": points,
            f"latency_ms_at_{s['threshold']}": {"median": round(s["latency"]["median_ms"], 1),
                                                "p95": round(s["latency"]["p95_ms"], 1)},
-           "trigger_free_clips": s["negatives"], "report": report_path,
+           "trigger_free_clips": s["negatives"], "detection_rule": detection_rule(),
+           "report": report_path,
            "det_plot": str(Path(report_path).with_name("det.png"))}
     if not reached:
         out["frr_at_1_fa_per_hour_note"] = (
@@ -94,16 +105,33 @@ def evaluation_block(report: dict, report_path: str) -> dict:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--store", required=True, help="the stage's SQLite run store")
-    p.add_argument("--script", required=True, help="the command that ran the stage")
+    p.add_argument("--store", help="the stage's SQLite run store (left out: only the evaluation "
+                   "and threshold are refreshed, e.g. after a change of the detection rule)")
+    p.add_argument("--script", help="the command that ran the stage")
     p.add_argument("--note", default="", help="why this stage (one line)")
-    p.add_argument("--examples", type=int, required=True, help="training clips of the stage's mix")
+    p.add_argument("--examples", type=int, help="training clips of the stage's mix")
     p.add_argument("--mix", default="", help="the stage's extra make-data options (PRETRAIN_MIX)")
     p.add_argument("--report", required=True, help="evaluate's report.json for the new model")
     p.add_argument("--threshold", type=float, default=0.99, help="recommended threshold")
     p.add_argument("--card", default=str(CARD))
     args = p.parse_args(argv)
+    if args.store and (not args.script or not args.examples):
+        p.error("a stage needs --script and --examples")
     card = json.loads(Path(args.card).read_text())
+    if args.store:
+        add_stage(card, args)
+    report = json.loads(Path(args.report).read_text())
+    card["evaluation"] = evaluation_block(report, os.path.relpath(args.report, ROOT))
+    set_threshold(card, report, args.threshold)
+    tmp = Path(args.card).with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(card, indent=1) + "\n")
+    tmp.replace(args.card)
+    print(json.dumps(card["evaluation"], indent=1))
+    return 0
+
+
+def add_stage(card: dict, args: argparse.Namespace) -> None:
+    """Append the stage's run and set the data recipe to the stage's mix."""
     if "stages" not in card:  # cards before staged training held one "training" block
         card["stages"] = [card.pop("training")]
     card["stages"].append(stage_from_store(Path(args.store), args.script, args.note))
@@ -112,20 +140,20 @@ def main(argv=None) -> int:
     card["data"]["n_train"] = args.examples
     card["data"]["synth_config"] = {**card["data"].get("synth_config", {}),
                                     **synth_config_for(args.mix, args.examples)}
-    report = json.loads(Path(args.report).read_text())
-    card["evaluation"] = evaluation_block(report, os.path.relpath(args.report, ROOT))
-    pt = det_point(report["scores"]["det"], args.threshold)
+
+
+def set_threshold(card: dict, report: dict, threshold: float) -> None:
+    """The recommended threshold, its one-line note and whether the synthetic goal is met."""
+    pt = det_point(report["scores"]["det"], threshold)
     low = det_point(report["scores"]["det"], 0.5)
-    card["threshold"] = args.threshold
+    card["threshold"] = threshold
     card["threshold_note"] = (
         f"recommended detection threshold: {pt['miss_rate']:.1%} missed at {pt['fa_per_hour']:.1f} "
         f"false accepts/h on unseen synthetic voices (0.5: {low['miss_rate']:.1%} at "
         f"{low['fa_per_hour']:.1f}/h)")
-    tmp = Path(args.card).with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(card, indent=1) + "\n")
-    tmp.replace(args.card)
-    print(json.dumps(card["evaluation"], indent=1))
-    return 0
+    frr = card["evaluation"]["frr_at_1_fa_per_hour"]
+    goal = card.setdefault("goal", {"frr_at_1_fa_per_hour_max": 0.05})
+    goal["met"] = frr is not None and frr <= goal["frr_at_1_fa_per_hour_max"]
 
 
 if __name__ == "__main__":

@@ -185,12 +185,13 @@ def test_min_steps_drops_short_runs():
     assert [d.step for d in probabilities_to_detections(p, 0.5, min_steps=1)] == [50, 200]
 
 
-def test_refractory_merges_close_episodes_and_keeps_the_peak():
-    p = _trace(runs=[(100, 10, 0.6), (110 + 74, 5, 0.95), (110 + 74 + 5 + 75, 3, 0.7)])
+def test_refractory_hold_off_runs_from_the_detection_start_and_keeps_the_peak():
+    p = _trace(runs=[(100, 10, 0.6), (174, 3, 0.95), (250, 3, 0.7), (325, 3, 0.8)])
     found = probabilities_to_detections(p, 0.5, refractory_steps=75)
-    assert [d.step for d in found] == [100, 110 + 74 + 5 + 75]  # gap 74 merges, gap 75 does not
-    assert found[0].score == pytest.approx(0.95) and found[0].end_step == 189
-    assert len(probabilities_to_detections(p, 0.5, refractory_steps=0)) == 3
+    assert [d.step for d in found] == [100, 250, 325]  # 74 after a detection merges, 75 does not
+    assert found[0].score == pytest.approx(0.95) and found[0].end_step == 177
+    assert found[1].score == pytest.approx(0.7) and found[1].end_step == 253
+    assert len(probabilities_to_detections(p, 0.5, refractory_steps=0)) == 4
 
 
 def test_a_long_run_is_one_detection_and_edges_count():

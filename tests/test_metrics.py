@@ -24,15 +24,39 @@ def test_mask_to_runs_finds_runs_with_exclusive_ends():
     assert ends.tolist() == [3, 5, 1, 5]
 
 
-def test_refractory_merges_close_episodes_only():
-    p = np.zeros((1, 400), dtype=np.float32)
+def test_refractory_hold_off_counts_from_the_detection_start():
+    p = np.zeros((1, 600), dtype=np.float32)
     p[0, 100:110] = 0.9
-    p[0, 130:140] = 0.9  # 20 steps after the first episode ends: merged
-    p[0, 300:305] = 0.9  # 160 steps later: a new detection
+    p[0, 130:140] = 0.9  # starts 30 steps after the detection at 100: same detection
+    p[0, 176:180] = 0.9  # 76 steps after 100, 36 after the last episode ends: a new one
+    p[0, 300:400] = 0.9  # a long episode is one detection
+    p[0, 410:412] = 0.9  # 110 steps after 300, although only 10 after the episode ends
     rows, steps = detections_from_probs(p, 0.5, refractory_steps=75)
-    assert steps.tolist() == [100, 300]
+    assert steps.tolist() == [100, 176, 300, 410]
     _, steps_short = detections_from_probs(p, 0.5, refractory_steps=10)
-    assert steps_short.tolist() == [100, 130, 300]
+    assert steps_short.tolist() == [100, 130, 176, 300, 410]
+    _, steps_long = detections_from_probs(p, 0.5, refractory_steps=200)
+    assert steps_long.tolist() == [100, 300]
+
+
+def test_back_to_back_trigger_words_are_both_found():
+    # two words ~0.67 s apart: the first word's probability stays up through its 50-step
+    # label window, so the second word's episode starts only 42 steps after it falls
+    labels = _labels([[300, 392]])
+    p = np.zeros((1, 1375), dtype=np.float32)
+    p[0, 299:350] = 0.97
+    p[0, 392:440] = 0.97
+    rows, steps = detections_from_probs(p, 0.5, refractory_steps=75)
+    assert score_detections(rows, steps, labels) == (2, 2, 0)
+
+
+def test_a_chain_of_close_episodes_opens_detections_by_the_previous_detection_only():
+    p = np.zeros((2, 300), dtype=np.float32)
+    for start in (10, 50, 90, 130):  # 40 apart: 50 and 130 are within 75 of 10 and 90
+        p[0, start:start + 5] = 0.9
+    p[1, 5:8] = 0.9  # a new row always opens a detection
+    rows, steps = detections_from_probs(p, 0.5, refractory_steps=75)
+    assert list(zip(rows.tolist(), steps.tolist())) == [(0, 10), (0, 90), (1, 5)]
 
 
 def test_score_counts_found_missed_and_false_accepts():

@@ -53,3 +53,21 @@ def test_dev_set_command_is_the_default_mix_of_the_same_banks(card):
     assert dev.snr_db == "" and dev.background_pool is None  # defaults
     assert dev.dev_examples == card["evaluation"]["dev_clips"]
     assert dev.features == card["feature_kind"]  # evaluated on the features it was trained on
+
+
+def test_card_evaluation_is_what_card_stage_writes_from_the_report(card, tmp_path):
+    """Refreshing the card from its own report changes nothing: no figure was typed by hand."""
+    import importlib.util
+    from pathlib import Path
+    path = Path(__file__).resolve().parent.parent / "scripts" / "card_stage.py"
+    spec = importlib.util.spec_from_file_location("card_stage", path)
+    card_stage = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(card_stage)
+    copy = tmp_path / "card.json"
+    copy.write_text(CARD.read_text(encoding="utf-8"), encoding="utf-8")
+    assert card_stage.main(["--report", str(REPORT), "--threshold", str(card["threshold"]),
+                            "--card", str(copy)]) == 0
+    fresh = json.loads(copy.read_text(encoding="utf-8"))
+    assert fresh["evaluation"] == card["evaluation"]
+    assert fresh["threshold_note"] == card["threshold_note"] and fresh["goal"] == card["goal"]
+    assert card["goal"]["met"] == (card["evaluation"]["frr_at_1_fa_per_hour"] <= 0.05)

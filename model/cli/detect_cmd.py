@@ -29,7 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--min-steps", type=int, default=1,
                         help="consecutive steps (7.27 ms each) above the threshold (1)")
     parser.add_argument("--refractory-steps", type=int, default=75,
-                        help="episodes closer than this many steps count once (75)")
+                        help="steps after a detection before the next can start (75)")
     parser.add_argument("--json", action="store_true", help="one JSON object per file per line")
     parser.add_argument("--chime-out", metavar="OUT.wav",
                         help="write the audio with a chime at each detection (several files: "
