@@ -13,7 +13,8 @@ in every condition and only the effect differs (a longer word may still land els
 ``--unpaired`` mixes exactly as make-data does (its "recipe" clips are then the first N of
 the shipped dev set), but effects that draw numbers shift the later draws of a clip.
 
-Scores with the project's functions (predict_clips, read_dev_truth, score_dev): miss rate
+Scores with the project's functions (predict_ensemble, so a model's card members count
+too; read_dev_truth, score_dev): miss rate
 and false accepts per hour at thresholds 0.5/0.9/0.99, FRR at 1 FA/h (or, if no threshold
 meets it, the lowest FA/h reached with its miss rate), miss-rate change vs clean at 0.99.
 Prints a table and writes JSON; asserts nothing. Mixed datasets live in a temp folder that
@@ -39,7 +40,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from model import synth  # noqa: E402
 from model.augment import AugmentConfig  # noqa: E402
 from model.dev_scores import DevScores, read_dev_truth, score_dev  # noqa: E402
-from model.evaluate import check_feature_kind, open_dev_split, predict_clips  # noqa: E402
+from model.ensemble import model_members, predict_ensemble  # noqa: E402
+from model.evaluate import check_feature_kind, open_dev_split  # noqa: E402
 from model.features import FEATURE_KIND_LOG  # noqa: E402
 from model.inference import load_keras_model, read_model_card, resolve_model_path  # noqa: E402
 from model.makedata import make_dataset  # noqa: E402
@@ -81,7 +83,7 @@ def paired_effects() -> Iterator[None]:
         synth.augment_word_timed, synth.augment_mix = word_fn, mix_fn
 
 
-def mix_and_score(keras_model: Any, model_path: Path, name: str, n: int, workers: int,
+def mix_and_score(models: list[tuple[Any, str]], model_path: Path, name: str, n: int, workers: int,
                   tmp: Path, paired: bool) -> tuple[DevScores, float, float]:
     """Mix condition ``name``'s dev split into ``tmp``, score it, delete it.
 
@@ -97,7 +99,7 @@ def mix_and_score(keras_model: Any, model_path: Path, name: str, n: int, workers
     t1 = time.perf_counter()
     data = open_dev_split(out)
     check_feature_kind(read_model_card(model_path), data, model_path)
-    probs = predict_clips(keras_model, data.x_dev)
+    probs = predict_ensemble(models, data.x_dev, data.meta.feature_kind)  # members too
     labels = np.asarray(data.y_dev, dtype=np.float32).reshape(probs.shape[0], -1)
     truth, _ = read_dev_truth(out, labels)
     scores = score_dev(probs, labels, truth)
@@ -162,10 +164,12 @@ def main(argv: list[str] | None = None) -> int:
     names = [c.strip() for c in args.conditions.split(",") if c.strip()]
     names = ["clean"] + [c for c in names if c != "clean"]  # the reference comes first
     model_path = resolve_model_path(args.model)
-    keras_model, rows, timing, t0 = load_keras_model(model_path), {}, {}, time.perf_counter()
+    models = [(load_keras_model(m.path), m.feature_kind)
+              for m in model_members(model_path, read_model_card(model_path))]
+    rows, timing, t0 = {}, {}, time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="bench_robustness_") as tmp:
         for name in names:
-            scores, mix_s, score_s = mix_and_score(keras_model, model_path, name, args.n,
+            scores, mix_s, score_s = mix_and_score(models, model_path, name, args.n,
                                                    args.workers, Path(tmp), not args.unpaired)
             rows[name], timing[name] = summarise(scores), {"mix_s": mix_s, "score_s": score_s}
             print(f"{name}: mixed in {mix_s:.0f} s, scored in {score_s:.0f} s", flush=True)

@@ -16,6 +16,7 @@ detection's time is its first on-step; its score is the peak probability over it
 """
 from __future__ import annotations
 
+import itertools
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from .audio import AudioLimits
-from .errors import AudioError, ConfigError
+from .errors import AudioError, ConfigError, LabError
 from .features import FEATURE_KIND_LOG, FEATURE_KINDS, SAMPLE_RATE_HZ, STEP_SECONDS, to_mono_44k
 from .metrics import detection_groups, episodes
 from .stream import (StreamInfo, iter_feature_pieces, iter_mono_blocks, open_source,
@@ -152,14 +153,15 @@ class Detector:
 
     def __init__(self, model: str | Path = "pretrained", config: DetectConfig | None = None,
                  store_path: str | Path | None = None) -> None:
+        from .ensemble import model_members
         from .inference import load_keras_model, read_model_card, resolve_model_path
 
         self.config = config or DetectConfig()
         self.config.validate()
         self.model_path = resolve_model_path(model, store_path)
-        keras_model = load_keras_model(self.model_path)
         kind = self.config.feature_kind or read_model_card(self.model_path)
-        self._setup(keras_model, str(model), kind)
+        members = model_members(self.model_path, kind)  # the model, then its card's members
+        self._setup([(load_keras_model(m.path), m.feature_kind) for m in members], str(model))
 
     @classmethod
     def from_keras(cls, keras_model: Any, config: DetectConfig | None = None,
@@ -169,16 +171,22 @@ class Detector:
         self.config = config or DetectConfig()
         self.config.validate()
         self.model_path = None
-        self._setup(keras_model, label, self.config.feature_kind or feature_kind)
+        kind = self.config.feature_kind or feature_kind or FEATURE_KIND_LOG
+        self._setup([(keras_model, kind)], label)
         return self
 
-    def _setup(self, keras_model: Any, label: str, kind: str | None) -> None:
+    def _setup(self, models: list[tuple[Any, str]], label: str) -> None:
+        """Streaming networks for (keras model, feature kind) pairs, averaged if several."""
         from .inference import StreamingModel
 
         self.label = label
-        self.feature_kind = kind or FEATURE_KIND_LOG
         self.piece_steps = max(1, round(self.config.chunk_seconds / STEP_SECONDS))
-        self.net = StreamingModel(keras_model, self.piece_steps, self.config.compile_xla)
+        self.nets = [StreamingModel(m, self.piece_steps, self.config.compile_xla) for m, _ in models]
+        self.kinds = [kind for _, kind in models]
+        if any(net.grid != self.nets[0].grid for net in self.nets):
+            raise LabError("the members of an ensemble must share the Conv1D kernel and stride")
+        self.net = self.nets[0]
+        self.feature_kind = "+".join(self.kinds)
 
     def detect_file(self, source: str | Path | bytes) -> DetectResult:
         """Probabilities and detections of a file (or its bytes), streamed in pieces.
@@ -213,13 +221,8 @@ class Detector:
         self.detect_samples(noise, SAMPLE_RATE_HZ, "warm-up noise")
 
     def _scan(self, samples_44k, info: StreamInfo) -> DetectResult:
-        """Run pieces through the network, then apply the silence check and the rule."""
-        pieces = iter_feature_pieces(samples_44k, self.piece_steps, self.net.grid,
-                                     self.feature_kind)
-        state, parts = self.net.initial_state(), []
-        for piece in pieces:  # only the last piece may be short, so state is None only after it
-            probs, state = self.net.run_piece(piece, state)
-            parts.append(probs)
+        """Run pieces through the network(s), then apply the silence check and the rule."""
+        parts = list(self._piece_probabilities(samples_44k))
         if info.peak < self.config.silence_peak:
             raise AudioError(f"{info.name} is silent (peak {_dbfs(info.peak)}): nothing to detect")
         if not parts:
@@ -232,6 +235,19 @@ class Detector:
                                             cfg.refractory_steps)
         return DetectResult(info.name, info.duration_s, probs, found, self.label,
                             self.feature_kind, info.sample_rate_hz)
+
+    def _piece_probabilities(self, samples_44k):
+        """Per piece, the mean probability over the networks, each fed its own features."""
+        streams = itertools.tee(samples_44k, len(self.nets))  # one block at a time apart
+        pieces = zip(*(iter_feature_pieces(s, self.piece_steps, net.grid, kind)
+                       for s, net, kind in zip(streams, self.nets, self.kinds)))
+        states = [net.initial_state() for net in self.nets]
+        for group in pieces:  # only the last piece may be short, so state is None only after it
+            total = None
+            for i, (net, piece) in enumerate(zip(self.nets, group)):
+                probs, states[i] = net.run_piece(piece, states[i])
+                total = probs if total is None else total + probs
+            yield total / len(self.nets)
 
 
 def _dbfs(peak: float) -> str:

@@ -32,7 +32,9 @@ from .dataset import DEFAULT_DATASET_DIR, Dataset, check_finite, load_dataset
 from .dev_breakdown import ConditionRow, read_dev_conditions
 from .dev_scores import (DetCurve, DevScores, LatencyStats, NegativeStats, read_dev_truth,
                          score_dev)
+from .ensemble import model_members, predict_ensemble
 from .errors import DatasetError, LabError
+from .features import FEATURE_KIND_LOG
 from .metrics import DEFAULT_TARGET_FA_PER_HOUR, DetectionMetrics
 
 REPORT_FILE = "report.json"
@@ -59,6 +61,7 @@ class EvalReport:
     created_utc: str = ""  # when the report was made, ISO 8601
     notes: list[str] = field(default_factory=list)  # caveats worth showing
     model_sha256: str = ""  # content hash of the .keras file (survives copies and clones)
+    members: dict[str, str] = field(default_factory=dict)  # member file name -> its SHA-256
 
     def to_dict(self) -> dict[str, Any]:
         """Plain, JSON-ready dict."""
@@ -179,14 +182,8 @@ def predict_clips(keras_model: Any, x: np.ndarray, batch_size: int = DEFAULT_BAT
     Returns:
         (clips, steps) float32 probabilities.
     """
-    parts = []
-    for start in range(0, x.shape[0], batch_size):
-        batch = np.asarray(x[start:start + batch_size], dtype=np.float32)
-        out = np.asarray(keras_model.predict_on_batch(batch), dtype=np.float32)
-        parts.append(out.reshape(out.shape[0], -1))
-        if progress is not None:
-            progress(min(start + batch_size, x.shape[0]), x.shape[0])
-    return np.concatenate(parts)
+    return predict_ensemble([(keras_model, FEATURE_KIND_LOG)], x, FEATURE_KIND_LOG, batch_size,
+                            progress)  # one network, features fed as stored
 
 
 def evaluate_model(spec: str, dataset: str | Path | None = None, threshold: float | None = None,
@@ -218,9 +215,11 @@ def evaluate_model(spec: str, dataset: str | Path | None = None, threshold: floa
     t0 = time.perf_counter()
     model_path = resolve_model_path(spec, store_path)
     data = open_dev_split(dataset if dataset is not None else default_dataset(spec, store_path))
-    notes = check_feature_kind(read_model_card(model_path), data, model_path)
-    keras_model = load_keras_model(model_path)
-    probs = predict_clips(keras_model, data.x_dev, batch_size, progress)
+    kind = read_model_card(model_path)
+    notes = check_feature_kind(kind, data, model_path)
+    members = model_members(model_path, kind or data.meta.feature_kind)
+    models = [(load_keras_model(m.path), m.feature_kind) for m in members]
+    probs = predict_ensemble(models, data.x_dev, data.meta.feature_kind, batch_size, progress)
     labels = np.asarray(data.y_dev, dtype=np.float32).reshape(data.y_dev.shape[0], -1)
     if probs.shape != labels.shape:
         raise LabError(f"{model_path.name} gives {probs.shape[1]} output steps per clip, the "
@@ -232,7 +231,8 @@ def evaluate_model(spec: str, dataset: str | Path | None = None, threshold: floa
                       data.meta.word, data.meta.feature_kind, list(data.meta.dev_voices),
                       data.meta.created_utc, scores, _backend(), time.perf_counter() - t0,
                       datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                      notes + truth_notes + _budget_notes(scores), file_sha256(model_path))
+                      notes + truth_notes + _budget_notes(scores), file_sha256(model_path),
+                      {m.path.name: file_sha256(m.path) for m in members[1:]})
 
 
 def file_sha256(path: Path) -> str:

@@ -113,27 +113,53 @@ def main(argv=None) -> int:
     p.add_argument("--mix", default="", help="the stage's extra make-data options (PRETRAIN_MIX)")
     p.add_argument("--report", required=True, help="evaluate's report.json for the new model")
     p.add_argument("--threshold", type=float, default=0.99, help="recommended threshold")
+    p.add_argument("--member", help="the stage trained this member file (beside the card's "
+                   "model): its stage goes to the member's own card, and the card lists it")
     p.add_argument("--card", default=str(CARD))
     args = p.parse_args(argv)
     if args.store and (not args.script or not args.examples):
         p.error("a stage needs --script and --examples")
     card = json.loads(Path(args.card).read_text())
-    if args.store:
+    if args.store and args.member:
+        add_member_stage(card, Path(args.card).with_name(args.member), args)
+    elif args.store:
         add_stage(card, args)
     report = json.loads(Path(args.report).read_text())
     card["evaluation"] = evaluation_block(report, os.path.relpath(args.report, ROOT))
     set_threshold(card, report, args.threshold)
-    tmp = Path(args.card).with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(card, indent=1) + "\n")
-    tmp.replace(args.card)
+    write_json(Path(args.card), card)
     print(json.dumps(card["evaluation"], indent=1))
     return 0
 
 
+def write_json(path: Path, card: dict) -> None:
+    """Write a card atomically (temporary file, then rename)."""
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(card, indent=1) + "\n")
+    tmp.replace(path)
+
+
+def add_member_stage(card: dict, member: Path, args: argparse.Namespace) -> None:
+    """Record the stage in the member's own card (kept beside it) and list the member."""
+    from model.inference import model_card_path
+
+    if not member.is_file() or member.suffix != ".keras":
+        raise SystemExit(f"{member}: no such .keras member beside the card")
+    path = model_card_path(member)
+    own = json.loads(path.read_text()) if path.is_file() else {}
+    own.setdefault("data", {})
+    add_stage(own, args)
+    own["role"] = f"member of {Path(args.card).with_suffix('.keras').name}'s ensemble"
+    write_json(path, own)
+    if member.name not in card.setdefault("members", []):
+        card["members"].append(member.name)
+
+
 def add_stage(card: dict, args: argparse.Namespace) -> None:
     """Append the stage's run and set the data recipe to the stage's mix."""
-    if "stages" not in card:  # cards before staged training held one "training" block
+    if "training" in card:  # cards before staged training held one "training" block
         card["stages"] = [card.pop("training")]
+    card.setdefault("stages", [])
     card["stages"].append(stage_from_store(Path(args.store), args.script, args.note))
     card["data"]["recipe_command"] = RECIPE.format(n=args.examples,
                                                    mix=f" {args.mix}" if args.mix else "")

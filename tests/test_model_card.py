@@ -34,6 +34,19 @@ def test_evaluation_report_belongs_to_the_shipped_file(card):
     assert ev["dev_clips"] == scores["n_clips"] and ev["dev_trigger_words"] == scores["n_triggers"]
     assert ev["frr_at_1_fa_per_hour"] == pytest.approx(scores["at_target"]["frr"], abs=1e-4)
     assert card["threshold"] == pytest.approx(scores["at_target"]["threshold"])
+    folder = PRETRAINED_PATH.parent
+    assert report["members"] == {name: hashlib.sha256((folder / name).read_bytes()).hexdigest()
+                                 for name in card.get("members", [])}
+
+
+def test_each_member_card_records_its_features_and_training(card):
+    for name in card.get("members", []):
+        own = json.loads((PRETRAINED_PATH.parent / name).with_suffix(".json").read_text())
+        recipe = _parse_make_data(own["data"]["recipe_command"])
+        assert recipe.features == own["feature_kind"]
+        stage = own["stages"][-1]
+        assert stage["trial_config"]["epochs"] == len(stage["epochs"]) == \
+            stage["summary"]["epochs_done"]
 
 
 def test_recipe_command_reproduces_the_recorded_synth_config(card):

@@ -1,0 +1,103 @@
+"""Ensembles: member files named in a model's card, averaged in detection and evaluation."""
+import json
+
+import numpy as np
+import pytest
+
+from model.detect import DetectConfig, Detector
+from model.dev_scores import read_dev_truth, score_dev
+from model.ensemble import (check_convertible, log_power_to_pcen, member_paths, model_members,
+                            predict_ensemble)
+from model.errors import LabError
+from model.evaluate import evaluate_model, predict_clips
+from model.features import (FEATURE_KIND_LOG, FEATURE_KIND_PCEN, SAMPLE_RATE_HZ,
+                            audio_to_features)
+from model.inference import load_keras_model, write_model_card
+from tests.tinydata import write_tiny_dataset
+
+
+@pytest.fixture(scope="module")
+def pair(tmp_path_factory):
+    """Two small networks, one on log power and one on PCEN; the first names the second."""
+    import keras
+
+    from model.network import NetworkConfig, build_model
+
+    d = tmp_path_factory.mktemp("ensemble")
+    for i, (name, kind) in enumerate((("main", FEATURE_KIND_LOG), ("other", FEATURE_KIND_PCEN))):
+        keras.utils.set_random_seed(i)
+        model = build_model(config=NetworkConfig(conv_filters=8, gru_units=8, dropout=0.1))
+        w, b = model.get_layer("out").get_weights()
+        model.get_layer("out").set_weights([w * 10.0, b])  # spread probabilities over 0..1
+        model.save(d / f"{name}.keras")
+        write_model_card(d / f"{name}.keras", kind)
+    card = d / "main.json"
+    card.write_text(json.dumps({**json.loads(card.read_text()), "members": ["other.keras"]}))
+    return d
+
+
+def _speechlike(seconds=3.0, seed=0):
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(SAMPLE_RATE_HZ * seconds)) / SAMPLE_RATE_HZ
+    gate = np.sin(2 * np.pi * 1.3 * t) > 0
+    return (0.05 * rng.normal(size=t.size) * (1 + 4 * gate)).astype(np.float32)
+
+
+def test_members_come_from_the_card_with_their_own_feature_kinds(pair):
+    members = model_members(pair / "main.keras", FEATURE_KIND_LOG)
+    assert [(m.path.name, m.feature_kind) for m in members] == [
+        ("main.keras", FEATURE_KIND_LOG), ("other.keras", FEATURE_KIND_PCEN)]
+    assert model_members(pair / "other.keras", FEATURE_KIND_PCEN)[1:] == []  # no members
+
+
+@pytest.mark.parametrize("entry, message", [
+    ("../other.keras", "same folder"), ("other.h5", "same folder"),
+    ("gone.keras", "missing"), (["other.keras"] * 5, "at most")])
+def test_bad_member_entries_are_refused_in_one_line(pair, tmp_path, entry, message):
+    (tmp_path / "m.keras").write_bytes((pair / "main.keras").read_bytes())
+    (tmp_path / "other.keras").write_bytes((pair / "other.keras").read_bytes())
+    members = entry if isinstance(entry, list) else [entry]
+    (tmp_path / "m.json").write_text(json.dumps({"feature_kind": "log-power-v1",
+                                                 "members": members}))
+    with pytest.raises(LabError, match=message) as err:
+        member_paths(tmp_path / "m.keras")
+    assert "\n" not in str(err.value)
+
+
+def test_pcen_from_stored_log_power_matches_pcen_from_the_audio():
+    audio = _speechlike()
+    log = audio_to_features(audio, SAMPLE_RATE_HZ, FEATURE_KIND_LOG)
+    direct = audio_to_features(audio, SAMPLE_RATE_HZ, FEATURE_KIND_PCEN)
+    np.testing.assert_allclose(log_power_to_pcen(log), direct, atol=2e-3)
+    stored = log.astype(np.float16)  # as a dataset keeps it
+    assert np.abs(log_power_to_pcen(stored[None])[0] - direct).mean() < 2e-3
+    with pytest.raises(LabError, match="cannot be fed"):
+        check_convertible(FEATURE_KIND_PCEN, FEATURE_KIND_LOG)
+
+
+def test_detector_averages_its_members_each_on_its_own_features(pair):
+    audio = _speechlike(seconds=12.0)  # two pieces of 10.24 s: state carried in both networks
+    cfg = DetectConfig(compile_xla=False)
+    both = Detector(pair / "main.keras", cfg).detect_samples(audio, SAMPLE_RATE_HZ)
+    alone = [Detector.from_keras(load_keras_model(pair / f"{n}.keras"), cfg, feature_kind=k)
+             .detect_samples(audio, SAMPLE_RATE_HZ).probabilities
+             for n, k in (("main", FEATURE_KIND_LOG), ("other", FEATURE_KIND_PCEN))]
+    assert both.feature_kind == "log-power-v1+pcen-v1"
+    assert np.abs(alone[0] - alone[1]).max() > 0.05  # the members really differ
+    np.testing.assert_allclose(both.probabilities, (alone[0] + alone[1]) / 2, atol=1e-5)
+
+
+def test_evaluation_scores_the_mean_and_records_each_member(pair, tmp_path):
+    data = write_tiny_dataset(tmp_path / "data", n_train=2, n_dev=3)
+    report = evaluate_model(str(pair / "main.keras"), data, batch_size=2)
+    x = np.load(data / "X_dev.npy")
+    main, other = (load_keras_model(pair / f"{n}.keras") for n in ("main", "other"))
+    expected = (predict_clips(main, x) + predict_clips(other, log_power_to_pcen(x))) / 2
+    mean = predict_ensemble([(main, FEATURE_KIND_LOG), (other, FEATURE_KIND_PCEN)], x,
+                            FEATURE_KIND_LOG, batch_size=2)
+    np.testing.assert_allclose(mean, expected, atol=1e-6)
+    assert list(report.members) == ["other.keras"] and len(report.members["other.keras"]) == 64
+    labels = np.load(data / "Y_dev.npy").astype(np.float32).reshape(3, -1)
+    truth, _ = read_dev_truth(data, labels)
+    assert report.scores.det == score_dev(expected, labels, truth).det
+    assert report.scores.det != score_dev(predict_clips(main, x), labels, truth).det
