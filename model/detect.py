@@ -16,7 +16,6 @@ detection's time is its first on-step; its score is the peak probability over it
 """
 from __future__ import annotations
 
-import itertools
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,7 +26,7 @@ from .audio import AudioLimits
 from .errors import AudioError, ConfigError, LabError
 from .features import FEATURE_KIND_LOG, FEATURE_KINDS, SAMPLE_RATE_HZ, STEP_SECONDS, to_mono_44k
 from .metrics import detection_groups, episodes
-from .stream import (StreamInfo, iter_feature_pieces, iter_mono_blocks, open_source,
+from .stream import (StreamInfo, iter_feature_piece_sets, iter_mono_blocks, open_source,
                      resample_blocks)
 
 
@@ -238,9 +237,8 @@ class Detector:
 
     def _piece_probabilities(self, samples_44k):
         """Per piece, the mean probability over the networks, each fed its own features."""
-        streams = itertools.tee(samples_44k, len(self.nets))  # one block at a time apart
-        pieces = zip(*(iter_feature_pieces(s, self.piece_steps, net.grid, kind)
-                       for s, net, kind in zip(streams, self.nets, self.kinds)))
+        pieces = iter_feature_piece_sets(samples_44k, self.piece_steps, self.net.grid,
+                                         tuple(self.kinds))
         states = [net.initial_state() for net in self.nets]
         for group in pieces:  # only the last piece may be short, so state is None only after it
             total = None

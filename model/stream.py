@@ -20,7 +20,8 @@ import soundfile as sf
 from .audio import AudioLimits, audio_info
 from .errors import AudioError
 from .features import (FEATURE_KIND_LOG, FEATURE_KIND_PCEN, HOP_SAMPLES, SAMPLE_RATE_HZ,
-                       WINDOW_SAMPLES, audio_to_features, audio_to_power, power_to_pcen)
+                       WINDOW_SAMPLES, audio_to_features, audio_to_power, power_to_features,
+                       power_to_pcen)
 
 BLOCK_SECONDS = 10.0  # decode granularity, seconds of source audio
 
@@ -154,10 +155,18 @@ def iter_feature_pieces(samples_44k: Iterable[np.ndarray], piece_steps: int, gri
         Iterator of float32 feature arrays (frames, n_freq); piece i yields exactly
         ``piece_steps`` steps (except the last), whose concatenation equals the whole's.
     """
+    for (features,) in iter_feature_piece_sets(samples_44k, piece_steps, grid, (kind,)):
+        yield features
+
+
+def iter_feature_piece_sets(samples_44k: Iterable[np.ndarray], piece_steps: int, grid: PieceGrid,
+                            kinds: tuple[str, ...]) -> Iterator[tuple[np.ndarray, ...]]:
+    """:func:`iter_feature_pieces` for several feature kinds at once (an ensemble's members):
+    per piece, one feature array per entry of ``kinds``, from one power spectrogram."""
     need = grid.piece_samples(piece_steps)
     advance = grid.step_samples * piece_steps
-    features = _PcenPieces(grid.frames_for_steps(piece_steps) - grid.stride_frames * piece_steps) \
-        if kind == FEATURE_KIND_PCEN else (lambda audio: audio_to_features(audio, SAMPLE_RATE_HZ, kind))
+    features = _PieceFeatures(kinds, grid.frames_for_steps(piece_steps)
+                              - grid.stride_frames * piece_steps)
     pending: list[np.ndarray] = []
     held = 0
     for block in samples_44k:
@@ -176,6 +185,28 @@ def iter_feature_pieces(samples_44k: Iterable[np.ndarray], piece_steps: int, gri
         yield features(tail)
 
 
+class _PieceFeatures:
+    """Features of each kind for consecutive pieces; log power and PCEN share the power
+    frames, and each kind is computed once per piece however often it is asked for."""
+
+    def __init__(self, kinds: tuple[str, ...], overlap_frames: int):
+        self.kinds = tuple(kinds)
+        self.pcen = _PcenPieces(overlap_frames) if FEATURE_KIND_PCEN in self.kinds else None
+
+    def __call__(self, audio_44k: np.ndarray) -> tuple[np.ndarray, ...]:
+        shared = {FEATURE_KIND_LOG, FEATURE_KIND_PCEN} & set(self.kinds)
+        power = audio_to_power(audio_44k) if len(shared) > 1 else None
+        done: dict[str, np.ndarray] = {}
+        for kind in dict.fromkeys(self.kinds):
+            if kind == FEATURE_KIND_PCEN:
+                done[kind] = self.pcen(audio_44k, power)
+            elif kind == FEATURE_KIND_LOG and power is not None:
+                done[kind] = power_to_features(power, kind)
+            else:
+                done[kind] = audio_to_features(audio_44k, SAMPLE_RATE_HZ, kind)
+        return tuple(done[kind] for kind in self.kinds)
+
+
 class _PcenPieces:
     """PCEN features of consecutive overlapping pieces, equal to those of the whole stream.
 
@@ -189,8 +220,8 @@ class _PcenPieces:
         self.state = None  # filter state after the last new frame
         self.last = np.zeros((0, 0), np.float32)  # features of the previous piece's overlap
 
-    def __call__(self, audio_44k: np.ndarray) -> np.ndarray:
-        power = audio_to_power(audio_44k)
+    def __call__(self, audio_44k: np.ndarray, power: np.ndarray | None = None) -> np.ndarray:
+        power = audio_to_power(audio_44k) if power is None else power
         reuse = self.last.shape[0] if self.state is not None else 0
         fresh, self.state = power_to_pcen(power[reuse:], self.state)
         out = np.concatenate([self.last, fresh]) if reuse else fresh

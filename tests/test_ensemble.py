@@ -101,3 +101,33 @@ def test_evaluation_scores_the_mean_and_records_each_member(pair, tmp_path):
     truth, _ = read_dev_truth(data, labels)
     assert report.scores.det == score_dev(expected, labels, truth).det
     assert report.scores.det != score_dev(predict_clips(main, x), labels, truth).det
+
+
+def test_evaluate_command_names_the_members(pair, tmp_path, capsys):
+    from model.cli import main
+
+    data = write_tiny_dataset(tmp_path / "data", n_train=2, n_dev=2)
+    code = main(["evaluate", "--model", str(pair / "main.keras"), "--dataset", str(data),
+                 "--out", str(tmp_path / "eval")])
+    out, err = capsys.readouterr()
+    assert code == 0 and err == ""
+    assert out.splitlines()[0].startswith(f"model {pair / 'main.keras'} with members other.keras")
+    single = main(["evaluate", "--model", str(pair / "other.keras"), "--dataset", str(data),
+                   "--out", str(tmp_path / "eval2")])
+    out, err = capsys.readouterr()
+    assert single == 2 and "pcen-v1 features but dataset" in err  # a member alone needs PCEN data
+
+
+def test_piece_sets_share_power_and_equal_each_kind_alone():
+    from model.stream import PieceGrid, iter_feature_piece_sets, iter_feature_pieces
+
+    audio = _speechlike(seconds=7.0)
+    blocks = [audio[i:i + 30000] for i in range(0, audio.size, 30000)]
+    grid, kinds = PieceGrid(), (FEATURE_KIND_PCEN, FEATURE_KIND_LOG, FEATURE_KIND_PCEN)
+    sets = list(iter_feature_piece_sets(iter(blocks), 200, grid, kinds))
+    assert len(sets) > 3  # several pieces, the PCEN filter state carried between them
+    for k, kind in enumerate(kinds):
+        alone = list(iter_feature_pieces(iter(blocks), 200, grid, kind))
+        assert len(alone) == len(sets)
+        for got, want in zip((s[k] for s in sets), alone):
+            np.testing.assert_array_equal(got, want)

@@ -79,9 +79,11 @@ def summary_text(report, report_path: Path | None = None, plot_path: Path | None
         "at the budget" if at.n_found else "no threshold meets the budget: fewest false accepts")
     voices = f"{len(report.dev_voices)} unseen voice families" if report.dev_voices else \
         "voices not recorded"
+    members = f" with members {', '.join(report.members)} (mean probability)" \
+        if report.members else ""
     lines = [
-        f"model {report.model} on {report.dataset} (dev split, {voices}; {report.word!r}, "
-        f"{report.feature_kind})",
+        f"model {report.model}{members} on {report.dataset} (dev split, {voices}; "
+        f"{report.word!r}, {report.feature_kind})",
         f"  {s.n_clips} clips, {s.n_triggers} trigger words, {s.hours:.3f} h of audio",
         f"  FRR at {at.target_fa_per_hour:g} FA/h: {frr} (threshold {at.threshold:.4g}, "
         f"{at.fa_per_hour:.2f} FA/h, {at.n_found}/{at.n_triggers} found)",
