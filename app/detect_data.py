@@ -11,6 +11,8 @@ import soundfile as sf
 
 from model.detect import Detection
 from model.features import FEATURE_KIND_LOG, STEP_SECONDS, audio_to_features
+from model.ensemble import member_paths
+from model.errors import LabError
 from model.inference import PRETRAINED_PATH
 from model.store import RunStore
 
@@ -36,7 +38,7 @@ def list_models(store: RunStore, extra: list[Path], limit: int = 50) -> list[Mod
     """The pretrained model (if shipped), extra .keras files, then finished runs, newest first."""
     out = []
     if PRETRAINED_PATH.is_file():
-        out.append(ModelChoice("pretrained (shipped)", "pretrained", PRETRAINED_PATH))
+        out.append(ModelChoice(_pretrained_label(), "pretrained", PRETRAINED_PATH))
     out += [ModelChoice(f"file {p.name}", str(p), p) for p in extra if p.is_file()]
     for comp in store.comparisons(limit=limit):
         for run in store.runs(comp.id):
@@ -48,6 +50,16 @@ def list_models(store: RunStore, extra: list[Path], limit: int = 50) -> list[Mod
             out.append(ModelChoice(f"run {run.id} ({run.precision}, seed {run.seed}{loss})",
                                    run.id, path))
     return out
+
+
+def _pretrained_label() -> str:
+    """The shipped model's label; an ensemble says how many networks it averages."""
+    try:
+        members = member_paths(PRETRAINED_PATH)
+    except LabError:  # a broken card is reported when the model is loaded
+        members = []
+    return f"pretrained (shipped, mean of {1 + len(members)} networks)" if members \
+        else "pretrained (shipped)"
 
 
 def list_demo_clips(folders: list[Path]) -> list[Path]:

@@ -229,7 +229,7 @@ def test_detect_page_without_models_says_so(lab, monkeypatch, tmp_path):
 def test_detect_page_finds_detections_and_rejects_bad_files(lab, monkeypatch, always_on_model):
     monkeypatch.setenv("LAB_MODELS", str(always_on_model))
     at = AppTest.from_function(detect_script, default_timeout=TIMEOUT).run()
-    assert at.selectbox(key="d_model").value == "pretrained (shipped)"  # listed first
+    assert at.selectbox(key="d_model").value == "pretrained (shipped, mean of 2 networks)"  # first
     at.selectbox(key="d_model").set_value("file always_on.keras").run()
     at.file_uploader(key="d_upload").upload("noise.wav", _wav(3.0), "audio/wav").run()
     assert not at.exception and not at.error
