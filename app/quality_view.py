@@ -32,8 +32,8 @@ def quality_figures(report: EvalReport) -> list[tuple[str, str, str]]:
     neg_value = "n/a" if neg.fa_per_hour is None else f"{neg.fa_per_hour:.2f}"
     return [
         (f"FRR at {at.target_fa_per_hour:g} FA/h", _pct(at.frr),
-         f"share of the {at.n_triggers} trigger words missed at threshold {at.threshold:.6g}"),
-        ("threshold", f"{s.threshold:.6g}",
+         f"share of the {at.n_triggers} trigger words missed at threshold {at.threshold:.8g}"),
+        ("threshold", f"{s.threshold:.8g}",
          "given by hand" if s.threshold_given else "the one reaching the false-accept budget"),
         ("latency median / p95", f"{_ms(lat.median_ms)} / {_ms(lat.p95_ms)}",
          f"from the end of each of the {lat.n} detected words to the first step at or above "
@@ -111,7 +111,7 @@ def _show(report: EvalReport, folder: Path, model_path: Path) -> None:
                                    "(dev split)", width=640)
     rows = condition_rows(report)
     if rows:
-        st.markdown(f"**Where it misses** (threshold {report.scores.threshold:.6g}; each clip's "
+        st.markdown(f"**Where it misses** (threshold {report.scores.threshold:.8g}; each clip's "
                     "mixing SNR and background, from the dataset's examples.csv)")
         st.dataframe(rows, hide_index=True)
 

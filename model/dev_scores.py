@@ -33,7 +33,7 @@ from .metrics import (DEFAULT_REFRACTORY_STEPS, DEFAULT_TARGET_FA_PER_HOUR, THRE
 EXAMPLES_FILE = "examples.csv"
 # fine enough for a smooth curve; 1 - 10^-k reaches the saturated end of a sigmoid
 DET_THRESHOLDS = np.unique(np.round(np.concatenate([np.linspace(0.01, 0.99, 99), THRESHOLDS,
-                                                    1.0 - np.logspace(-5, -2, 7)]), 6))
+                                                    1.0 - np.logspace(-7, -2, 11)]), 8))
 _MATCH_STEPS = 2.0  # a csv end this close (steps) to a label window's start is its word's end
 
 

@@ -42,7 +42,9 @@ from .features import CLIP_SECONDS
 DEFAULT_TARGET_FA_PER_HOUR = 1.0
 EARLY_TOLERANCE_STEPS = 41  # 0.3 s: a detection this early, still inside the word, counts
 DEFAULT_REFRACTORY_STEPS = 75  # ~0.55 s at 7.27 ms/step, as the seed's chime hold-off
-THRESHOLDS = np.concatenate([np.linspace(0.05, 0.95, 19), [0.97, 0.98, 0.99, 0.995, 0.999]])
+# up to 1 - 1e-6: some networks put false accepts at probabilities that round to 1 in float32
+THRESHOLDS = np.concatenate([np.linspace(0.05, 0.95, 19),
+                             [0.97, 0.98, 0.99, 0.995, 0.999, 0.9999, 0.99999, 0.999999]])
 
 
 @dataclass

@@ -85,9 +85,9 @@ def summary_text(report, report_path: Path | None = None, plot_path: Path | None
         f"model {report.model}{members} on {report.dataset} (dev split, {voices}; "
         f"{report.word!r}, {report.feature_kind})",
         f"  {s.n_clips} clips, {s.n_triggers} trigger words, {s.hours:.3f} h of audio",
-        f"  FRR at {at.target_fa_per_hour:g} FA/h: {frr} (threshold {at.threshold:.4g}, "
+        f"  FRR at {at.target_fa_per_hour:g} FA/h: {frr} (threshold {at.threshold:.8g}, "
         f"{at.fa_per_hour:.2f} FA/h, {at.n_found}/{at.n_triggers} found)",
-        f"  threshold used ({which}): {s.threshold:.6g}, {s.n_found} words found",
+        f"  threshold used ({which}): {s.threshold:.8g}, {s.n_found} words found",
         f"  latency from word end: median {_ms(lat.median_ms)}, p95 {_ms(lat.p95_ms)} "
         f"({lat.n} words)",
     ]
@@ -97,7 +97,7 @@ def summary_text(report, report_path: Path | None = None, plot_path: Path | None
         lines.append(f"  false accepts on clips without the word: {neg.fa_per_hour:.2f}/h "
                      f"({neg.n_false_accepts} in {neg.hours:.3f} h, {neg.n_clips} clips)")
     if s.conditions:
-        lines.append(f"  where it misses at {s.threshold:.6g} (condition: words missed, false "
+        lines.append(f"  where it misses at {s.threshold:.8g} (condition: words missed, false "
                      "accepts):")
         # the worst families with enough words to say something (all are in the report)
         families = [r for r in s.conditions if r.group == "voice family" and r.n_words >= 10]
