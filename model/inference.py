@@ -269,6 +269,13 @@ def _compiled_call(net: Any, compile_xla: bool):
     """A fast inference callable: XLA/tf.function on TensorFlow, a plain call elsewhere."""
     import keras
 
+    if keras.backend.backend() == "torch":
+        import torch
+
+        def call(*args):
+            with torch.no_grad():  # else outputs carry autograd history and refuse numpy()
+                return net(list(args), training=False)
+        return call
     if keras.backend.backend() != "tensorflow":
         return lambda *args: net(list(args), training=False)
     import tensorflow as tf

@@ -78,3 +78,19 @@ def test_torch_cli_trial_runs_lean_steps_from_host_memory(tmp_path):
     assert proc.returncode == 0, out[-3000:]
     assert "host-memmap, lean steps" in out and "fused batch norm in 3 layers" in out
     assert "fp32     seed 0: finished" in out
+
+
+def test_torch_detection_of_the_shipped_pair_matches_tensorflow():
+    """Streaming detection on torch (no autograd history) gives TensorFlow's probabilities."""
+    from model.detect import Detector
+
+    clip = ROOT / "assets" / "samples" / "example_001.wav"
+    proc = subprocess.run([sys.executable, "-m", "model", "detect", str(clip), "--json"],
+                          capture_output=True, text=True, env=_torch_env(), timeout=600, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    torch_result = json.loads(proc.stdout.splitlines()[-1])
+    tf_result = Detector("pretrained").detect_file(clip)
+    assert tf_result.feature_kind == "log-power-v1+pcen-v1"  # both networks ran
+    assert len(torch_result["detections"]) == len(tf_result.detections) == 3
+    assert max(abs(a - float(b)) for a, b in zip(torch_result["probabilities"],
+                                                 tf_result.probabilities)) < 1e-3
