@@ -38,7 +38,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from model import synth  # noqa: E402
-from model.augment import AugmentConfig  # noqa: E402
+from model.augment import AugmentConfig, add_air  # noqa: E402
 from model.dev_scores import DevScores, read_dev_truth, score_dev  # noqa: E402
 from model.ensemble import model_members, predict_ensemble  # noqa: E402
 from model.evaluate import check_feature_kind, open_dev_split  # noqa: E402
@@ -55,7 +55,12 @@ CONDITIONS: dict[str, dict[str, float] | None] = {  # off() plus these; None: Au
     "reverb": {"reverb_prob": 1.0}, "phone band": {**PHONE, "mulaw_prob": 0.0},
     "phone+mu-law": {**PHONE, "mulaw_prob": 1.0},
     "cheap mic": {"bandlimit_prob": 1.0, "phone_share": 0.0}, "mic EQ": {"mic_eq_prob": 1.0},
-    "mix gain": {"mix_gain_prob": 1.0}, "word level": {"word_level_prob": 1.0}, "recipe": None}
+    "mix gain": {"mix_gain_prob": 1.0}, "word level": {"word_level_prob": 1.0}, "recipe": None,
+    "hf air -30dB": {}, "hf air -20dB": {}}
+# Speech above 11 kHz: the word banks hold 22.05 kHz audio, real 44.1 kHz recordings do not stop
+# there. These conditions add noise above 11.5 kHz that follows each word's 5 ms envelope, this
+# many dB below it (model.augment.add_air; make-data applies it only with --air-prob).
+AIR_DB = {"hf air -30dB": -30.0, "hf air -20dB": -20.0}
 
 
 def augment_for(name: str) -> AugmentConfig:
@@ -83,6 +88,24 @@ def paired_effects() -> Iterator[None]:
         synth.augment_word_timed, synth.augment_mix = word_fn, mix_fn
 
 
+@contextlib.contextmanager
+def word_air(rel_db: float | None) -> Iterator[None]:
+    """Add air (:func:`model.augment.add_air`) to every word model.synth renders, at a fixed
+    level (None: nothing changes)."""
+    word_fn = synth.augment_word_timed
+
+    def with_air(audio: np.ndarray, rng: np.random.Generator, cfg: AugmentConfig):
+        x, end = word_fn(audio, rng, cfg)  # seeded by the word's length: pairing is kept
+        return add_air(x, rel_db, np.random.default_rng(x.size)), end
+
+    if rel_db is not None:
+        synth.augment_word_timed = with_air
+    try:
+        yield
+    finally:
+        synth.augment_word_timed = word_fn
+
+
 def mix_and_score(models: list[tuple[Any, str]], model_path: Path, name: str, n: int, workers: int,
                   tmp: Path, paired: bool) -> tuple[DevScores, float, float]:
     """Mix condition ``name``'s dev split into ``tmp``, score it, delete it.
@@ -92,7 +115,7 @@ def mix_and_score(models: list[tuple[Any, str]], model_path: Path, name: str, n:
     """
     out, t0 = tmp / name.replace(" ", "_").replace("+", "_"), time.perf_counter()
     cfg = synth.SynthConfig(n_train=1, n_dev=n, augment=augment_for(name), **RECIPE)
-    with paired_effects() if paired else contextlib.nullcontext():
+    with paired_effects() if paired else contextlib.nullcontext(), word_air(AIR_DB.get(name)):
         # the features the model was trained on (its model.json), log power by default
         make_dataset(cfg, out, workers=1 if paired else workers,
                      feature_kind=read_model_card(model_path) or FEATURE_KIND_LOG)

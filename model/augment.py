@@ -6,7 +6,8 @@ from the numpy Generator passed in, so a seed gives the same bytes every time.
 Two stages:
 
 * :func:`augment_word` — per spoken word: speed (tempo and pitch together), pitch
-  (duration kept), room reverberation, and a random RMS level.
+  (duration kept), energy above 11.5 kHz ("air", off by default), room reverberation,
+  and a random RMS level.
 * :func:`augment_mix` — per 10 s mix, the recording channel: band limiting like a
   phone (optionally 8-bit mu-law like G.711) or a cheap microphone, a microphone
   resonance (peaking EQ), and an overall gain. Length is kept, so labels stay valid.
@@ -32,6 +33,8 @@ _NYQUIST_HZ = SAMPLE_RATE_HZ / 2.0
 _WSOLA_FRAME = 1024  # 23 ms analysis frame, hop of half a frame
 _WSOLA_TOL = 256  # +-5.8 ms search: half the period of a 86 Hz voice
 _WSOLA_DEC = 4  # coarse search on every 4th sample, then refined at full rate
+_AIR_SOS = butter(8, 11500.0, "highpass", fs=SAMPLE_RATE_HZ, output="sos")  # above the banks' band
+_AIR_WINDOW = 220  # 5 ms envelope window, samples
 
 
 @dataclass
@@ -48,6 +51,8 @@ class AugmentConfig:
     wet_range: tuple[float, float] = (0.1, 0.45)  # reverberant share; 0.5 = equal to direct
     word_level_prob: float = 0.0  # chance a word gets a random RMS level (0: synth sets levels)
     word_level_dbfs: tuple[float, float] = (-30.0, -12.0)  # word RMS level, dBFS
+    air_prob: float = 0.0  # chance a word gets speech-like energy above 11.5 kHz (the banks' TTS has none)
+    air_db_range: tuple[float, float] = (-35.0, -15.0)  # that energy, dB below the word's envelope
     # --- per 10 s mix (augment_mix): the recording channel ---
     bandlimit_prob: float = 0.3  # chance the whole mix is band limited
     phone_share: float = 0.4  # share of band-limited mixes using the phone band (rest: cheap mic)
@@ -280,6 +285,27 @@ def quantize_mulaw(audio: np.ndarray, bits: int = 8, mu: float = 255.0) -> np.nd
     return np.copysign(levels[code], x)
 
 
+def add_air(audio: np.ndarray, rel_db: float, rng: np.random.Generator) -> np.ndarray:
+    """Add noise above 11.5 kHz that follows the word's 5 ms RMS envelope.
+
+    The word banks hold 22.05 kHz speech, so their words stop at 11 kHz; real 44.1 kHz
+    recordings carry fricative and breath energy above that.
+
+    Args:
+        audio: float mono word at 44.1 kHz.
+        rel_db: level of the added band below the word's envelope, dB (e.g. -25).
+        rng: source of the noise.
+
+    Returns:
+        float32 audio of the same length, peak <= 1.
+    """
+    x = np.asarray(audio, dtype=np.float64)
+    noise = sosfilt(_AIR_SOS, rng.standard_normal(x.size))
+    envelope = np.sqrt(np.convolve(x * x, np.full(_AIR_WINDOW, 1.0 / _AIR_WINDOW), mode="same"))
+    air = noise / max(float(np.sqrt(np.mean(noise * noise))), 1e-12) * envelope
+    return limit_peak((x + air * 10.0 ** (rel_db / 20.0)).astype(np.float32))
+
+
 def room_impulse_response(rt60_s: float, rng: np.random.Generator) -> np.ndarray:
     """Synthetic room reverberation (no direct path), unit energy, float32.
 
@@ -335,6 +361,8 @@ def augment_word_timed(audio: np.ndarray, rng: np.random.Generator,
         x = perturb_speed(x, _draw(rng, cfg.speed_range))
     if rng.random() < cfg.pitch_prob:
         x = shift_pitch(x, _draw(rng, cfg.pitch_semitones))
+    if cfg.air_prob > 0 and rng.random() < cfg.air_prob:  # no draw when off: old mixes unchanged
+        x = add_air(x, _draw(rng, cfg.air_db_range), rng)
     end = int(x.size)
     if rng.random() < cfg.reverb_prob:
         x = add_reverb(x, _draw(rng, cfg.rt60_range_s), _draw(rng, cfg.wet_range), rng)

@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from model.augment import (AugmentConfig, add_reverb, augment_mix, augment_word,
+from model.augment import (AugmentConfig, add_air, add_reverb, augment_mix, augment_word,
                            augment_word_timed, band_limit, gain_db, perturb_speed,
                            quantize_mulaw, rms_dbfs, scale_to_dbfs, shift_pitch, time_stretch)
 from model.errors import ConfigError
@@ -148,3 +148,35 @@ def test_config_json_round_trip_and_validation():
         AugmentConfig(reverb_prob=1.5).validate()
     with pytest.raises(ConfigError, match="speed_range"):
         AugmentConfig(speed_range=(1.2, 0.8)).validate()
+
+
+def _band_db(audio, low_hz):
+    """Energy above ``low_hz`` relative to the whole, dB."""
+    spec = np.abs(np.fft.rfft(audio)) ** 2
+    freqs = np.fft.rfftfreq(audio.size, 1 / SR)
+    return 10 * np.log10(spec[freqs > low_hz].sum() / spec.sum())
+
+
+def test_air_adds_band_above_11k_at_the_level_asked_following_the_word():
+    word = np.zeros(SR, np.float32)  # a smooth "word" of three partials, silent after 0.5 s
+    word[:SR // 2] = np.hanning(SR // 2) * (sine(300.0, 0.5) + sine(1200.0, 0.5) + sine(3000.0, 0.5))
+    assert _band_db(word, 11500) < -60
+    for rel_db in (-30.0, -15.0):
+        y = add_air(word, rel_db, np.random.default_rng(1))
+        assert y.shape == word.shape and y.dtype == np.float32
+        assert _band_db(y, 11500) == pytest.approx(rel_db, abs=1.0)
+        assert np.max(np.abs(y[SR // 2 + 400:])) < 1e-6  # silent where the word is silent
+
+
+def test_air_is_off_by_default_and_draws_nothing_then():
+    x = sine(300.0)
+    assert AugmentConfig().air_prob == 0.0
+    on = dataclasses.replace(AugmentConfig.off(), air_prob=1.0, air_db_range=(-20.0, -20.0))
+    y = augment_word(x, np.random.default_rng(4), on)
+    assert _band_db(y, 11500) == pytest.approx(-20.0, abs=1.0)
+    rng = np.random.default_rng(5)
+    augment_word(x, rng, AugmentConfig())
+    follow = rng.random()  # the stream after a default word is what it was before air existed
+    rng2 = np.random.default_rng(5)
+    augment_word(x, rng2, dataclasses.replace(AugmentConfig(), air_db_range=(-40.0, -10.0)))
+    assert rng2.random() == follow

@@ -25,6 +25,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="folder with activates/, negatives/, backgrounds/ WAV recordings to mix in")
     p.add_argument("--raw-only", action="store_true", help="use the recordings alone (no text-to-speech)")
     p.add_argument("--no-augment", action="store_true", help="turn every augmentation off")
+    p.add_argument("--air-prob", type=float, default=0.0, metavar="P",
+                   help="chance a word gets speech-like energy above 11.5 kHz (default 0)")
     p.add_argument("--out", default=str(DEFAULT_DATASET_DIR), help="output folder (default XY_train)")
     p.add_argument("--workers", type=int, default=None, help="mixing processes (default: cores)")
     p.add_argument("--snr-db", default="", metavar="LOW,HIGH",
@@ -48,7 +50,8 @@ def config_from_args(args: argparse.Namespace) -> SynthConfig:
                        bank_trigger_clips=args.bank_trigger_clips,
                        bank_other_clips=args.bank_other_clips,
                        raw_mode="only" if args.raw_only else "mix",
-                       augment=AugmentConfig.off() if args.no_augment else AugmentConfig(),
+                       augment=AugmentConfig.off() if args.no_augment
+                       else AugmentConfig(air_prob=args.air_prob),
                        **_mixing_overrides(args))
 
 
