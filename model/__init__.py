@@ -38,6 +38,7 @@ _LAZY = {
     "Runner": "jobs", "get_runner": "jobs", "ComparisonStatus": "jobs",
     "TrainPath": "feeding", "choose_train_path": "feeding",
     "EvalReport": "evaluate", "evaluate_model": "evaluate",
+    "model_members": "ensemble", "predict_ensemble": "ensemble",
     "SweepConfig": "sweep_config", "sweep_result": "sweep",
     "SpecAugmentConfig": "specaug", "ConditionRow": "dev_breakdown",
     "breakdown_by_condition": "dev_breakdown",
