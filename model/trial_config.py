@@ -184,6 +184,13 @@ def check_against_dataset(cfg: TrialConfig, data: Dataset) -> None:
     if data.n_dev == 0:
         raise ConfigError(f"dataset {data.path} has no dev split (X_dev.npy, Y_dev.npy); "
                           "a trial needs one to measure dev loss")
+    if cfg.init == "pretrained":
+        from .inference import read_model_card
+
+        kind = read_model_card(PRETRAINED_PATH)
+        if kind is not None and kind != data.meta.feature_kind:
+            raise ConfigError(f"init pretrained: the pretrained model reads {kind} features, "
+                              f"dataset {data.path} holds {data.meta.feature_kind}")
 
 
 def validate_comparison(cfg: ComparisonConfig, check_values: bool = False) -> Dataset:

@@ -258,3 +258,16 @@ def test_pretrained_weights_are_copied_and_mismatch_is_refused(tmp_path):
     other = build_model("float32", NetworkConfig(conv_filters=8, gru_units=8))
     with pytest.raises(ConfigError, match="does not match the network settings"):
         load_pretrained_weights(other, tmp_path / "activate.keras")
+
+
+def test_pretrained_init_refuses_a_dataset_of_other_features(tmp_path):
+    from dataclasses import replace
+
+    from model.trial_config import check_against_dataset
+    folder = write_tiny_dataset(tmp_path / "pcen", n_train=4, n_dev=2)
+    meta = json.loads((folder / "meta.json").read_text())
+    (folder / "meta.json").write_text(json.dumps({**meta, "feature_kind": "pcen-v1"}))
+    cfg = TrialConfig(dataset=str(folder), batch_size=2, init="pretrained", network=NetworkConfig())
+    with pytest.raises(ConfigError, match="reads log-power-v1 features, dataset .* holds pcen-v1"):
+        check_against_dataset(cfg, load_dataset(folder))
+    check_against_dataset(replace(cfg, init="scratch"), load_dataset(folder))
