@@ -38,7 +38,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from model import synth  # noqa: E402
-from model.augment import AugmentConfig, add_air  # noqa: E402
+from model.augment import AugmentConfig  # noqa: E402
+from model.effects import add_air  # noqa: E402
 from model.dev_scores import DevScores, read_dev_truth, score_dev  # noqa: E402
 from model.ensemble import model_members, predict_ensemble  # noqa: E402
 from model.evaluate import check_feature_kind, open_dev_split  # noqa: E402

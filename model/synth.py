@@ -12,7 +12,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .augment import AugmentConfig, augment_mix, augment_word_timed, limit_peak, rms_dbfs, scale_to_dbfs
+from .augment import AugmentConfig, augment_mix, augment_word_timed
+from .effects import limit_peak, rms_dbfs, scale_to_dbfs
 from .backgrounds import BackgroundConfig, crop_background, make_background
 from .errors import ConfigError
 from .features import CLIP_SAMPLES, N_STEPS, SAMPLE_RATE_HZ

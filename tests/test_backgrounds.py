@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from model.augment import rms_dbfs
+from model.effects import rms_dbfs
 from model.backgrounds import (BABBLE, BLUE, BROWN, HUM, KINDS, MIXTURE, PINK, ROOM, TONES,
                                WHITE, BackgroundConfig, crop_background, make_background)
 from model.errors import AudioError, ConfigError

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from model.features import CLIP_SAMPLES, N_STEPS
-from model.augment import rms_dbfs
+from model.effects import rms_dbfs
 from model.synth import labels_for_ends, mix_clip, place_segments
 
 
