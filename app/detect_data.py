@@ -52,6 +52,15 @@ def list_models(store: RunStore, extra: list[Path], limit: int = 50) -> list[Mod
     return out
 
 
+def model_version(path: Path) -> float:
+    """Newest modification time of a model file and its members (keys the page's caches)."""
+    try:
+        paths = [path, *member_paths(path)]
+    except LabError:  # a broken card is reported when the model is loaded
+        paths = [path]
+    return max(p.stat().st_mtime for p in paths)
+
+
 def _pretrained_label() -> str:
     """The shipped model's label; an ensemble says how many networks it averages."""
     try:

@@ -14,7 +14,8 @@ from model.inference import recommended_threshold
 
 from .common import guarded, settings, store
 from .detect_data import (AUDIO_TYPES, ModelChoice, curve_frame, detections_frame,
-                          list_demo_clips, list_models, probabilities_csv, spectrogram_image)
+                          list_demo_clips, list_models, model_version, probabilities_csv,
+                          spectrogram_image)
 from .quality_view import quality_expander
 
 SOURCES = ("Upload a file", "Record", "Demo clip")
@@ -97,7 +98,7 @@ def probability_chart(curve: pd.DataFrame, found: pd.DataFrame, threshold: float
 
 def _show_result(clip: Clip, choice: ModelChoice) -> None:
     app = settings()
-    scan = scan_clip(choice.spec, choice.path.stat().st_mtime, str(app.store_path), clip.data)
+    scan = scan_clip(choice.spec, model_version(choice.path), str(app.store_path), clip.data)
     c = st.columns(3)
     card = recommended_threshold(choice.path)
     threshold = c[0].slider("threshold", 0.01, 0.999, card or 0.5, 0.001, key="d_threshold",

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from model.ensemble import member_paths
 from model.errors import LabError
 from model.evaluate import (PLOT_FILE, EvalReport, default_dataset, default_out_dir,
                             evaluate_model, file_sha256, read_report, write_report)
@@ -73,10 +74,11 @@ def is_stale(report: EvalReport, model_path: Path) -> bool:
     modification times, not bytes), else by path and modification time.
     """
     try:
-        if report.model_sha256:
-            return file_sha256(model_path) != report.model_sha256
+        if report.model_sha256:  # an ensemble's members count too (their hashes since session 5)
+            members = {p.name: file_sha256(p) for p in member_paths(model_path)}
+            return file_sha256(model_path) != report.model_sha256 or members != report.members
         mtime = model_path.stat().st_mtime
-    except OSError:
+    except (OSError, LabError):
         return True
     return report.model_path != str(model_path) or abs(report.model_mtime - mtime) > 1e-3
 

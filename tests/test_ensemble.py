@@ -131,3 +131,23 @@ def test_piece_sets_share_power_and_equal_each_kind_alone():
         assert len(alone) == len(sets)
         for got, want in zip((s[k] for s in sets), alone):
             np.testing.assert_array_equal(got, want)
+
+
+def test_a_changed_member_makes_the_report_stale_and_the_detect_cache_key_move(pair, tmp_path):
+    import os
+    import shutil
+
+    from app.detect_data import model_version
+    from app.quality_view import is_stale
+
+    folder = tmp_path / "copy"
+    shutil.copytree(pair, folder)
+    data = write_tiny_dataset(tmp_path / "data", n_train=2, n_dev=2)
+    report = evaluate_model(str(folder / "main.keras"), data, batch_size=2)
+    assert not is_stale(report, folder / "main.keras")
+    before = model_version(folder / "main.keras")
+    other = folder / "other.keras"
+    other.write_bytes((pair / "main.keras").read_bytes())  # the member replaced, main untouched
+    os.utime(other, (before + 5, before + 5))
+    assert is_stale(report, folder / "main.keras")
+    assert model_version(folder / "main.keras") == before + 5
