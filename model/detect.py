@@ -10,9 +10,12 @@ probability is >= threshold; a run of at least ``min_steps`` consecutive on-step
 episode; an episode that starts fewer than ``refractory_steps`` steps after the start of
 the current detection belongs to it (so a detector chimes at most once per
 ``refractory_steps`` steps, counted from the chime like the seed's 75-step hold-off). A
-detection's time is its first on-step; its score is the peak probability over its episodes. The rule itself is :func:`model.metrics.episodes` and
-:func:`model.metrics.detection_groups`, shared with the dev metric
-(:func:`model.metrics.detections_from_probs`), so a threshold chosen on the dev set carries over.
+detection's time is its first on-step; its score is the peak probability over its episodes.
+The rule itself is :func:`model.metrics.episodes` and :func:`model.metrics.detection_groups`,
+shared with the dev metric (:func:`model.metrics.detections_from_probs`), so a threshold
+chosen on the dev set carries over. A model whose card names members is an ensemble
+(:mod:`model.ensemble`): every piece goes through each network and the probabilities are
+averaged before the rule.
 """
 from __future__ import annotations
 
