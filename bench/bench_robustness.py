@@ -60,7 +60,7 @@ CONDITIONS: dict[str, dict[str, float] | None] = {  # off() plus these; None: Au
     "hf air -30dB": {}, "hf air -20dB": {}}
 # Speech above 11 kHz: the word banks hold 22.05 kHz audio, real 44.1 kHz recordings do not stop
 # there. These conditions add noise above 11.5 kHz that follows each word's 5 ms envelope, this
-# many dB below it (model.augment.add_air; make-data applies it only with --air-prob).
+# many dB below it (model.effects.add_air; make-data applies it only with --air-prob).
 AIR_DB = {"hf air -30dB": -30.0, "hf air -20dB": -20.0}
 
 
@@ -91,7 +91,7 @@ def paired_effects() -> Iterator[None]:
 
 @contextlib.contextmanager
 def word_air(rel_db: float | None) -> Iterator[None]:
-    """Add air (:func:`model.augment.add_air`) to every word model.synth renders, at a fixed
+    """Add air (:func:`model.effects.add_air`) to every word model.synth renders, at a fixed
     level (None: nothing changes)."""
     word_fn = synth.augment_word_timed
 
