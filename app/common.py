@@ -13,8 +13,8 @@ from typing import Any
 import streamlit as st
 
 from model.errors import LabError
-from model.jobs import Runner, get_runner
-from model.store import RunStore
+from model.runs.jobs import Runner, get_runner
+from model.runs.store import RunStore
 
 from .settings import AppSettings, load_settings
 

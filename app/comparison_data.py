@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from model.events import EpochRecord, RunSummary, summarise_epochs
-from model.store import ComparisonRow, RunRow, RunStore
+from model.train.events import EpochRecord, RunSummary, summarise_epochs
+from model.runs.store import ComparisonRow, RunRow, RunStore
 
 REFERENCE = "fp32"
 

@@ -5,7 +5,7 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from model.jobs import ENDED
+from model.runs.jobs import ENDED
 
 from .comparison_data import (ComparisonData, epoch_time_frame, format_seconds, loss_frame,
                               run_progress, summary_frame)

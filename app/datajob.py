@@ -1,6 +1,6 @@
 """Making a dataset from the browser: one background thread per process, polled by the page.
 
-The thread only calls :func:`model.makedata.make_dataset` and writes plain fields under a
+The thread only calls :func:`model.data.makedata.make_dataset` and writes plain fields under a
 lock; the page reads a snapshot every second. Nothing here calls Streamlit.
 """
 from __future__ import annotations
@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Callable
 
 from model.errors import LabError
-from model.synth import SynthConfig
+from model.data.synth import SynthConfig
 
 MakeFn = Callable[..., object]  # make_dataset's signature (replaceable in tests)
 
@@ -57,9 +57,9 @@ class DataJob:
         Args:
             cfg: synthesis settings.
             out_dir: dataset folder to (re)place.
-            feature_kind: features stored (``model.features.SYNTH_FEATURE_KINDS``).
+            feature_kind: features stored (``model.audio.features.SYNTH_FEATURE_KINDS``).
         """
-        from model.features import SYNTH_FEATURE_KINDS
+        from model.audio.features import SYNTH_FEATURE_KINDS
         cfg.validate()
         if feature_kind not in SYNTH_FEATURE_KINDS:
             raise LabError(f"unknown feature kind {feature_kind!r}")
@@ -89,7 +89,7 @@ class DataJob:
     def _work(self, cfg: SynthConfig, out_dir: Path, feature_kind: str) -> None:
         make = self._make
         if make is None:
-            from model.makedata import make_dataset as make
+            from model.data.makedata import make_dataset as make
         try:
             report = make(cfg, out_dir, progress=self._progress, cancel=self._cancel,
                           feature_kind=feature_kind)

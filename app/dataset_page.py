@@ -6,11 +6,11 @@ from pathlib import Path
 
 import streamlit as st
 
-from model.dataset import load_dataset
+from model.data.dataset import load_dataset
 from model.errors import LabError
-from model.features import SYNTH_FEATURE_KINDS
-from model.samples import read_samples
-from model.synth import SynthConfig
+from model.audio.features import SYNTH_FEATURE_KINDS
+from model.data.samples import read_samples
+from model.data.synth import SynthConfig
 
 from .common import guarded, settings
 from .settings import ROOT

@@ -9,12 +9,12 @@ import numpy as np
 import pandas as pd
 import soundfile as sf
 
-from model.detect import Detection
-from model.features import FEATURE_KIND_LOG, STEP_SECONDS, audio_to_features
-from model.ensemble import member_paths
+from model.detect.detector import Detection
+from model.audio.features import FEATURE_KIND_LOG, STEP_SECONDS, audio_to_features
+from model.detect.ensemble import member_paths
 from model.errors import LabError
-from model.inference import PRETRAINED_PATH
-from model.store import RunStore
+from model.card import PRETRAINED_PATH
+from model.runs.store import RunStore
 
 AUDIO_TYPES = ["wav", "flac", "ogg", "mp3"]
 SPECTROGRAM_MAX_S = 120.0  # only the first two minutes are drawn

@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from model.chime import chimed_wav_bytes
-from model.detect import DetectConfig, Detector, probabilities_to_detections
-from model.inference import recommended_threshold
+from model.detect.chime import chimed_wav_bytes
+from model.detect.detector import DetectConfig, Detector, probabilities_to_detections
+from model.card import recommended_threshold
 
 from .common import guarded, settings, store
 from .detect_data import (AUDIO_TYPES, ModelChoice, curve_frame, detections_frame,

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from model.precision import PRECISIONS
+from model.train.precision import PRECISIONS
 
 LABELS = {"fp32": "FP32 (strict)", "tf32": "TF32", "amp-fp16": "AMP fp16", "amp-bf16": "AMP bf16"}
 
@@ -59,7 +59,7 @@ def precision_choices(kind: str, cpu_flags: list[str]) -> list[PrecisionChoice]:
 @st.cache_resource(show_spinner="Looking at the device...")
 def device_summary() -> DeviceSummary:
     """The training device (imports the Keras backend once per process)."""
-    from model.device import device_info, keras_backend
+    from model.train.device import device_info, keras_backend
     kind, name = device_info()
     return DeviceSummary(kind, name, keras_backend(), cpu_bf16_flags() if kind == "cpu" else [])
 

@@ -6,8 +6,8 @@ import time
 import pandas as pd
 import streamlit as st
 
-from model.store import ComparisonRow, RunStore
-from model.store_export import export_csv, export_json
+from model.runs.store import ComparisonRow, RunStore
+from model.runs.export import export_csv, export_json
 
 from .common import guarded, store
 from .comparison_data import read_comparison

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import streamlit as st
 
-from model.ensemble import member_paths
+from model.detect.ensemble import member_paths
 from model.errors import LabError
-from model.evaluate import (PLOT_FILE, EvalReport, default_dataset, default_out_dir,
+from model.detect.evaluate import (PLOT_FILE, EvalReport, default_dataset, default_out_dir,
                             evaluate_model, file_sha256, read_report, write_report)
 
 from .common import LOG, unexpected_message
@@ -86,7 +86,7 @@ def is_stale(report: EvalReport, model_path: Path) -> bool:
 def run_evaluation(spec: str, model_path: Path, dataset: Path, store_path: Path
                    ) -> EvalReport:
     """Evaluate, then store report.json and det.png beside the model (PNG drawn here)."""
-    from model.det_plot import det_curve_png
+    from model.detect.det_plot import det_curve_png
 
     report = evaluate_model(spec, dataset, store_path=store_path)
     out = default_out_dir(model_path)

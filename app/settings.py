@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from model.errors import ConfigError
-from model.network import NetworkConfig
+from model.train.network import NetworkConfig
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -6,14 +6,14 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from model.jobs import ENDED
-from model.network import NetworkConfig
-from model.precision import PRECISIONS
-from model.store import RunStore
-from model.sweep import SweepResult, sweep_result
-from model.sweep_config import SweepConfig, parse_batch_sizes
-from model.sweep_store import SweepRow, sweep_runs
-from model.trial_config import TrialConfig
+from model.runs.jobs import ENDED
+from model.train.network import NetworkConfig
+from model.train.precision import PRECISIONS
+from model.runs.store import RunStore
+from model.runs.sweep import SweepResult, sweep_result
+from model.train.sweep_config import SweepConfig, parse_batch_sizes
+from model.runs.sweep_store import SweepRow, sweep_runs
+from model.train.trial_config import TrialConfig
 
 
 @dataclass
@@ -32,7 +32,7 @@ class SweepFormValues:
 
 def form_to_sweep(values: SweepFormValues) -> SweepConfig:
     """Build the sweep the Start button launches (raises ConfigError for bad batch text;
-    the rest is validated by model.sweep_jobs.start_sweep)."""
+    the rest is validated by model.runs.sweep_jobs.start_sweep)."""
     base = TrialConfig(dataset=values.dataset, network=values.network)
     ordered = [p for p in PRECISIONS if p in values.precisions]
     return SweepConfig(base=base, batch_sizes=parse_batch_sizes(values.batch_sizes),

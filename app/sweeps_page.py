@@ -4,11 +4,11 @@ from __future__ import annotations
 import streamlit as st
 
 from model.errors import ConfigError
-from model.jobs import Runner
-from model.precision import default_precisions
-from model.sweep_config import DEFAULT_BATCH_SIZES
-from model.sweep_jobs import cancel_sweep, start_sweep
-from model.sweep_store import SweepRow, read_sweep, sweep_ids, sweeps
+from model.runs.jobs import Runner
+from model.train.precision import default_precisions
+from model.train.sweep_config import DEFAULT_BATCH_SIZES
+from model.runs.sweep_jobs import cancel_sweep, start_sweep
+from model.runs.sweep_store import SweepRow, read_sweep, sweep_ids, sweeps
 
 from .common import guarded, runner, settings
 from .device_panel import LABELS, device_summary, precision_choices

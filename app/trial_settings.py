@@ -3,11 +3,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-from model.network import NetworkConfig
-from model.precision import PRECISIONS
-from model.specaug import PRESET as SPEC_PRESET
-from model.specaug import SpecAugmentConfig
-from model.trial_config import PRETRAINED_PATH, ComparisonConfig, TrialConfig
+from model.train.network import NetworkConfig
+from model.train.precision import PRECISIONS
+from model.train.specaug import PRESET as SPEC_PRESET
+from model.train.specaug import SpecAugmentConfig
+from model.train.trial_config import ComparisonConfig, TrialConfig
+from model.card import PRETRAINED_PATH
 
 
 @dataclass
@@ -43,8 +44,8 @@ class FormValues:
     dev_examples: int = 0  # 0: all
     dev_loss_target: float = 0.05  # time-to-target threshold
     network: NetworkConfig = field(default_factory=NetworkConfig)  # architecture
-    spec_augment: bool = False  # SpecAugment-style masking with model.specaug.PRESET
-    lr_schedule: str = "constant"  # model.trial_config.LR_SCHEDULES
+    spec_augment: bool = False  # SpecAugment-style masking with model.train.specaug.PRESET
+    lr_schedule: str = "constant"  # model.train.trial_config.LR_SCHEDULES
 
 
 def pretrained_available() -> tuple[bool, str]:

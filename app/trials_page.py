@@ -4,11 +4,11 @@ from __future__ import annotations
 import streamlit as st
 
 from model.errors import ConfigError
-from model.jobs import Runner
-from model.precision import default_precisions
-from model.specaug import PRESET as SPEC_PRESET
-from model.store import RunStore
-from model.trial_config import LR_SCHEDULES
+from model.runs.jobs import Runner
+from model.train.precision import default_precisions
+from model.train.specaug import PRESET as SPEC_PRESET
+from model.runs.store import RunStore
+from model.train.trial_config import LR_SCHEDULES
 
 from .common import guarded, runner, settings
 from .comparison_data import read_comparison

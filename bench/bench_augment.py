@@ -17,9 +17,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from model import augment as A  # noqa: E402
-from model import backgrounds as B  # noqa: E402
-from model.features import CLIP_SAMPLES, SAMPLE_RATE_HZ  # noqa: E402
+from model.data import augment as A  # noqa: E402
+from model.data import backgrounds as B  # noqa: E402
+from model.audio.features import CLIP_SAMPLES, SAMPLE_RATE_HZ  # noqa: E402
 
 
 def time_ms(fn: Callable[[], object], runs: int) -> tuple[float, float, float]:

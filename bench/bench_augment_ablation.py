@@ -10,10 +10,10 @@ text-to-speech) with the default AugmentConfig() channel mix. Then, per training
 ("all": AugmentConfig(); "none": AugmentConfig.off(); "-X": all but augmentation X), mixes
 a training set of N clips with the same seed and clip indices (only the augmentation
 config differs; "+SpecAugment" and "+cosine" train on the "all" data with
-model.specaug.PRESET masks or a cosine learning rate; "fresh bg", "SNR -5..30" and "harder
+model.train.specaug.PRESET masks or a cosine learning rate; "fresh bg", "SNR -5..30" and "harder
 mix" change the mixing as stage 3 of the shipped model did; "pcen" stores pcen-v1 features,
 in its training set and in a copy of the evaluation set (same clips); effects draw from each clip's own
-stream, so later draws of a clip shift too), trains the same small network with the same seed (model.trial.run_trial), deletes
+stream, so later draws of a clip shift too), trains the same small network with the same seed (model.train.trial.run_trial), deletes
 the set, and scores the model on the evaluation set with the project's functions
 (read_dev_truth, score_dev): dev loss, miss rate and false accepts per hour at 0.5 and 0.9,
 and the lowest miss rate at FA/h <= 10 (300 clips are only 0.83 h). Optionally trains
@@ -36,17 +36,17 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from model.augment import AugmentConfig  # noqa: E402
-from model.dataset import Dataset, load_dataset  # noqa: E402
-from model.dev_scores import read_dev_truth, score_dev  # noqa: E402
-from model.evaluate import predict_clips  # noqa: E402
-from model.features import FEATURE_KIND_LOG, FEATURE_KIND_PCEN  # noqa: E402
-from model.makedata import make_dataset  # noqa: E402
-from model.network import NetworkConfig  # noqa: E402
-from model.specaug import PRESET as SPEC_PRESET  # noqa: E402
-from model.synth import SynthConfig  # noqa: E402
-from model.trial import binary_crossentropy, run_trial  # noqa: E402
-from model.trial_config import TrialConfig  # noqa: E402
+from model.data.augment import AugmentConfig  # noqa: E402
+from model.data.dataset import Dataset, load_dataset  # noqa: E402
+from model.detect.dev_scores import read_dev_truth, score_dev  # noqa: E402
+from model.detect.evaluate import predict_clips  # noqa: E402
+from model.audio.features import FEATURE_KIND_LOG, FEATURE_KIND_PCEN  # noqa: E402
+from model.data.makedata import make_dataset  # noqa: E402
+from model.train.network import NetworkConfig  # noqa: E402
+from model.train.specaug import PRESET as SPEC_PRESET  # noqa: E402
+from model.data.synth import SynthConfig  # noqa: E402
+from model.train.trial import binary_crossentropy, run_trial  # noqa: E402
+from model.train.trial_config import TrialConfig  # noqa: E402
 
 RECIPE = dict(seed=2026, neural_share=0.6, bank_trigger_clips=1200, bank_other_clips=1000)
 THRESHOLDS = (0.5, 0.9)

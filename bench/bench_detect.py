@@ -63,7 +63,7 @@ def model_file(spec: str | None, folder: Path) -> str:
     """The model to bench: the given spec, or a random seed-size network saved as .keras."""
     if spec:
         return spec
-    from model.network import build_model
+    from model.train.network import build_model
 
     path = folder / "bench_model.keras"
     build_model().save(path)
@@ -71,8 +71,8 @@ def model_file(spec: str | None, folder: Path) -> str:
 
 
 def bench_load(spec: str, runs: int) -> None:
-    from model.detect import Detector
-    from model.inference import load_keras_model, resolve_model_path
+    from model.detect.detector import Detector
+    from model.detect.inference import load_keras_model, resolve_model_path
 
     path = resolve_model_path(spec)
     keras_s = median_s(lambda: load_keras_model(path), runs)
@@ -82,8 +82,8 @@ def bench_load(spec: str, runs: int) -> None:
 
 
 def bench_latency(detector, keras_model, folder: Path, runs: int) -> None:
-    from model.detect import DetectConfig, Detector
-    from model.features import audio_to_features
+    from model.detect.detector import DetectConfig, Detector
+    from model.audio.features import audio_to_features
 
     rng = np.random.default_rng(1)
     clip = (0.05 * rng.normal(size=441000)).astype(np.float32)
@@ -122,7 +122,7 @@ def bench_levers(keras_model, feats, runs: int, Detector, DetectConfig) -> None:
 
 
 def bench_throughput(detector, keras_model, folder: Path, runs: int) -> None:
-    from model.detect import DetectConfig, Detector
+    from model.detect.detector import DetectConfig, Detector
 
     paths = {rate: write_noise_wav(folder / f"ten_min_{rate}.wav", 600.0, rate)
              for rate in (44100, 16000)}
@@ -139,9 +139,9 @@ def bench_throughput(detector, keras_model, folder: Path, runs: int) -> None:
 HOUR_CHILD = """
 import os, sys, time
 sys.path.insert(0, {root!r})
-from model.audio import AudioLimits
-from model.chime import write_chimed_wav
-from model.detect import DetectConfig, Detector
+from model.audio.files import AudioLimits
+from model.detect.chime import write_chimed_wav
+from model.detect.detector import DetectConfig, Detector
 def rss_mb():  # VmHWM: this process's own peak (ru_maxrss inherits the parent's across exec)
     with open("/proc/self/status") as f:
         return next(int(l.split()[1]) for l in f if l.startswith("VmHWM")) / 1024
@@ -180,7 +180,7 @@ def main() -> int:
     import keras  # noqa: F401  (TensorFlow comes with it)
 
     print(f"import keras + tensorflow: {time.perf_counter() - t0:.1f} s (once per process)")
-    from model.detect import Detector
+    from model.detect.detector import Detector
 
     with tempfile.TemporaryDirectory(prefix="bench_detect_") as tmp:
         folder = Path(tmp)
@@ -190,7 +190,7 @@ def main() -> int:
             return 0
         bench_load(spec, max(3, args.runs // 3))
         detector = Detector(spec)
-        from model.inference import load_keras_model
+        from model.detect.inference import load_keras_model
 
         keras_model = load_keras_model(detector.model_path)
         bench_latency(detector, keras_model, folder, args.runs)

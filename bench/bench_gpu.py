@@ -3,7 +3,7 @@
 For each batch size (default 32, 64, 256, 1024) and precision (fp32, tf32, amp-fp16,
 amp-bf16), in one process on one GPU:
 
-* engine: the project's own epoch loop (model/trial.py: feed and step path chosen by
+* engine: the project's own epoch loop (model/train/trial.py: feed and step path chosen by
   the engine itself, as in any run) on a float16 dataset on disk; steady examples/s =
   examples of an epoch / its time, median over ``--epochs`` epochs after one warm-up
   epoch (each epoch ends with a device synchronisation);
@@ -54,8 +54,8 @@ def write_bench_dataset(folder: Path, n_train: int, n_dev: int) -> Path:
     sys.path.insert(0, str(ROOT / "tests"))
     from tinydata import make_split
 
-    from model.dataset import DatasetMeta
-    from model.features import FEATURE_KIND_LOG
+    from model.data.dataset import DatasetMeta
+    from model.audio.features import FEATURE_KIND_LOG
     rng = np.random.default_rng(0)
     bx, by = make_split(256, rng)
     for suffix, n in (("", n_train), ("_dev", n_dev)):
@@ -83,9 +83,9 @@ def _free_gpu() -> None:
 def engine_rates(precision: str, batch: int, data, n_train: int, epochs: int,
                  path_mode: str = "auto") -> dict:
     """Steady examples/s of the engine's own epoch loop, and the path it chose."""
-    from model.device import peak_memory, reset_peak_memory, synchronize
-    from model.trial import _Trial
-    from model.trial_config import TrialConfig
+    from model.train.device import peak_memory, reset_peak_memory, synchronize
+    from model.train.trial import _Trial
+    from model.train.trial_config import TrialConfig
     cfg = TrialConfig(precision=precision, batch_size=batch, epochs=epochs + 1,
                       train_examples=n_train, dev_examples=batch, save_model=False,
                       tensorboard=False, dataset=str(data.path), train_path=path_mode)
@@ -119,7 +119,7 @@ def reference_rates(precision: str, batch: int, data, steps: int, epochs: int,
     import torch
     from torch_reference import train_examples_per_s
 
-    from model.feeding import array_to_device
+    from model.train.feed import array_to_device
     n = max(batch, steps * batch)
     x, y = array_to_device(data.x_train, n), array_to_device(data.y_train, n)
     torch.cuda.reset_peak_memory_stats()
@@ -135,8 +135,8 @@ def sync_probe(precision: str, data, batch: int = 64, steps: int = 3) -> dict[st
     """Where the engine's async steps synchronise with the host: stack tail -> count."""
     import torch
 
-    from model.trial import _Trial
-    from model.trial_config import TrialConfig
+    from model.train.trial import _Trial
+    from model.train.trial_config import TrialConfig
     cfg = TrialConfig(precision=precision, batch_size=batch, train_examples=batch * (steps + 1),
                       dev_examples=batch, save_model=False, tensorboard=False, dataset=str(data.path))
     seen: collections.Counter = collections.Counter()
@@ -176,11 +176,11 @@ def check_maths(precision: str, data, batch: int = 32, steps: int = 3, network=N
     fraction of the change). ``network``: a NetworkConfig (default: the seed's)."""
     import torch
 
-    from model.feeding import make_step_runner, TrainPath
-    from model.network import NetworkConfig
-    from model.precision import apply_precision
-    from model.trial import build_trial_model
-    from model.trial_config import TrialConfig
+    from model.train.feed import make_step_runner, TrainPath
+    from model.train.network import NetworkConfig
+    from model.train.precision import apply_precision
+    from model.train.trial import build_trial_model
+    from model.train.trial_config import TrialConfig
     cfg = TrialConfig(precision=precision, batch_size=batch, seed=3,
                       network=network or NetworkConfig())
     x = data.x_train[:batch * steps].astype(np.float32)
@@ -209,11 +209,11 @@ def check_maths(precision: str, data, batch: int = 32, steps: int = 3, network=N
 
 
 def check_flat_gru(batch: int = 8, steps: int = 50, width: int = 196, units: int = 128) -> dict:
-    """The packed-weight cuDNN GRU (model/torch_gru.py) against Keras's own call, per
+    """The packed-weight cuDNN GRU (model/train/torch_gru.py) against Keras's own call, per
     dtype: largest difference in outputs and in the gradients of inputs and weights."""
     import torch
 
-    from model.torch_gru import cudnn_gru_flat
+    from model.train.torch_gru import cudnn_gru_flat
     gen = torch.Generator(device="cuda").manual_seed(0)
     out = {}
     for name, dtype in (("float32", torch.float32), ("float16", torch.float16),
@@ -284,7 +284,7 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     import torch
 
-    from model.dataset import load_dataset
+    from model.data.dataset import load_dataset
     folder = Path(args.data or tempfile.mkdtemp(prefix="bench-gpu-"))
     if not (folder / "meta.json").is_file():
         folder.mkdir(parents=True, exist_ok=True)

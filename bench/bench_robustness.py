@@ -37,16 +37,17 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from model import synth  # noqa: E402
-from model.augment import AugmentConfig  # noqa: E402
-from model.effects import add_air  # noqa: E402
-from model.dev_scores import DevScores, read_dev_truth, score_dev  # noqa: E402
-from model.ensemble import model_members, predict_ensemble  # noqa: E402
-from model.evaluate import check_feature_kind, open_dev_split  # noqa: E402
-from model.features import FEATURE_KIND_LOG  # noqa: E402
-from model.inference import load_keras_model, read_model_card, resolve_model_path  # noqa: E402
-from model.makedata import make_dataset  # noqa: E402
-from model.metrics import DEFAULT_TARGET_FA_PER_HOUR  # noqa: E402
+from model.data import synth  # noqa: E402
+from model.data.augment import AugmentConfig  # noqa: E402
+from model.audio.effects import add_air  # noqa: E402
+from model.detect.dev_scores import DevScores, read_dev_truth, score_dev  # noqa: E402
+from model.detect.ensemble import model_members, predict_ensemble  # noqa: E402
+from model.detect.evaluate import check_feature_kind, open_dev_split  # noqa: E402
+from model.audio.features import FEATURE_KIND_LOG  # noqa: E402
+from model.detect.inference import load_keras_model, resolve_model_path  # noqa: E402
+from model.card import read_model_card  # noqa: E402
+from model.data.makedata import make_dataset  # noqa: E402
+from model.train.metrics import DEFAULT_TARGET_FA_PER_HOUR  # noqa: E402
 
 REPORT_THRESHOLDS = (0.5, 0.9, 0.99)
 RECIPE = dict(seed=2026, neural_share=0.6, bank_trigger_clips=1200, bank_other_clips=1000)
@@ -60,7 +61,7 @@ CONDITIONS: dict[str, dict[str, float] | None] = {  # off() plus these; None: Au
     "hf air -30dB": {}, "hf air -20dB": {}}
 # Speech above 11 kHz: the word banks hold 22.05 kHz audio, real 44.1 kHz recordings do not stop
 # there. These conditions add noise above 11.5 kHz that follows each word's 5 ms envelope, this
-# many dB below it (model.effects.add_air; make-data applies it only with --air-prob).
+# many dB below it (model.audio.effects.add_air; make-data applies it only with --air-prob).
 AIR_DB = {"hf air -30dB": -30.0, "hf air -20dB": -20.0}
 
 
@@ -72,7 +73,7 @@ def augment_for(name: str) -> AugmentConfig:
 
 @contextlib.contextmanager
 def paired_effects() -> Iterator[None]:
-    """Give every augment_word_timed / augment_mix call of model.synth its own generator,
+    """Give every augment_word_timed / augment_mix call of model.data.synth its own generator,
     seeded by exactly one draw of the example's stream, so the stream (words, positions,
     levels, background) no longer depends on which effects are on. In-process only."""
     word_fn, mix_fn = synth.augment_word_timed, synth.augment_mix
@@ -91,7 +92,7 @@ def paired_effects() -> Iterator[None]:
 
 @contextlib.contextmanager
 def word_air(rel_db: float | None) -> Iterator[None]:
-    """Add air (:func:`model.effects.add_air`) to every word model.synth renders, at a fixed
+    """Add air (:func:`model.audio.effects.add_air`) to every word model.data.synth renders, at a fixed
     level (None: nothing changes)."""
     word_fn = synth.augment_word_timed
 

@@ -18,9 +18,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np  # noqa: E402
 
-from model import speech  # noqa: E402
-from model.bank import BankConfig, build_bank  # noqa: E402
-from model.speech_engines import piper_model  # noqa: E402
+from model.data import speech  # noqa: E402
+from model.data.bank import BankConfig, build_bank  # noqa: E402
+from model.data.speech_engines import piper_model  # noqa: E402
 
 WORDS = ("activate", "window", "captivate", "seven", "river", "music", "active", "table",
          "cultivate", "morning", "yellow", "computer")

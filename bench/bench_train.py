@@ -45,8 +45,8 @@ def _host_batches(batch: int, on_disk: bool, folder: Path, seed: int):
     """Endless host batches: from a 2-batch memory-mapped float16 file, or random in memory."""
     import numpy as np
 
-    from model.features import N_FRAMES, N_FREQ, N_STEPS
-    from model.trial import iterate_batches
+    from model.audio.features import N_FRAMES, N_FREQ, N_STEPS
+    from model.train.trial import iterate_batches
     rng = np.random.default_rng(seed)
     n = 2 * batch if on_disk else batch
     x = rng.standard_normal((n, N_FRAMES, N_FREQ), dtype=np.float32).astype(np.float16)
@@ -61,7 +61,7 @@ def _host_batches(batch: int, on_disk: bool, folder: Path, seed: int):
 
 
 def _time_steps(model, batches, n: int) -> list[float]:
-    from model.device import synchronize
+    from model.train.device import synchronize
     times = []
     for _ in range(n):
         t0 = time.perf_counter()
@@ -74,10 +74,10 @@ def _time_steps(model, batches, n: int) -> list[float]:
 
 def measure(precision: str, batch: int, warmup: int, steps: int, gpu: bool) -> dict:
     """Child: build the engine's model at one precision and time training steps."""
-    from model.device import peak_memory, read_rss_bytes, reset_peak_memory
-    from model.precision import apply_precision
-    from model.trial import build_trial_model
-    from model.trial_config import TrialConfig
+    from model.train.device import peak_memory, read_rss_bytes, reset_peak_memory
+    from model.train.precision import apply_precision
+    from model.train.trial import build_trial_model
+    from model.train.trial_config import TrialConfig
     record = apply_precision(precision)
     model = build_trial_model(TrialConfig(precision=precision, batch_size=batch), record)
     with tempfile.TemporaryDirectory() as tmp:

@@ -26,8 +26,8 @@ def main(argv=None) -> int:
     p.add_argument("--dataset", required=True, help="dataset folder with a dev split")
     p.add_argument("--out", required=True, help="folder for dev_probs.npz and the small files")
     args = p.parse_args(argv)
-    from model.evaluate import open_dev_split, predict_clips
-    from model.inference import load_keras_model, resolve_model_path
+    from model.detect.evaluate import open_dev_split, predict_clips
+    from model.detect.inference import load_keras_model, resolve_model_path
     data = open_dev_split(args.dataset)
     model = load_keras_model(resolve_model_path(args.model, None))
     probs = predict_clips(model, data.x_dev, 32)

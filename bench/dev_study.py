@@ -4,7 +4,7 @@ Reads .npz files written by ``bench/dev_probs.py`` (the same dev clips, one file
 and for each model alone and for the mean of all of them prints the false-reject rate at
 1 false accept per hour:
 
-* with the detection rule of :mod:`model.metrics` (hold-off from the last detection's
+* with the detection rule of :mod:`model.train.metrics` (hold-off from the last detection's
   start) and with the rule used before session 5 (hold-off from the end of the last
   episode);
 * on all clips (the threshold chosen on them), and honestly: the threshold chosen on the
@@ -25,9 +25,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from model.dev_scores import DET_THRESHOLDS  # noqa: E402
-from model.features import CLIP_SECONDS  # noqa: E402
-from model.metrics import (DEFAULT_REFRACTORY_STEPS, detection_groups, episodes,  # noqa: E402
+from model.detect.dev_scores import DET_THRESHOLDS  # noqa: E402
+from model.audio.features import CLIP_SECONDS  # noqa: E402
+from model.train.metrics import (DEFAULT_REFRACTORY_STEPS, detection_groups, episodes,  # noqa: E402
                            match_detections)
 
 THRESHOLDS = np.unique(np.concatenate([DET_THRESHOLDS, 1.0 - np.logspace(-7, -1, 31)]))

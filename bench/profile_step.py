@@ -21,9 +21,9 @@ def main() -> int:
     from torch.profiler import ProfilerActivity, profile
 
     from bench_gpu import write_bench_dataset
-    from model.dataset import load_dataset
-    from model.trial import _Trial
-    from model.trial_config import TrialConfig
+    from model.data.dataset import load_dataset
+    from model.train.trial import _Trial
+    from model.train.trial_config import TrialConfig
     prec, batch = sys.argv[1], int(sys.argv[2])
     folder = Path(sys.argv[3] if len(sys.argv) > 3 else tempfile.mkdtemp())
     if not (folder / "meta.json").is_file():

@@ -1,6 +1,6 @@
 """The yardstick: the trigger-word network written by hand in PyTorch, data on the GPU.
 
-Same layers, sizes and maths as model/network.py (Conv1D 196x15 stride 4 -> BN -> ReLU ->
+Same layers, sizes and maths as model/train/network.py (Conv1D 196x15 stride 4 -> BN -> ReLU ->
 Dropout -> GRU 128 -> Dropout -> BN -> GRU 128 -> Dropout -> BN -> Dropout -> Dense 1,
 sigmoid; Keras's BatchNormalization momentum 0.99 and epsilon 1e-3; Adam 1e-3 with
 Keras's epsilon 1e-7; binary cross-entropy on clipped float32 probabilities), with
@@ -72,7 +72,7 @@ def bce(probs: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
 
 
 def set_precision_flags(precision: str) -> None:
-    """TF32 only for "tf32"; strict float32 elsewhere (as model/precision.py does)."""
+    """TF32 only for "tf32"; strict float32 elsewhere (as model/train/precision.py does)."""
     on = precision == "tf32"
     torch.backends.cuda.matmul.allow_tf32 = on
     torch.backends.cudnn.allow_tf32 = on

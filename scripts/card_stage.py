@@ -31,9 +31,9 @@ DET_THRESHOLDS = (0.5, 0.9, 0.99, 0.999, 0.9999)
 
 
 def detection_rule() -> str:
-    """The dev metric's detection rule in one line, from :mod:`model.metrics`' constants."""
-    from model.features import STEP_SECONDS
-    from model.metrics import DEFAULT_REFRACTORY_STEPS as hold, EARLY_TOLERANCE_STEPS as early
+    """The dev metric's detection rule in one line, from :mod:`model.train.metrics`' constants."""
+    from model.audio.features import STEP_SECONDS
+    from model.train.metrics import DEFAULT_REFRACTORY_STEPS as hold, EARLY_TOLERANCE_STEPS as early
     return (f"episodes at or above the threshold; a new detection needs {hold} steps "
             f"({hold * STEP_SECONDS:.2f} s) since the previous detection's start; a word is found "
             f"by a detection starting in its label window or up to {early} steps "
@@ -42,7 +42,7 @@ def detection_rule() -> str:
 
 def stage_from_store(store_path: Path, script: str, note: str) -> dict:
     """The single finished run of a stage's store, as a card stage."""
-    from model.store import RunStore
+    from model.runs.store import RunStore
     store = RunStore(store_path)
     runs = [r for c in store.comparisons() for r in store.runs(c.id) if r.status == "finished"]
     if len(runs) != 1:
@@ -141,7 +141,7 @@ def write_json(path: Path, card: dict) -> None:
 
 def add_member_stage(card: dict, member: Path, args: argparse.Namespace) -> None:
     """Record the stage in the member's own card (kept beside it) and list the member."""
-    from model.inference import model_card_path
+    from model.card import model_card_path
 
     if not member.is_file() or member.suffix != ".keras":
         raise SystemExit(f"{member}: no such .keras member beside the card")

@@ -4,10 +4,10 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from model.events import EpochRecord, TrialEvent, summarise_epochs
-from model.precision import PrecisionRecord
-from model.store import RunStore
-from model.trial_config import ComparisonConfig, TrialConfig
+from model.train.events import EpochRecord, TrialEvent, summarise_epochs
+from model.train.precision import PrecisionRecord
+from model.runs.store import RunStore
+from model.train.trial_config import ComparisonConfig, TrialConfig
 
 SPEED = {"fp32": 20.0, "amp-bf16": 25.0, "amp-fp16": 10.0, "tf32": 20.0}  # examples/s
 
@@ -51,8 +51,8 @@ def save_always_on_model(folder: Path) -> Path:
     0.9975: one deterministic detection at 0 s), with its card, as folder/always_on.keras."""
     import numpy as np
 
-    from model.inference import write_model_card
-    from model.network import NetworkConfig, build_model
+    from model.card import write_model_card
+    from model.train.network import NetworkConfig, build_model
     net = build_model("float32", NetworkConfig(conv_filters=8, gru_units=8, dropout=0.1))
     kernel, bias = net.layers[-1].get_weights()
     net.layers[-1].set_weights([np.zeros_like(kernel), np.full_like(bias, 6.0)])

@@ -17,12 +17,12 @@ def weight_moves_under_lr(mode: str, dataset: str, rates=(0.01, 0.0, 0.01)) -> l
     """
     import keras
 
-    from model.dataset import load_dataset
-    from model.feeding import StepRunner
-    from model.network import NetworkConfig
-    from model.precision import apply_precision
-    from model.trial import build_trial_model
-    from model.trial_config import TrialConfig
+    from model.data.dataset import load_dataset
+    from model.train.feed import StepRunner
+    from model.train.network import NetworkConfig
+    from model.train.precision import apply_precision
+    from model.train.trial import build_trial_model
+    from model.train.trial_config import TrialConfig
 
     cfg = TrialConfig(network=NetworkConfig(conv_filters=8, gru_units=4, dropout=0.0),
                       learning_rate=rates[0])

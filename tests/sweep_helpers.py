@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import time
 
-from model.events import EpochRecord, TrialEvent, summarise_epochs
-from model.precision import PrecisionRecord
+from model.train.events import EpochRecord, TrialEvent, summarise_epochs
+from model.train.precision import PrecisionRecord
 
 FIRST_EPOCH_EPS = 1.0  # epoch 1 (compile/warm-up) is slow: it must not count
 

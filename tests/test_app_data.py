@@ -11,7 +11,7 @@ from app.history_page import comparison_table, filter_comparisons
 from app.settings import load_settings, parse_network
 from app.trial_settings import PRESETS, FormValues, form_to_comparison, preset_values
 from model.errors import ConfigError, LabError
-from model.store import RunStore
+from model.runs.store import RunStore
 from tests.app_helpers import fake_comparison
 
 
@@ -127,7 +127,7 @@ def test_ran_as_names_precision_switches_and_the_engine_path():
     from types import SimpleNamespace
 
     from app.comparison_data import ran_as
-    from model.precision import PrecisionRecord
+    from model.train.precision import PrecisionRecord
     rec = PrecisionRecord("amp-fp16", "torch", "gpu", "H200", "mixed_float16", "float16", "float32",
                           loss_scaling=True, feed="device-resident", step_mode="lean",
                           gru_kernel="cudnn")

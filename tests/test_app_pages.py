@@ -12,13 +12,13 @@ import pytest
 import soundfile as sf
 from streamlit.testing.v1 import AppTest
 
-from model.specaug import PRESET as SPEC_PRESET
+from model.train.specaug import PRESET as SPEC_PRESET
 
-import model.jobs as jobs_mod
-from model.events import EpochRecord, TrialEvent, summarise_epochs
-from model.jobs import get_runner
-from model.precision import PrecisionRecord
-from model.store import RunStore
+import model.runs.jobs as jobs_mod
+from model.train.events import EpochRecord, TrialEvent, summarise_epochs
+from model.runs.jobs import get_runner
+from model.train.precision import PrecisionRecord
+from model.runs.store import RunStore
 from tests.app_helpers import fake_comparison, save_always_on_model
 from tests.tinydata import write_tiny_dataset
 
@@ -256,7 +256,7 @@ def test_dataset_page_makes_data_in_the_background(lab, monkeypatch, tiny):
         write_tiny_dataset(out_dir, n_train=cfg.n_train, n_dev=cfg.n_dev)
 
         class Report:
-            from model.dataset import DatasetMeta
+            from model.data.dataset import DatasetMeta
             meta = DatasetMeta(word=cfg.word, feature_kind="log-power-v1", n_train=cfg.n_train,
                                n_dev=cfg.n_dev)
         return Report()

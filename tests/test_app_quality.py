@@ -6,10 +6,10 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from app.quality_view import condition_rows, is_stale, quality_figures, report_caption
-from model.dev_breakdown import ConditionRow
-from model.dev_scores import DevTruth, score_dev
-from model.evaluate import EvalReport, default_out_dir
-from model.jobs import get_runner
+from model.detect.dev_breakdown import ConditionRow
+from model.detect.dev_scores import DevTruth, score_dev
+from model.detect.evaluate import EvalReport, default_out_dir
+from model.runs.jobs import get_runner
 from tests.app_helpers import save_always_on_model
 from tests.tinydata import write_tiny_dataset
 

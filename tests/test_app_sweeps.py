@@ -12,9 +12,9 @@ from streamlit.testing.v1 import AppTest
 
 from app.sweep_data import SweepFormValues, form_to_sweep, medians_frame, records_table
 from model.errors import ConfigError
-from model.jobs import get_runner
-from model.sweep import SweepRecord, SweepResult
-from model.sweep_store import sweeps
+from model.runs.jobs import get_runner
+from model.runs.sweep import SweepRecord, SweepResult
+from model.runs.sweep_store import sweeps
 from tests.sweep_helpers import SpeedTrainer
 from tests.test_app_pages import use_fake_trainer
 from tests.tinydata import write_tiny_dataset

@@ -5,11 +5,11 @@ import json
 import numpy as np
 import pytest
 
-from model.augment import AugmentConfig, augment_mix, augment_word, augment_word_timed
-from model.effects import (add_air, add_reverb, band_limit, gain_db, perturb_speed, quantize_mulaw,
+from model.data.augment import AugmentConfig, augment_mix, augment_word, augment_word_timed
+from model.audio.effects import (add_air, add_reverb, band_limit, gain_db, perturb_speed, quantize_mulaw,
                            rms_dbfs, scale_to_dbfs, shift_pitch, time_stretch)
 from model.errors import ConfigError
-from model.features import SAMPLE_RATE_HZ as SR
+from model.audio.features import SAMPLE_RATE_HZ as SR
 
 
 def sine(freq_hz, seconds=0.6, amp=0.5):

@@ -5,11 +5,11 @@ import json
 import numpy as np
 import pytest
 
-from model.effects import rms_dbfs
-from model.backgrounds import (BABBLE, BLUE, BROWN, HUM, KINDS, MIXTURE, PINK, ROOM, TONES,
+from model.audio.effects import rms_dbfs
+from model.data.backgrounds import (BABBLE, BLUE, BROWN, HUM, KINDS, MIXTURE, PINK, ROOM, TONES,
                                WHITE, BackgroundConfig, crop_background, make_background)
 from model.errors import AudioError, ConfigError
-from model.features import SAMPLE_RATE_HZ as SR
+from model.audio.features import SAMPLE_RATE_HZ as SR
 
 N = SR * 2  # 2 s keeps the tests quick; spectra are resolved to 0.5 Hz
 

@@ -2,10 +2,10 @@
 import numpy as np
 import pytest
 
-from model import bank as bank_mod
-from model.bank import BankConfig, WordBank, build_bank, build_or_load_bank
+from model.data import bank as bank_mod
+from model.data.bank import BankConfig, WordBank, build_bank, build_or_load_bank
 from model.errors import DatasetError
-from model.features import SAMPLE_RATE_HZ
+from model.audio.features import SAMPLE_RATE_HZ
 
 FAMILIES = ("espeak:en-us+f3", "espeak:en-gb+m1", "piper:pitch+2", "piper:pitch-2")
 

@@ -7,13 +7,13 @@ import pytest
 import soundfile as sf
 import soxr
 
-from model.audio import AudioLimits
-from model.chime import (CHIME_PATH, load_chime, mix_chimes, overlay_chime, synthesize_chime,
+from model.audio.files import AudioLimits
+from model.detect.chime import (CHIME_PATH, load_chime, mix_chimes, overlay_chime, synthesize_chime,
                          write_chimed_wav)
-from model.detect import DetectConfig, Detector, probabilities_to_detections
+from model.detect.detector import DetectConfig, Detector, probabilities_to_detections
 from model.errors import AudioError, ConfigError, LabError
-from model.features import FEATURE_KIND_PCEN, STEP_SECONDS, audio_to_features
-from model.stream import PieceGrid, iter_feature_pieces, resample_blocks
+from model.audio.features import FEATURE_KIND_PCEN, STEP_SECONDS, audio_to_features
+from model.detect.stream import PieceGrid, iter_feature_pieces, resample_blocks
 
 SPEECH_BINS = 37  # bins 0..36 = 0..8 kHz: the test network listens where speech lives
 
@@ -25,7 +25,7 @@ def keras_model():
     discard inaudible content that a random (untrained) network would amplify."""
     import keras
 
-    from model.network import build_model
+    from model.train.network import build_model
 
     keras.utils.set_random_seed(0)
     model = build_model()
@@ -306,7 +306,7 @@ def test_every_bad_input_is_one_line_and_writes_nothing(keras_model, tmp_path):
 
 def test_duration_limit_holds_while_decoding(tmp_path):
     """A header may understate the length (VBR MP3): decoding stops at the limit anyway."""
-    from model.stream import iter_mono_blocks, open_source
+    from model.detect.stream import iter_mono_blocks, open_source
 
     sf.write(tmp_path / "a.wav", np.full(44100 * 3, 0.1, np.float32), 44100)
     info = open_source(tmp_path / "a.wav")
@@ -327,7 +327,7 @@ def test_bad_arrays_and_uploads(detector):
 # ---------------------------------------------------------------- model specs
 
 def test_model_specs_fail_in_one_line(tmp_path, monkeypatch):
-    import model.inference as inference
+    import model.detect.inference as inference
 
     monkeypatch.setattr(inference, "PRETRAINED_PATH", tmp_path / "missing.keras")
     (tmp_path / "fake.keras").write_bytes(b"not a zip")
@@ -342,7 +342,7 @@ def test_model_specs_fail_in_one_line(tmp_path, monkeypatch):
 
 
 def test_saved_model_loads_with_its_feature_card(keras_model, tmp_path):
-    from model.inference import read_model_card, write_model_card
+    from model.card import read_model_card, write_model_card
 
     path = tmp_path / "model.keras"
     keras_model.save(path)
@@ -364,7 +364,7 @@ def test_unstreamable_layout_is_refused():
 
 def test_rule_matches_the_dev_metric_with_min_steps_1():
     """The dashboard's dev metric and the detector must agree, so a dev threshold carries over."""
-    from model.metrics import detections_from_probs
+    from model.train.metrics import detections_from_probs
 
     rng = np.random.default_rng(7)
     traces = np.full((6, 1375), 0.2, np.float32)

@@ -9,7 +9,7 @@ import pytest
 import soundfile as sf
 
 from model.cli import main
-from model.features import STEP_SECONDS
+from model.audio.features import STEP_SECONDS
 from tests.conftest import ROOT
 
 
@@ -18,7 +18,7 @@ def files(tmp_path_factory):
     """A small saved model (the CLI loads .keras files) and a few audio files."""
     import keras
 
-    from model.network import NetworkConfig, build_model
+    from model.train.network import NetworkConfig, build_model
 
     keras.utils.set_random_seed(0)
     d = tmp_path_factory.mktemp("cli")
@@ -83,9 +83,9 @@ def test_model_errors_are_one_line_exit_2(files, capsys):
 
 
 def test_run_id_resolves_through_the_store(files, capsys, tmp_path):
-    from model.events import TrialEvent
-    from model.store import RunStore
-    from model.trial_config import ComparisonConfig, TrialConfig
+    from model.train.events import TrialEvent
+    from model.runs.store import RunStore
+    from model.train.trial_config import ComparisonConfig, TrialConfig
 
     store = RunStore(tmp_path / "lab.sqlite")
     cid, (run_id,) = store.create_comparison(ComparisonConfig(TrialConfig(epochs=1), ["fp32"], 1))
@@ -112,7 +112,7 @@ def test_no_traceback_from_a_real_process(files):
 def test_threshold_defaults_to_the_model_cards_recommendation(files, capsys, tmp_path):
     import shutil
 
-    from model.inference import recommended_threshold
+    from model.card import recommended_threshold
     model = tmp_path / "carded.keras"
     shutil.copy(files / "model.keras", model)
     assert recommended_threshold(model) is None  # no card

@@ -5,10 +5,10 @@ import json
 import numpy as np
 import pytest
 
-from model.dev_breakdown import (DevConditions, breakdown_by_condition, read_dev_conditions,
+from model.detect.dev_breakdown import (DevConditions, breakdown_by_condition, read_dev_conditions,
                                  snr_band, voice_groups)
-from model.dev_scores import DevTruth, score_dev
-from model.evaluate import EvalReport
+from model.detect.dev_scores import DevTruth, score_dev
+from model.detect.evaluate import EvalReport
 
 STEPS = 1375
 

@@ -4,15 +4,16 @@ import json
 import numpy as np
 import pytest
 
-from model.detect import DetectConfig, Detector
-from model.dev_scores import read_dev_truth, score_dev
-from model.ensemble import (check_convertible, log_power_to_pcen, member_paths, model_members,
+from model.detect.detector import DetectConfig, Detector
+from model.detect.dev_scores import read_dev_truth, score_dev
+from model.detect.ensemble import (check_convertible, log_power_to_pcen, member_paths, model_members,
                             predict_ensemble)
 from model.errors import LabError
-from model.evaluate import evaluate_model, predict_clips
-from model.features import (FEATURE_KIND_LOG, FEATURE_KIND_PCEN, SAMPLE_RATE_HZ,
+from model.detect.evaluate import evaluate_model, predict_clips
+from model.audio.features import (FEATURE_KIND_LOG, FEATURE_KIND_PCEN, SAMPLE_RATE_HZ,
                             audio_to_features)
-from model.inference import load_keras_model, write_model_card
+from model.detect.inference import load_keras_model
+from model.card import write_model_card
 from tests.tinydata import write_tiny_dataset
 
 
@@ -21,7 +22,7 @@ def pair(tmp_path_factory):
     """Two small networks, one on log power and one on PCEN; the first names the second."""
     import keras
 
-    from model.network import NetworkConfig, build_model
+    from model.train.network import NetworkConfig, build_model
 
     d = tmp_path_factory.mktemp("ensemble")
     for i, (name, kind) in enumerate((("main", FEATURE_KIND_LOG), ("other", FEATURE_KIND_PCEN))):
@@ -119,7 +120,7 @@ def test_evaluate_command_names_the_members(pair, tmp_path, capsys):
 
 
 def test_piece_sets_share_power_and_equal_each_kind_alone():
-    from model.stream import PieceGrid, iter_feature_piece_sets, iter_feature_pieces
+    from model.detect.stream import PieceGrid, iter_feature_piece_sets, iter_feature_pieces
 
     audio = _speechlike(seconds=7.0)
     blocks = [audio[i:i + 30000] for i in range(0, audio.size, 30000)]

@@ -7,13 +7,13 @@ import sys
 import numpy as np
 import pytest
 
-from model.dev_scores import (DET_THRESHOLDS, DevTruth, read_dev_truth, score_dev,
+from model.detect.dev_scores import (DET_THRESHOLDS, DevTruth, read_dev_truth, score_dev,
                               window_end_times)
-from model.evaluate import EvalReport, read_report, write_report
-from model.features import CLIP_SAMPLES, N_STEPS, SAMPLE_RATE_HZ, STEP_SECONDS
-from model.metrics import (THRESHOLDS, frr_at_fa_rate, match_detections, operating_point,
+from model.detect.evaluate import EvalReport, read_report, write_report
+from model.audio.features import CLIP_SAMPLES, N_STEPS, SAMPLE_RATE_HZ, STEP_SECONDS
+from model.train.metrics import (THRESHOLDS, frr_at_fa_rate, match_detections, operating_point,
                            sweep_thresholds)
-from model.synth import labels_for_ends
+from model.data.synth import labels_for_ends
 from tests.conftest import ROOT
 from tests.tinydata import write_examples_csv
 
@@ -125,7 +125,7 @@ def test_report_round_trips_through_json(tmp_path):
 
 
 def test_det_png_is_written_atomically(tmp_path):
-    from model.det_plot import det_curve_png
+    from model.detect.det_plot import det_curve_png
 
     probs, labels, truth = _ramp_and_bump()
     report = EvalReport("m", "/m.keras", 0.0, "/d", "activate", "log-power-v1", [], "",
@@ -138,10 +138,10 @@ def test_det_png_is_written_atomically(tmp_path):
 def test_evaluate_path_needs_no_tensorflow_soundfile_librosa_or_matplotlib():
     code = ("import sys\n"
             "for name in ('tensorflow', 'soundfile', 'librosa'): sys.modules[name] = None\n"
-            "import model.evaluate, model.dev_scores, model.cli.evaluate_cmd\n"
+            "import model.detect.evaluate, model.detect.dev_scores, model.cli.evaluate_cmd\n"
             "from model.cli import main\n"
             "assert 'matplotlib' not in sys.modules and 'streamlit' not in sys.modules\n"
-            "import model.det_plot\n")
+            "import model.detect.det_plot\n")
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
                           timeout=120)
     assert proc.returncode == 0, proc.stderr

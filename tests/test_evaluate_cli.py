@@ -8,7 +8,7 @@ import time
 import pytest
 
 from model.cli import main
-from model.evaluate import EvalReport
+from model.detect.evaluate import EvalReport
 from tests.conftest import ROOT
 from tests.tinydata import write_tiny_dataset
 
@@ -20,8 +20,8 @@ def files(tmp_path_factory):
     """A tiny dataset (examples.csv, trigger-free dev clips) and a small saved model."""
     import keras
 
-    from model.inference import write_model_card
-    from model.network import NetworkConfig, build_model
+    from model.card import write_model_card
+    from model.train.network import NetworkConfig, build_model
 
     keras.utils.set_random_seed(0)
     d = tmp_path_factory.mktemp("evalcli")
@@ -94,7 +94,7 @@ def test_bad_input_is_one_line_and_exit_2(files, capsys, tmp_path):
 
 
 def test_feature_kind_mismatch_is_refused(files, capsys, tmp_path):
-    from model.inference import write_model_card
+    from model.card import write_model_card
 
     other = tmp_path / "seed.keras"
     shutil.copy(files["model"], other)
@@ -105,9 +105,9 @@ def test_feature_kind_mismatch_is_refused(files, capsys, tmp_path):
 
 
 def test_run_id_uses_the_runs_own_dataset(files, capsys, tmp_path):
-    from model.events import TrialEvent
-    from model.store import RunStore
-    from model.trial_config import ComparisonConfig, TrialConfig
+    from model.train.events import TrialEvent
+    from model.runs.store import RunStore
+    from model.train.trial_config import ComparisonConfig, TrialConfig
 
     db = tmp_path / "lab.sqlite"
     store = RunStore(db)

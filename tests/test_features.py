@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from model.errors import AudioError
-from model.features import (FEATURE_KIND_SEED, N_FRAMES, N_FREQ, audio_to_features,
+from model.audio.features import (FEATURE_KIND_SEED, N_FRAMES, N_FREQ, audio_to_features,
                             frames_for_samples, steps_for_frames)
 
 
@@ -97,7 +97,7 @@ def _eq(audio):
 
 
 def test_pcen_is_float16_safe_and_resumable_bit_exactly():
-    from model.features import FEATURE_KIND_PCEN, audio_to_power, power_to_pcen
+    from model.audio.features import FEATURE_KIND_PCEN, audio_to_power, power_to_pcen
     audio = _speechlike()
     feats = audio_to_features(audio, 44100, FEATURE_KIND_PCEN)
     assert feats.shape == (frames_for_samples(audio.size), N_FREQ) and feats.dtype == np.float32
@@ -113,7 +113,7 @@ def test_pcen_is_float16_safe_and_resumable_bit_exactly():
 @pytest.mark.parametrize("change", ["gain +20 dB", "low-pass colour"])
 def test_pcen_ignores_level_and_colour_far_more_than_log_power(change):
     """The point of PCEN: a louder or coloured recording of the same sound looks the same."""
-    from model.features import FEATURE_KIND_LOG, FEATURE_KIND_PCEN
+    from model.audio.features import FEATURE_KIND_LOG, FEATURE_KIND_PCEN
     audio = _speechlike(seed=1)
     other = audio * 10.0 if change == "gain +20 dB" else _eq(audio)
     moved = {}

@@ -5,12 +5,12 @@ import time
 
 import pytest
 
-from model.events import TrialEvent
-from model.isolation import run_trial_isolated
-from model.jobs import Runner
-from model.network import NetworkConfig
-from model.store import RunStore
-from model.trial_config import ComparisonConfig, TrialConfig
+from model.train.events import TrialEvent
+from model.runs.isolation import run_trial_isolated
+from model.runs.jobs import Runner
+from model.train.network import NetworkConfig
+from model.runs.store import RunStore
+from model.train.trial_config import ComparisonConfig, TrialConfig
 from tests.tinydata import write_tiny_dataset
 
 SMALL = NetworkConfig(conv_filters=8, gru_units=8, dropout=0.1)

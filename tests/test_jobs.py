@@ -4,12 +4,12 @@ import time
 import numpy as np
 import pytest
 
-import model.trial as trial_mod
+import model.train.trial as trial_mod
 from model.errors import ConfigError
-from model.jobs import Runner, get_runner
-from model.network import NetworkConfig
-from model.store import RunStore
-from model.trial_config import ComparisonConfig, TrialConfig
+from model.runs.jobs import Runner, get_runner
+from model.train.network import NetworkConfig
+from model.runs.store import RunStore
+from model.train.trial_config import ComparisonConfig, TrialConfig
 from tests.tinydata import write_tiny_dataset
 
 SMALL = NetworkConfig(conv_filters=16, gru_units=16, dropout=0.1)

@@ -1,5 +1,5 @@
 """The GRU kernel probe: its labels, and what it sees on this CPU (TensorFlow backend)."""
-from model.kernels import GruKernelReport
+from model.train.kernels import GruKernelReport
 
 
 def test_labels_name_the_kernel_that_ran():
@@ -14,10 +14,10 @@ def test_labels_name_the_kernel_that_ran():
 
 def test_cpu_tensorflow_runs_the_loop():
     """No GPU here: Keras's fused GRU is refused and the probe must say "loop"."""
-    from model.precision import apply_precision
-    from model.trial import build_trial_model, probe_gru_kernel
-    from model.network import NetworkConfig
-    from model.trial_config import TrialConfig
+    from model.train.precision import apply_precision
+    from model.train.trial import build_trial_model, probe_gru_kernel
+    from model.train.network import NetworkConfig
+    from model.train.trial_config import TrialConfig
     cfg = TrialConfig(network=NetworkConfig(conv_filters=8, gru_units=4))
     model = build_trial_model(cfg, apply_precision("fp32"))
     assert probe_gru_kernel(model) == "loop"

@@ -5,15 +5,15 @@ import hashlib
 import numpy as np
 import pytest
 
-from model import makedata
-from model.audio import read_audio, write_wav_atomic
-from model.bank import WordBank
-from model.dataset import load_dataset
+from model.data import makedata
+from model.audio.files import read_audio, write_wav_atomic
+from model.data.bank import WordBank
+from model.data.dataset import load_dataset
 from model.errors import ConfigError, DatasetError, SpeechError
-from model.features import CLIP_SAMPLES, FEATURE_KIND_PCEN, N_STEPS, audio_to_features
-from model.makedata import make_dataset
-from model.samples import read_samples, write_samples
-from model.synth import SynthConfig
+from model.audio.features import CLIP_SAMPLES, FEATURE_KIND_PCEN, N_STEPS, audio_to_features
+from model.data.makedata import make_dataset
+from model.data.samples import read_samples, write_samples
+from model.data.synth import SynthConfig
 
 TINY = dict(n_train=6, n_dev=3, seed=5, bank_trigger_clips=4, bank_other_clips=4, background_pool=4)
 

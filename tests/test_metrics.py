@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from model.metrics import (detections_from_probs, frr_at_fa_rate, mask_to_runs,
+from model.train.metrics import (detections_from_probs, frr_at_fa_rate, mask_to_runs,
                            score_detections)
 
 STEPS = 1375

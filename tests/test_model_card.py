@@ -7,7 +7,7 @@ import shlex
 import pytest
 
 from model.cli import data_cmd
-from model.trial_config import PRETRAINED_PATH
+from model.card import PRETRAINED_PATH
 
 CARD = PRETRAINED_PATH.with_suffix(".json")
 REPORT = PRETRAINED_PATH.with_suffix(".eval") / "report.json"

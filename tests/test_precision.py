@@ -5,8 +5,8 @@ import pytest
 import tensorflow as tf
 
 from model.errors import ConfigError
-from model.network import NetworkConfig, build_model
-from model.precision import (PrecisionRecord, apply_precision, default_precisions,
+from model.train.network import NetworkConfig, build_model
+from model.train.precision import (PrecisionRecord, apply_precision, default_precisions,
                              make_optimizer, policy_for, record_model_dtypes, set_tf32)
 
 SMALL = NetworkConfig(conv_filters=8, gru_units=8, dropout=0.1)

@@ -2,9 +2,9 @@
 import numpy as np
 import pytest
 
-from model.audio import write_wav_atomic
+from model.audio.files import write_wav_atomic
 from model.errors import DatasetError
-from model.rawdata import is_dev_file, load_raw_data
+from model.data.rawdata import is_dev_file, load_raw_data
 
 
 def _tone(seconds, sr=16000):

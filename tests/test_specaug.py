@@ -4,10 +4,10 @@ import pytest
 
 from model.cli.train_cmd import parse_spec_augment
 from model.errors import ConfigError
-from model.metrics import mask_to_runs
-from model.specaug import PRESET, SpecAugmentConfig, check_spec_augment, mask_batches, \
+from model.train.metrics import mask_to_runs
+from model.train.specaug import PRESET, SpecAugmentConfig, check_spec_augment, mask_batches, \
     mask_features_np
-from model.trial_config import TrialConfig, validate_trial_config
+from model.train.trial_config import TrialConfig, validate_trial_config
 
 
 def _batch(n=6, frames=400, bins=101):
@@ -67,7 +67,7 @@ def test_settings_validate_and_parse():
 
 def test_a_cli_trial_trains_with_masks_and_stores_them(tmp_path, capsys):
     from model.cli import main
-    from model.store import RunStore
+    from model.runs.store import RunStore
     from tests.tinydata import write_tiny_dataset
     data = write_tiny_dataset(tmp_path / "data", n_train=8, n_dev=4)
     code = main(["train", "--precisions", "fp32", "--epochs", "1", "--batch-size", "4",

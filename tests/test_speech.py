@@ -2,10 +2,10 @@
 import numpy as np
 import pytest
 
-from model import speech
+from model.data import speech
 from model.errors import ConfigError, SpeechError
-from model.features import SAMPLE_RATE_HZ
-from model.speech_engines import NATIVE_RATE_HZ, piper_pcm
+from model.audio.features import SAMPLE_RATE_HZ
+from model.data.speech_engines import NATIVE_RATE_HZ, piper_pcm
 
 FRAME = int(0.005 * SAMPLE_RATE_HZ)  # 5 ms
 

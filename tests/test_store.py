@@ -12,12 +12,12 @@ import time
 import pytest
 
 from model.errors import LabError
-from model.events import EpochRecord, RunSummary, TrialEvent
-from model.metrics import DetectionMetrics
-from model.precision import PrecisionRecord
-from model.store import RunStore, owner_alive, process_token
-from model.store_export import export_csv, export_json, import_json
-from model.trial_config import ComparisonConfig, TrialConfig
+from model.train.events import EpochRecord, RunSummary, TrialEvent
+from model.train.metrics import DetectionMetrics
+from model.train.precision import PrecisionRecord
+from model.runs.store import RunStore, owner_alive, process_token
+from model.runs.export import export_csv, export_json, import_json
+from model.train.trial_config import ComparisonConfig, TrialConfig
 from tests.conftest import ROOT
 
 
@@ -127,9 +127,9 @@ def test_restart_marks_runs_of_a_dead_process_interrupted(tmp_path):
     crash = textwrap.dedent(f"""
         import os, sys, time
         sys.path.insert(0, {str(ROOT)!r})
-        from model.store import RunStore
-        from model.events import TrialEvent
-        from model.trial_config import ComparisonConfig, TrialConfig
+        from model.runs.store import RunStore
+        from model.train.events import TrialEvent
+        from model.train.trial_config import ComparisonConfig, TrialConfig
         store = RunStore({str(db)!r})
         cid, ids = store.create_comparison(ComparisonConfig(TrialConfig(), ["fp32", "amp-bf16"]))
         store.set_comparison_status(cid, "running")

@@ -4,17 +4,17 @@ import threading
 
 import pytest
 
-import model.jobs as jobs_mod
+import model.runs.jobs as jobs_mod
 from model.errors import ConfigError
-from model.events import EpochRecord
-from model.jobs import Runner
-from model.network import NetworkConfig
-from model.store import RunStore
-from model.sweep import SweepRun, pick_reference, run_speed, sweep_result, sweep_state
-from model.sweep_config import SweepConfig, parse_batch_sizes, validate_sweep
-from model.sweep_jobs import cancel_sweep, start_sweep
-from model.sweep_store import read_sweep, sweep_runs, sweeps
-from model.trial_config import TrialConfig
+from model.train.events import EpochRecord
+from model.runs.jobs import Runner
+from model.train.network import NetworkConfig
+from model.runs.store import RunStore
+from model.runs.sweep import SweepRun, pick_reference, run_speed, sweep_result, sweep_state
+from model.train.sweep_config import SweepConfig, parse_batch_sizes, validate_sweep
+from model.runs.sweep_jobs import cancel_sweep, start_sweep
+from model.runs.sweep_store import read_sweep, sweep_runs, sweeps
+from model.train.trial_config import TrialConfig
 from tests.sweep_helpers import SpeedTrainer
 from tests.tinydata import write_tiny_dataset
 

@@ -2,8 +2,8 @@
 import pytest
 
 from model.cli import main
-from model.jobs import get_runner
-from model.sweep_store import sweeps
+from model.runs.jobs import get_runner
+from model.runs.sweep_store import sweeps
 from tests.sweep_helpers import SpeedTrainer
 from tests.test_app_pages import use_fake_trainer
 from tests.tinydata import write_tiny_dataset

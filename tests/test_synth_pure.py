@@ -1,10 +1,10 @@
-"""Pure mixing functions of model/synth.py on constructed inputs."""
+"""Pure mixing functions of model/data/synth.py on constructed inputs."""
 import numpy as np
 import pytest
 
-from model.features import CLIP_SAMPLES, N_STEPS
-from model.effects import rms_dbfs
-from model.synth import labels_for_ends, mix_clip, place_segments
+from model.audio.features import CLIP_SAMPLES, N_STEPS
+from model.audio.effects import rms_dbfs
+from model.data.synth import labels_for_ends, mix_clip, place_segments
 
 
 def test_labels_start_right_after_each_end_and_last_50_steps():

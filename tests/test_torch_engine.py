@@ -82,7 +82,7 @@ def test_torch_cli_trial_runs_lean_steps_from_host_memory(tmp_path):
 
 def test_torch_detection_of_the_shipped_pair_matches_tensorflow():
     """Streaming detection on torch (no autograd history) gives TensorFlow's probabilities."""
-    from model.detect import Detector
+    from model.detect.detector import Detector
 
     clip = ROOT / "assets" / "samples" / "example_001.wav"
     proc = subprocess.run([sys.executable, "-m", "model", "detect", str(clip), "--json"],

@@ -5,9 +5,9 @@ import sys
 import pytest
 
 from model.cli import main
-from model.events import PrecisionSummary
+from model.train.events import PrecisionSummary
 from model.cli.train_cmd import format_summary
-from model.store import RunStore
+from model.runs.store import RunStore
 from tests.conftest import ROOT
 from tests.tinydata import write_tiny_dataset
 

@@ -6,12 +6,12 @@ import keras
 import numpy as np
 import pytest
 
-from model.dataset import load_dataset
+from model.data.dataset import load_dataset
 from model.errors import ConfigError, DatasetError
-from model.device import read_rss_bytes
-from model.network import NetworkConfig
-from model.trial import binary_crossentropy, iterate_batches, run_trial
-from model.trial_config import (ComparisonConfig, TrialConfig, epoch_learning_rate,
+from model.train.device import read_rss_bytes
+from model.train.network import NetworkConfig
+from model.train.trial import binary_crossentropy, iterate_batches, run_trial
+from model.train.trial_config import (ComparisonConfig, TrialConfig, epoch_learning_rate,
                                 validate_comparison, validate_trial_config)
 from tests.lr_check import weight_moves_under_lr
 from tests.tinydata import write_tiny_dataset
@@ -70,8 +70,8 @@ def test_run_records_its_feature_kind_for_detection(tmp_path):
     """A model trained on PCEN data is fed PCEN by detect and evaluate (model.json beside it)."""
     import json
 
-    from model.detect import Detector
-    from model.inference import read_model_card
+    from model.detect.detector import Detector
+    from model.card import read_model_card
     data = write_tiny_dataset(tmp_path / "data")
     meta = json.loads((data / "meta.json").read_text())
     (data / "meta.json").write_text(json.dumps({**meta, "feature_kind": "pcen-v1"}))
@@ -194,8 +194,8 @@ def test_cosine_trial_ends_at_its_last_rate(tiny, tmp_path):
 
 
 def test_pretrained_init_needs_a_shipped_model_with_the_same_network(tmp_path):
-    from model.network import NetworkConfig
-    from model.trial_config import check_pretrained_network
+    from model.train.network import NetworkConfig
+    from model.train.trial_config import check_pretrained_network
     with pytest.raises(ConfigError, match="no pretrained model shipped yet"):
         check_pretrained_network(NetworkConfig(), tmp_path / "missing.keras")
     check_pretrained_network(NetworkConfig())  # the shipped model has the default network
@@ -245,8 +245,8 @@ def test_missing_dataset_folder(tmp_path):
 
 
 def test_pretrained_weights_are_copied_and_mismatch_is_refused(tmp_path):
-    from model.network import build_model
-    from model.trial import load_pretrained_weights
+    from model.train.network import build_model
+    from model.train.trial import load_pretrained_weights
     keras.utils.set_random_seed(1)
     source = build_model("float32", SMALL)
     source.save(tmp_path / "activate.keras")
@@ -263,7 +263,7 @@ def test_pretrained_weights_are_copied_and_mismatch_is_refused(tmp_path):
 def test_pretrained_init_refuses_a_dataset_of_other_features(tmp_path):
     from dataclasses import replace
 
-    from model.trial_config import check_against_dataset
+    from model.train.trial_config import check_against_dataset
     folder = write_tiny_dataset(tmp_path / "pcen", n_train=4, n_dev=2)
     meta = json.loads((folder / "meta.json").read_text())
     (folder / "meta.json").write_text(json.dumps({**meta, "feature_kind": "pcen-v1"}))

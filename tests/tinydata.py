@@ -1,4 +1,4 @@
-"""A tiny, valid, learnable dataset in the model/dataset.py layout, for tests.
+"""A tiny, valid, learnable dataset in the model/data/dataset.py layout, for tests.
 
 Each clip is low-level noise; a trigger is a bright stripe across frequency bins
 40..60 lasting 60 frames, and the 50 output steps after the stripe ends are labelled 1
@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from model.dataset import DatasetMeta
-from model.features import (FEATURE_KIND_LOG, N_FRAMES, N_FREQ, N_STEPS, STEP_SECONDS,
+from model.data.dataset import DatasetMeta
+from model.audio.features import (FEATURE_KIND_LOG, N_FRAMES, N_FREQ, N_STEPS, STEP_SECONDS,
                             steps_for_frames)
 
 STRIPE_FRAMES = 60  # trigger length in input frames
@@ -76,7 +76,7 @@ def write_examples_csv(path: str | Path, labels: dict[str, np.ndarray]) -> Path:
     """examples.csv in make-data's format, derived from label windows.
 
     Each window starting at step s stands for a trigger word ending at (s - 1) steps, as
-    ``model.synth.labels_for_ends`` makes them; there are no other words.
+    ``model.data.synth.labels_for_ends`` makes them; there are no other words.
 
     Args:
         path: the file to write.

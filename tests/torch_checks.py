@@ -26,8 +26,8 @@ from tests.lr_check import weight_moves_under_lr  # noqa: E402
 
 
 def flat_gru_vs_keras_loop() -> float:
-    """model/torch_gru.py's packed call against Keras's own step-by-step GRU (outputs)."""
-    from model.torch_gru import cudnn_gru_flat
+    """model/train/torch_gru.py's packed call against Keras's own step-by-step GRU (outputs)."""
+    from model.train.torch_gru import cudnn_gru_flat
     rnn = importlib.import_module("keras.src.backend.torch.rnn")
     g = torch.Generator().manual_seed(0)
     x, h0 = torch.randn(3, 20, 6, generator=g), torch.randn(3, 5, generator=g)
@@ -39,10 +39,10 @@ def flat_gru_vs_keras_loop() -> float:
 
 
 def fused_bn_vs_keras(policy: str) -> dict:
-    """One training call of a BN layer, Keras's own against model/torch_bn.py's."""
+    """One training call of a BN layer, Keras's own against model/train/torch_bn.py's."""
     import keras
 
-    from model.torch_bn import install_fused_bn
+    from model.train.torch_bn import install_fused_bn
     results = []
     for fused in (False, True):
         keras.utils.set_random_seed(1)
@@ -72,16 +72,16 @@ def fused_bn_vs_keras(policy: str) -> dict:
 def lean_vs_keras(dataset: str) -> dict:
     """bench_gpu.check_maths on this CPU with a small network: engine steps against Keras."""
     import bench_gpu
-    from model.dataset import load_dataset
-    from model.network import NetworkConfig
+    from model.data.dataset import load_dataset
+    from model.train.network import NetworkConfig
     data = load_dataset(dataset, check_values=False)
     return bench_gpu.check_maths("fp32", data, batch=8, steps=3,
                                  network=NetworkConfig(conv_filters=16, gru_units=8))
 
 
 def masks_on_device() -> dict:
-    """model/specaug.py's torch masking: filled with the clip mean, whole frames and bands."""
-    from model.specaug import SpecAugmentConfig, mask_batches
+    """model/train/specaug.py's torch masking: filled with the clip mean, whole frames and bands."""
+    from model.train.specaug import SpecAugmentConfig, mask_batches
     g = torch.Generator().manual_seed(0)
     x = torch.sign(torch.randn(4, 300, 101, generator=g)) * (1 + torch.rand(4, 300, 101, generator=g))
     y = torch.zeros(4, 75, 1)

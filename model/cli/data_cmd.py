@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import argparse
 
-from ..dataset import DEFAULT_DATASET_DIR
+from ..data.dataset import DEFAULT_DATASET_DIR
 from ..errors import ConfigError
-from ..features import SYNTH_FEATURE_KINDS
-from ..synth import SynthConfig
+from ..audio.features import SYNTH_FEATURE_KINDS
+from ..data.synth import SynthConfig
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -42,7 +42,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def config_from_args(args: argparse.Namespace) -> SynthConfig:
     """SynthConfig from parsed arguments (validation happens in make_dataset)."""
-    from ..augment import AugmentConfig
+    from ..data.augment import AugmentConfig
 
     n_dev = args.dev_examples if args.dev_examples is not None else max(1, args.examples // 10)
     return SynthConfig(word=args.word, n_train=args.examples, n_dev=n_dev, seed=args.seed,
@@ -72,7 +72,7 @@ def _mixing_overrides(args: argparse.Namespace) -> dict:
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from ..makedata import make_dataset
+    from ..data.makedata import make_dataset
 
     bars: dict[str, tqdm] = {}
 
@@ -83,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
         if done >= total:
             bar.close()
 
-    from ..makedata import DEFAULT_CACHE_DIR
+    from ..data.makedata import DEFAULT_CACHE_DIR
 
     report = make_dataset(config_from_args(args), args.out, progress=progress, workers=args.workers,
                           cache_dir=args.cache_dir or DEFAULT_CACHE_DIR, feature_kind=args.features)

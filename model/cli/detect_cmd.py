@@ -13,9 +13,9 @@ import os
 import sys
 from pathlib import Path
 
-from ..audio import DEFAULT_MAX_BYTES, DEFAULT_MAX_SECONDS, AudioLimits
+from ..audio.files import DEFAULT_MAX_BYTES, DEFAULT_MAX_SECONDS, AudioLimits
 from ..errors import LabError
-from ..features import FEATURE_KINDS
+from ..audio.features import FEATURE_KINDS
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -61,11 +61,12 @@ def chime_paths(chime_out: str, files: list[str]) -> list[Path]:
 def run(args: argparse.Namespace) -> int:
     """Detect in every file; 0 if all were processed, 1 if any failed (LabError on setup: 2)."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is imported
-    from ..chime import write_chimed_wav
-    from ..detect import DetectConfig, Detector
+    from ..detect.chime import write_chimed_wav
+    from ..detect.detector import DetectConfig, Detector
 
     limits = AudioLimits(int(args.max_mb * 2 ** 20), float(args.max_seconds))
-    from ..inference import recommended_threshold, resolve_model_path
+    from ..detect.inference import resolve_model_path
+    from ..card import recommended_threshold
 
     threshold = args.threshold
     if threshold is None:

@@ -1,6 +1,6 @@
 """``python -m model evaluate``: a model's quality on a dataset's dev split (unseen voices).
 
-Writes ``<out>/report.json`` (:class:`model.evaluate.EvalReport`) and ``<out>/det.png``
+Writes ``<out>/report.json`` (:class:`model.detect.evaluate.EvalReport`) and ``<out>/det.png``
 (the DET curve); ``<out>`` defaults to ``<model file without .keras>.eval/`` beside the
 model (``runs/<id>/model.eval/``, ``model/pretrained/activate.eval/``). Prints a short
 summary, or the report as one JSON object with ``--json``. Bad input (unknown model, a
@@ -15,7 +15,7 @@ import os
 from pathlib import Path
 
 from ..errors import LabError
-from ..metrics import DEFAULT_TARGET_FA_PER_HOUR
+from ..train.metrics import DEFAULT_TARGET_FA_PER_HOUR
 
 if importlib.util.find_spec("matplotlib") is None:  # fail at registration, like other commands
     raise ModuleNotFoundError("No module named 'matplotlib'", name="matplotlib")
@@ -44,8 +44,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Evaluate, write the report and the plot, print; LabError propagates (exit 2)."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is imported
-    from ..det_plot import det_curve_png
-    from ..evaluate import PLOT_FILE, default_out_dir, evaluate_model, write_report
+    from ..detect.det_plot import det_curve_png
+    from ..detect.evaluate import PLOT_FILE, default_out_dir, evaluate_model, write_report
 
     if args.batch_size < 1:
         raise LabError(f"batch size must be at least 1, got {args.batch_size}")

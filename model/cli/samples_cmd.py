@@ -4,8 +4,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..dataset import DEFAULT_DATASET_DIR, load_dataset
-from ..synth import SynthConfig
+from ..data.dataset import DEFAULT_DATASET_DIR, load_dataset
+from ..data.synth import SynthConfig
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -16,7 +16,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..samples import write_samples
+    from ..data.samples import write_samples
 
     folder = Path(args.dataset)
     if (folder / "meta.json").is_file():

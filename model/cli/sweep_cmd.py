@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import argparse
 
-from ..store_schema import DEFAULT_DB_PATH
+from ..runs.schema import DEFAULT_DB_PATH
 from . import train_cmd
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register the sweep command's options (train's, with --batch-sizes for --batch-size)."""
-    from ..sweep_config import DEFAULT_BATCH_SIZES, DEFAULT_SWEEP_EPOCHS
+    from ..train.sweep_config import DEFAULT_BATCH_SIZES, DEFAULT_SWEEP_EPOCHS
     train_cmd.add_arguments(parser)
     for action in parser._actions:  # argparse cannot remove an option; hide the one replaced
         if action.dest == "batch_size":
@@ -26,7 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def config_from_args(args: argparse.Namespace):
     """The SweepConfig the options describe (not yet validated)."""
-    from ..sweep_config import SweepConfig, parse_batch_sizes
+    from ..train.sweep_config import SweepConfig, parse_batch_sizes
     comp = train_cmd.config_from_args(args)
     return SweepConfig(base=comp.base, batch_sizes=parse_batch_sizes(args.batch_sizes),
                        precisions=comp.precisions, epochs=args.epochs,
@@ -52,10 +52,10 @@ def format_result(result) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """Run the sweep, printing each run's events; 0 if every run finished, 1 otherwise."""
-    from ..jobs import get_runner
-    from ..sweep import sweep_result
-    from ..sweep_jobs import cancel_sweep, start_sweep
-    from ..sweep_store import read_sweep, sweep_runs
+    from ..runs.jobs import get_runner
+    from ..runs.sweep import sweep_result
+    from ..runs.sweep_jobs import cancel_sweep, start_sweep
+    from ..runs.sweep_store import read_sweep, sweep_runs
     cfg = config_from_args(args)
     runner = get_runner(args.store)
     sid = start_sweep(runner, cfg, check_values=True)

@@ -8,16 +8,16 @@ from __future__ import annotations
 import argparse
 import time
 
-from ..events import PrecisionSummary, TrialEvent, summarise_precisions
-from ..store_schema import DEFAULT_DB_PATH
+from ..train.events import PrecisionSummary, TrialEvent, summarise_precisions
+from ..runs.schema import DEFAULT_DB_PATH
 
 _POLL_SECONDS = 0.5
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register the train command's options."""
-    from ..dataset import DEFAULT_DATASET_DIR
-    from ..precision import PRECISIONS
+    from ..data.dataset import DEFAULT_DATASET_DIR
+    from ..train.precision import PRECISIONS
     parser.add_argument("--precisions", default="",
                         help=f"comma list of {', '.join(PRECISIONS)} "
                              "(default: fp32,amp-fp16 on a GPU, fp32,amp-bf16 on a CPU)")
@@ -55,8 +55,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def config_from_args(args: argparse.Namespace):
     """The ComparisonConfig the options describe (not yet validated)."""
-    from ..network import NetworkConfig
-    from ..trial_config import ComparisonConfig, TrialConfig
+    from ..train.network import NetworkConfig
+    from ..train.trial_config import ComparisonConfig, TrialConfig
     net = NetworkConfig()
     for name in ("conv_filters", "gru_units", "dropout"):
         if getattr(args, name) is not None:
@@ -76,7 +76,7 @@ def parse_spec_augment(text: str):
     from dataclasses import replace
 
     from ..errors import ConfigError
-    from ..specaug import PRESET, SpecAugmentConfig
+    from ..train.specaug import PRESET, SpecAugmentConfig
     text = text.strip().lower()
     if text in ("", "off"):
         return SpecAugmentConfig()
@@ -153,7 +153,7 @@ def follow_comparison(runner, cid: str, epochs: int) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the comparison; 0 if every run finished, 1 otherwise."""
-    from ..jobs import get_runner
+    from ..runs.jobs import get_runner
     cfg = config_from_args(args)
     runner = get_runner(args.store)
     cid = runner.start(cfg, check_values=True)

@@ -16,7 +16,7 @@ from playwright.sync_api import expect
 
 from pathlib import Path
 
-from model.store import RunStore
+from model.runs.store import RunStore
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -1,0 +1,67 @@
+"""A model's card: the small JSON file beside a ``.keras`` file that says how to feed it.
+
+Training writes ``{"feature_kind": ...}`` beside every saved model; the shipped model's card
+also holds its recommended threshold, its member networks and its evaluation history. Every
+stage that saves, loads or fine-tunes a model reads the card through these functions, so the
+card sits below training, the run store and detection (see docs/ARCHITECTURE.md).
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from .audio.features import FEATURE_KINDS
+from .errors import LabError
+
+PRETRAINED_PATH = Path(__file__).resolve().parent / "pretrained" / "activate.keras"
+
+
+def model_card_path(model_path: str | Path) -> Path:
+    """The JSON file beside a model that records its feature kind (``model.json``)."""
+    return Path(model_path).with_suffix(".json")
+
+
+def write_model_card(model_path: str | Path, feature_kind: str) -> Path:
+    """Record which features a model was trained on, next to the .keras file (atomic).
+
+    Args:
+        model_path: the .keras file.
+        feature_kind: one of ``model.audio.features.FEATURE_KINDS``.
+
+    Returns:
+        Path of the card written.
+    """
+    if feature_kind not in FEATURE_KINDS:
+        raise LabError(f"unknown feature kind {feature_kind!r}; expected one of {FEATURE_KINDS}")
+    card = model_card_path(model_path)
+    tmp = card.with_name(f".{card.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps({"feature_kind": feature_kind}) + "\n", encoding="utf-8")
+    os.replace(tmp, card)
+    return card
+
+
+def read_model_card(model_path: str | Path) -> str | None:
+    """Feature kind recorded beside ``model_path``, or None if there is no readable card."""
+    card = model_card_path(model_path)
+    if not card.is_file():
+        return None
+    try:
+        kind = json.loads(card.read_text(encoding="utf-8")).get("feature_kind")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return kind if kind in FEATURE_KINDS else None
+
+
+def recommended_threshold(model_path: str | Path) -> float | None:
+    """Detection threshold the model's card recommends (``"threshold"``), or None.
+
+    A card written by training holds only the feature kind; the shipped model's card also
+    holds the threshold its evaluation chose (its probabilities crowd near 1).
+    """
+    try:
+        value = json.loads(model_card_path(model_path).read_text(encoding="utf-8")).get("threshold")
+    except (OSError, ValueError, AttributeError):
+        return None
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value < 1
+    return float(value) if ok else None

@@ -1,0 +1,1 @@
+"""Training data: offline speech, word banks, backgrounds, augmentation, mixing, make-data, the dataset contract."""

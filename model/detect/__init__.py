@@ -1,0 +1,1 @@
+"""Detection: streaming inference, the detector, ensembles, the chime, dev-set evaluation and its plots."""

@@ -1,0 +1,256 @@
+"""Detection: any audio clip -> per-step trigger-word probabilities -> detections.
+
+One output step is 10 s / 1375 ~ 7.27 ms. Files of any length are streamed in bounded
+pieces (:mod:`model.detect.stream`) through the network with its GRU state carried
+(:mod:`model.detect.inference`), so memory stays flat and the probabilities equal whole-clip
+processing to within 1e-4 (tests/test_detect.py). The chime lives in :mod:`model.detect.chime`.
+
+Detection rule (:func:`probabilities_to_detections`, pure): a step is *on* when its
+probability is >= threshold; a run of at least ``min_steps`` consecutive on-steps is an
+episode; an episode that starts fewer than ``refractory_steps`` steps after the start of
+the current detection belongs to it (so a detector chimes at most once per
+``refractory_steps`` steps, counted from the chime like the seed's 75-step hold-off). A
+detection's time is its first on-step; its score is the peak probability over its episodes.
+The rule itself is :func:`model.train.metrics.episodes` and :func:`model.train.metrics.detection_groups`,
+shared with the dev metric (:func:`model.train.metrics.detections_from_probs`), so a threshold
+chosen on the dev set carries over. A model whose card names members is an ensemble
+(:mod:`model.detect.ensemble`): every piece goes through each network and the probabilities are
+averaged before the rule.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..audio.files import AudioLimits
+from ..errors import AudioError, ConfigError, LabError
+from ..audio.features import FEATURE_KIND_LOG, FEATURE_KINDS, SAMPLE_RATE_HZ, STEP_SECONDS, to_mono_44k
+from ..train.metrics import detection_groups, episodes
+from .stream import (StreamInfo, iter_feature_piece_sets, iter_mono_blocks, open_source,
+                     resample_blocks)
+
+
+@dataclass
+class DetectConfig:
+    """How audio becomes detections (stored as JSON with any result that needs it)."""
+
+    threshold: float = 0.5  # probability at or above which a step is "on", 0..1
+    min_steps: int = 1  # consecutive on-steps an episode needs (1 step = 7.27 ms)
+    refractory_steps: int = 75  # hold-off after a detection's start (seed: 75 ~ 0.55 s)
+    chunk_seconds: float = 10.24  # audio per network piece (1408 steps); one compiled length
+    silence_peak: float = 1e-4  # a mono peak below this (-80 dBFS) is "silent" and refused
+    feature_kind: str | None = None  # None: the model card's kind, else log-power-v1
+    compile_xla: bool = True  # XLA-compile the network on TensorFlow (~4x faster on CPU)
+    chime_gain: float = 0.5  # chime level mixed over the audio, 0..1
+    limits: AudioLimits = field(default_factory=AudioLimits)  # file size / duration limits
+
+    def validate(self) -> None:
+        """Raise ConfigError for a setting outside its range."""
+        if not 0.0 < self.threshold <= 1.0:
+            raise ConfigError(f"threshold must be in (0, 1], got {self.threshold}")
+        if self.min_steps < 1 or self.refractory_steps < 0:
+            raise ConfigError("min_steps must be >= 1 and refractory_steps >= 0")
+        if not 0.5 <= self.chunk_seconds <= 120.0:
+            raise ConfigError(f"chunk_seconds must be within 0.5..120, got {self.chunk_seconds}")
+        if self.feature_kind is not None and self.feature_kind not in FEATURE_KINDS:
+            raise ConfigError(f"feature kind must be one of {FEATURE_KINDS}")
+        if self.limits.max_bytes <= 0 or self.limits.max_seconds <= 0:
+            raise ConfigError("size and duration limits must be positive")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict for JSON."""
+        return asdict(self)
+
+
+@dataclass
+class Detection:
+    """One detected trigger word."""
+
+    step: int  # first on-step (index into the probabilities)
+    end_step: int  # one past the last on-step of the merged episodes
+    time_s: float  # step * STEP_SECONDS, seconds from the start of the audio
+    score: float  # peak probability over the detection
+
+
+@dataclass
+class DetectResult:
+    """Everything detection found in one clip."""
+
+    source: str  # file path, or a name for in-memory audio
+    duration_s: float  # decoded audio duration, seconds
+    probabilities: np.ndarray  # float32 (steps,), one per STEP_SECONDS
+    detections: list[Detection]  # in time order
+    model: str  # the model spec used (path, "pretrained" or run ID)
+    feature_kind: str  # features the network was fed
+    sample_rate_hz: int  # the source's own sample rate
+    step_s: float = STEP_SECONDS  # seconds per output step
+
+    def to_json_dict(self, decimals: int = 4) -> dict[str, Any]:
+        """The CLI's JSON object: file, duration_s, step_s, probabilities, detections, model."""
+        return {
+            "file": self.source,
+            "duration_s": round(self.duration_s, 6),
+            "step_s": self.step_s,
+            "probabilities": np.round(self.probabilities.astype(np.float64), decimals).tolist(),
+            "detections": [{"time_s": round(d.time_s, 6), "score": round(d.score, decimals)}
+                           for d in self.detections],
+            "model": self.model,
+        }
+
+
+def trace_to_episodes(probs: np.ndarray, threshold: float, min_steps: int = 1
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    """Runs of consecutive steps with probability >= threshold, at least ``min_steps`` long.
+
+    Returns:
+        (starts, ends) int arrays, ``ends`` exclusive, in time order.
+    """
+    _, starts, ends = episodes(np.asarray(probs).reshape(1, -1), threshold, min_steps)
+    return starts, ends
+
+
+def probabilities_to_detections(probs: np.ndarray, threshold: float = 0.5, min_steps: int = 1,
+                                refractory_steps: int = 75,
+                                step_s: float = STEP_SECONDS) -> list[Detection]:
+    """Apply the detection rule (module docstring) to one probability trace.
+
+    Args:
+        probs: (steps,) or (steps, 1) probabilities.
+        threshold: on when probability >= threshold.
+        min_steps: consecutive on-steps an episode needs.
+        refractory_steps: hold-off after a detection's start, in steps.
+        step_s: seconds per step.
+
+    Returns:
+        Detections in time order.
+    """
+    trace = np.asarray(probs, dtype=np.float32).reshape(-1)
+    starts, ends = trace_to_episodes(trace, threshold, min_steps)
+    if starts.size == 0:
+        return []
+    new_group = detection_groups(np.zeros_like(starts), starts, refractory_steps)
+    firsts = np.flatnonzero(new_group)
+    lasts = np.append(firsts[1:], starts.size) - 1
+    episode_peaks = np.array([trace[s:e].max() for s, e in zip(starts, ends)], np.float32)
+    group_peaks = np.maximum.reduceat(episode_peaks, firsts)
+    return [Detection(int(starts[f]), int(ends[last]), float(starts[f] * step_s), float(peak))
+            for f, last, peak in zip(firsts, lasts, group_peaks)]
+
+
+class Detector:
+    """A loaded model, ready to scan any number of clips (load once, detect many).
+
+    Args:
+        model: "pretrained", a .keras path or a run ID (see
+            :func:`model.detect.inference.resolve_model_path`).
+        config: detection settings; defaults to :class:`DetectConfig`.
+        store_path: run store database for run IDs (default: the store's own).
+
+    Raises:
+        LabError: no such model, not loadable, or a layout that cannot be streamed.
+    """
+
+    def __init__(self, model: str | Path = "pretrained", config: DetectConfig | None = None,
+                 store_path: str | Path | None = None) -> None:
+        from .ensemble import model_members
+        from .inference import load_keras_model, resolve_model_path
+        from ..card import read_model_card
+
+        self.config = config or DetectConfig()
+        self.config.validate()
+        self.model_path = resolve_model_path(model, store_path)
+        kind = self.config.feature_kind or read_model_card(self.model_path)
+        members = model_members(self.model_path, kind)  # the model, then its card's members
+        self._setup([(load_keras_model(m.path), m.feature_kind) for m in members], str(model))
+
+    @classmethod
+    def from_keras(cls, keras_model: Any, config: DetectConfig | None = None,
+                   label: str = "in-memory", feature_kind: str | None = None) -> "Detector":
+        """Wrap an already built or loaded Keras model (tests, a just-finished run)."""
+        self = cls.__new__(cls)
+        self.config = config or DetectConfig()
+        self.config.validate()
+        self.model_path = None
+        kind = self.config.feature_kind or feature_kind or FEATURE_KIND_LOG
+        self._setup([(keras_model, kind)], label)
+        return self
+
+    def _setup(self, models: list[tuple[Any, str]], label: str) -> None:
+        """Streaming networks for (keras model, feature kind) pairs, averaged if several."""
+        from .inference import StreamingModel
+
+        self.label = label
+        self.piece_steps = max(1, round(self.config.chunk_seconds / STEP_SECONDS))
+        self.nets = [StreamingModel(m, self.piece_steps, self.config.compile_xla) for m, _ in models]
+        self.kinds = [kind for _, kind in models]
+        if any(net.grid != self.nets[0].grid for net in self.nets):
+            raise LabError("the members of an ensemble must share the Conv1D kernel and stride")
+        self.net = self.nets[0]
+        self.feature_kind = "+".join(self.kinds)
+
+    def detect_file(self, source: str | Path | bytes) -> DetectResult:
+        """Probabilities and detections of a file (or its bytes), streamed in pieces.
+
+        Raises:
+            AudioError: unreadable, empty, truncated, NaN/inf, over a limit, too short, silent.
+        """
+        info = open_source(source, self.config.limits)
+        blocks = iter_mono_blocks(source, info)
+        return self._scan(resample_blocks(blocks, info.sample_rate_hz), info)
+
+    def detect_samples(self, audio: np.ndarray, sample_rate_hz: int,
+                       name: str = "the recording") -> DetectResult:
+        """Same as :meth:`detect_file` for audio already in memory (any rate, mono/stereo)."""
+        seconds = max(np.shape(audio) or (0,)) / max(int(sample_rate_hz), 1)  # (n,), (n,ch), (ch,n)
+        if seconds > self.config.limits.max_seconds:
+            raise AudioError(f"{name} lasts {seconds:.0f} s, over the "
+                             f"{self.config.limits.max_seconds:.0f} s limit")
+        try:
+            mono = to_mono_44k(audio, sample_rate_hz)
+        except AudioError as err:
+            raise AudioError(f"{name}: {err}") from None
+        info = StreamInfo(name, SAMPLE_RATE_HZ, 1, mono.shape[0], container="memory",
+                          frames_read=mono.shape[0], peak=float(np.max(np.abs(mono))))
+        result = self._scan(iter([mono]), info)
+        result.sample_rate_hz = int(sample_rate_hz)
+        return result
+
+    def warm_up(self) -> None:
+        """Run once so that the first real clip does not pay the XLA compile (~2 s)."""
+        noise = np.random.default_rng(0).normal(0, 0.1, SAMPLE_RATE_HZ).astype(np.float32)
+        self.detect_samples(noise, SAMPLE_RATE_HZ, "warm-up noise")
+
+    def _scan(self, samples_44k, info: StreamInfo) -> DetectResult:
+        """Run pieces through the network(s), then apply the silence check and the rule."""
+        parts = list(self._piece_probabilities(samples_44k))
+        if info.peak < self.config.silence_peak:
+            raise AudioError(f"{info.name} is silent (peak {_dbfs(info.peak)}): nothing to detect")
+        if not parts:
+            need_ms = 1000 * self.net.grid.piece_samples(1) / SAMPLE_RATE_HZ
+            raise AudioError(f"{info.name} is too short: {info.duration_s * 1000:.0f} ms, the "
+                             f"network needs at least {need_ms:.0f} ms")
+        probs = np.concatenate(parts)
+        cfg = self.config
+        found = probabilities_to_detections(probs, cfg.threshold, cfg.min_steps,
+                                            cfg.refractory_steps)
+        return DetectResult(info.name, info.duration_s, probs, found, self.label,
+                            self.feature_kind, info.sample_rate_hz)
+
+    def _piece_probabilities(self, samples_44k):
+        """Per piece, the mean probability over the networks, each fed its own features."""
+        pieces = iter_feature_piece_sets(samples_44k, self.piece_steps, self.net.grid,
+                                         tuple(self.kinds))
+        states = [net.initial_state() for net in self.nets]
+        for group in pieces:  # only the last piece may be short, so state is None only after it
+            total = None
+            for i, (net, piece) in enumerate(zip(self.nets, group)):
+                probs, states[i] = net.run_piece(piece, states[i])
+                total = probs if total is None else total + probs
+            yield total / len(self.nets)
+
+
+def _dbfs(peak: float) -> str:
+    return "-inf dBFS" if peak <= 0 else f"{20 * np.log10(peak):.0f} dBFS"

@@ -1,0 +1,140 @@
+"""Ensembles: a model whose card names member models; its probability is their mean.
+
+A model's JSON card (``activate.json`` beside ``activate.keras``, ``model.json`` beside a
+run's ``model.keras``) may hold ``"members": ["other.keras", ...]``: files in the same
+folder, each with its own card naming the features it was trained on. Detection,
+evaluation and the Detect page then average the per-step probabilities of the model and
+its members. Networks trained on different features (log power, PCEN) make different
+mistakes: on the shipped detector's dev set their false accepts fell in different clips,
+so the mean fires falsely about half as often at the same miss rate.
+
+A dataset stores one feature kind. Members trained on PCEN are fed PCEN computed from the
+stored log-power features (log power is an exact affine map of log10(power), so the power
+frames come back up to float16 rounding); other conversions are refused.
+
+Fine-tuning (``--init pretrained``) starts from the model file itself, not its members.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from ..errors import LabError
+from ..audio.features import (FEATURE_KIND_LOG, FEATURE_KIND_PCEN, LOG_FLOOR, LOG_OFFSET_DB,
+                       LOG_SCALE_DB, power_to_pcen)
+
+MEMBERS_KEY = "members"
+MAX_MEMBERS = 4  # members besides the model itself; each one costs a network pass
+
+
+@dataclass
+class Member:
+    """One network of an ensemble (the model itself is the first)."""
+
+    path: Path  # its .keras file
+    feature_kind: str  # features it was trained on (its card's, else log power)
+
+
+def member_paths(model_path: str | Path) -> list[Path]:
+    """The member files a model's card names (empty without a card or members).
+
+    Raises:
+        LabError: a member entry that is not a plain ``.keras`` file name in the model's
+            folder, a missing member file, or more than :data:`MAX_MEMBERS`.
+    """
+    from ..card import model_card_path
+
+    try:
+        card = json.loads(model_card_path(model_path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+    names = card.get(MEMBERS_KEY, []) if isinstance(card, dict) else []
+    if not isinstance(names, list) or len(names) > MAX_MEMBERS:
+        raise LabError(f"{Path(model_path).name}: 'members' must list at most {MAX_MEMBERS} files")
+    folder, out = Path(model_path).parent, []
+    for name in names:
+        if not isinstance(name, str) or Path(name).name != name or not name.endswith(".keras"):
+            raise LabError(f"{Path(model_path).name}: member {name!r} must be a .keras file "
+                           "name in the same folder")
+        if not (folder / name).is_file():
+            raise LabError(f"{Path(model_path).name}: member file {name} is missing")
+        out.append(folder / name)
+    return out
+
+
+def model_members(model_path: str | Path, kind: str | None) -> list[Member]:
+    """The model (trained on ``kind``; None: log power) and the members its card names."""
+    from ..card import read_model_card
+
+    first = Member(Path(model_path), kind or FEATURE_KIND_LOG)
+    return [first] + [Member(p, read_model_card(p) or FEATURE_KIND_LOG)
+                      for p in member_paths(model_path)]
+
+
+def check_convertible(from_kind: str, to_kind: str) -> None:
+    """Raise LabError unless features of ``from_kind`` can feed a ``to_kind`` network."""
+    if from_kind != to_kind and (from_kind, to_kind) != (FEATURE_KIND_LOG, FEATURE_KIND_PCEN):
+        raise LabError(f"a member trained on {to_kind} features cannot be fed from "
+                       f"{from_kind} features (only log power converts, to PCEN)")
+
+
+def log_power_to_pcen(x: np.ndarray) -> np.ndarray:
+    """PCEN features of clips stored as log-power features.
+
+    Args:
+        x: (clips, frames, bins) or (frames, bins) ``log-power-v1`` features (any float dtype).
+
+    Returns:
+        float32 ``pcen-v1`` features of the same shape, each clip's filter started as
+        :func:`model.audio.features.power_to_pcen` starts it (as make-data does per clip).
+    """
+    x = np.asarray(x, dtype=np.float32)
+    db = x * np.float32(LOG_SCALE_DB) + np.float32(LOG_OFFSET_DB)
+    power = np.maximum(np.power(np.float32(10.0), db / np.float32(10.0)) - np.float32(LOG_FLOOR),
+                       np.float32(0.0))
+    if power.ndim == 2:
+        return power_to_pcen(power)[0]
+    return np.stack([power_to_pcen(clip)[0] for clip in power])
+
+
+def convert_features(x: np.ndarray, from_kind: str, to_kind: str) -> np.ndarray:
+    """Features of ``to_kind`` from features of ``from_kind`` (see :func:`check_convertible`)."""
+    check_convertible(from_kind, to_kind)
+    if from_kind == to_kind:
+        return np.asarray(x, dtype=np.float32)
+    return log_power_to_pcen(x)
+
+
+def predict_ensemble(models: list[tuple[Any, str]], x: np.ndarray, x_kind: str,
+                     batch_size: int = 16,
+                     progress: Callable[[int, int], None] | None = None) -> np.ndarray:
+    """Mean probability of every clip over the networks, a batch at a time.
+
+    Args:
+        models: (keras model, feature kind it was trained on) per network.
+        x: (clips, frames, bins) features of ``x_kind`` (e.g. the memory-mapped X_dev.npy).
+        x_kind: the stored feature kind.
+        batch_size: clips per predict call.
+        progress: called with (done, total) after each batch.
+
+    Returns:
+        (clips, steps) float32 probabilities.
+    """
+    for _, kind in models:
+        check_convertible(x_kind, kind)
+    parts = []
+    for start in range(0, x.shape[0], batch_size):
+        batch = np.asarray(x[start:start + batch_size], dtype=np.float32)
+        total = None
+        for model, kind in models:
+            out = np.asarray(model.predict_on_batch(convert_features(batch, x_kind, kind)),
+                             dtype=np.float32)
+            total = out if total is None else total + out
+        parts.append((total / len(models)).reshape(batch.shape[0], -1))
+        if progress is not None:
+            progress(min(start + batch_size, x.shape[0]), x.shape[0])
+    return np.concatenate(parts)

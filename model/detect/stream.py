@@ -1,0 +1,258 @@
+"""Streaming audio for detection: file -> mono blocks -> 44.1 kHz -> step-aligned feature pieces.
+
+An hour of audio is never held whole: blocks are decoded, mixed to mono, resampled with a
+streaming soxr resampler (bit-identical to one-shot :func:`soxr.resample`) and cut into
+pieces whose starts fall on the network's output-step grid (``hop * conv_stride`` = 320
+samples), so that features and outputs of the pieces line up exactly with those of the
+whole file. Consecutive pieces overlap by the conv's receptive field minus one stride.
+"""
+from __future__ import annotations
+
+import io
+import struct
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from ..audio.files import AudioLimits, audio_info
+from ..errors import AudioError
+from ..audio.features import (FEATURE_KIND_LOG, FEATURE_KIND_PCEN, HOP_SAMPLES, SAMPLE_RATE_HZ,
+                       WINDOW_SAMPLES, audio_to_features, audio_to_power, power_to_features,
+                       power_to_pcen)
+
+BLOCK_SECONDS = 10.0  # decode granularity, seconds of source audio
+
+
+@dataclass
+class StreamInfo:
+    """What the header says about a source, plus what reading it found."""
+
+    name: str  # file path, or "the upload" for bytes
+    sample_rate_hz: int  # the file's own sample rate, Hz
+    channels: int  # channel count (mixed to mono when read)
+    frames: int  # samples per channel announced by the header
+    container: str = "WAV"  # libsndfile's major format name: WAV, FLAC, OGG, MP3...
+    frames_read: int = 0  # samples per channel actually decoded so far
+    peak: float = 0.0  # largest |sample| of the mono mix seen so far, full scale = 1
+    max_seconds: float = float("inf")  # duration limit, enforced while decoding too
+
+    @property
+    def duration_s(self) -> float:
+        """Duration of the decoded audio, seconds (announced duration before reading)."""
+        return (self.frames_read or self.frames) / self.sample_rate_hz
+
+
+@dataclass(frozen=True)
+class PieceGrid:
+    """How the network maps frames to steps: step s reads frames [stride*s, stride*s + kernel)."""
+
+    kernel_frames: int = 15  # Conv1D kernel, frames
+    stride_frames: int = 4  # Conv1D stride, frames
+
+    @property
+    def step_samples(self) -> int:
+        """Samples (44.1 kHz) between consecutive output steps."""
+        return HOP_SAMPLES * self.stride_frames
+
+    def piece_samples(self, n_steps: int) -> int:
+        """Samples needed to produce exactly ``n_steps`` output steps."""
+        return HOP_SAMPLES * (self.frames_for_steps(n_steps) - 1) + WINDOW_SAMPLES
+
+    def frames_for_steps(self, n_steps: int) -> int:
+        """Feature frames that produce exactly ``n_steps`` output steps."""
+        return self.stride_frames * (n_steps - 1) + self.kernel_frames
+
+    def steps_for_frames(self, n_frames: int) -> int:
+        """Output steps produced by ``n_frames`` feature frames (0 if too few)."""
+        if n_frames < self.kernel_frames:
+            return 0
+        return (n_frames - self.kernel_frames) // self.stride_frames + 1
+
+    def steps_for_samples(self, n_samples: int) -> int:
+        """Output steps produced by ``n_samples`` samples at 44.1 kHz (0 if too short)."""
+        if n_samples < WINDOW_SAMPLES:
+            return 0
+        return self.steps_for_frames(1 + (n_samples - WINDOW_SAMPLES) // HOP_SAMPLES)
+
+
+def open_source(source: str | Path | bytes, limits: AudioLimits | None = None) -> StreamInfo:
+    """Check a source's size, header and duration limits without decoding it.
+
+    Raises:
+        AudioError: missing, empty, too big, too long, not audio, unsupported codec,
+            or a WAV whose data chunk is cut short.
+    """
+    limits = limits or AudioLimits()
+    info = audio_info(source, limits)
+    name = "the upload" if isinstance(source, (bytes, bytearray)) else str(source)
+    if str(info.format).upper() == "WAV":
+        _check_wav_complete(source, name)
+    return StreamInfo(name, int(info.samplerate), int(info.channels), int(info.frames),
+                      container=str(info.format).upper(), max_seconds=limits.max_seconds)
+
+
+def iter_mono_blocks(source: str | Path | bytes, info: StreamInfo,
+                     block_seconds: float = BLOCK_SECONDS) -> Iterator[np.ndarray]:
+    """Decode ``source`` block by block as float32 mono at its own sample rate.
+
+    Updates ``info.frames_read`` and ``info.peak`` as it goes.
+
+    Raises:
+        AudioError: corrupt data, fewer samples than the header announced, NaN/inf samples.
+    """
+    block = max(1024, int(block_seconds * info.sample_rate_hz))
+    handle = io.BytesIO(source) if isinstance(source, (bytes, bytearray)) else str(source)
+    try:
+        with sf.SoundFile(handle) as f:
+            for data in f.blocks(blocksize=block, dtype="float32", always_2d=True):
+                mono = data.mean(axis=1) if data.shape[1] > 1 else data[:, 0]
+                if not np.all(np.isfinite(mono)):
+                    raise AudioError(f"{info.name} contains NaN or infinite samples")
+                info.frames_read += mono.shape[0]
+                if info.frames_read > info.max_seconds * info.sample_rate_hz:  # a lying header
+                    raise AudioError(f"{info.name} lasts more than the {info.max_seconds:.0f} s "
+                                     "limit")
+                info.peak = max(info.peak, float(np.max(np.abs(mono), initial=0.0)))
+                yield np.ascontiguousarray(mono, dtype=np.float32)
+    except (sf.LibsndfileError, RuntimeError) as err:
+        raise AudioError(f"{info.name} is corrupt or truncated: {_first_line(err)}") from None
+    # an MP3 header's frame count is an estimate; the others are exact
+    if info.frames_read < info.frames and info.container != "MP3":
+        raise AudioError(f"{info.name} is truncated: the header announces {info.frames} samples, "
+                         f"only {info.frames_read} could be read")
+    if info.frames_read == 0:
+        raise AudioError(f"{info.name} holds no audio samples")
+
+
+def resample_blocks(blocks: Iterable[np.ndarray], from_hz: int,
+                    to_hz: int = SAMPLE_RATE_HZ) -> Iterator[np.ndarray]:
+    """Resample a stream of mono blocks; output equals one-shot soxr.resample of the whole."""
+    if from_hz == to_hz:
+        yield from blocks
+        return
+    import soxr
+
+    resampler = soxr.ResampleStream(from_hz, to_hz, 1, dtype="float32", quality="HQ")
+    for block in blocks:
+        yield resampler.resample_chunk(block, last=False)
+    yield resampler.resample_chunk(np.zeros(0, np.float32), last=True)
+
+
+def iter_feature_pieces(samples_44k: Iterable[np.ndarray], piece_steps: int, grid: PieceGrid,
+                        kind: str = FEATURE_KIND_LOG) -> Iterator[np.ndarray]:
+    """Cut a 44.1 kHz mono stream into feature pieces of ``piece_steps`` output steps.
+
+    Args:
+        samples_44k: consecutive mono blocks at 44.1 kHz, any sizes.
+        piece_steps: output steps per full piece (the last piece may be shorter).
+        grid: the network's frame-to-step mapping.
+        kind: feature kind (see :mod:`model.audio.features`).
+
+    Returns:
+        Iterator of float32 feature arrays (frames, n_freq); piece i yields exactly
+        ``piece_steps`` steps (except the last), whose concatenation equals the whole's.
+    """
+    for (features,) in iter_feature_piece_sets(samples_44k, piece_steps, grid, (kind,)):
+        yield features
+
+
+def iter_feature_piece_sets(samples_44k: Iterable[np.ndarray], piece_steps: int, grid: PieceGrid,
+                            kinds: tuple[str, ...]) -> Iterator[tuple[np.ndarray, ...]]:
+    """:func:`iter_feature_pieces` for several feature kinds at once (an ensemble's members):
+    per piece, one feature array per entry of ``kinds``, from one power spectrogram."""
+    need = grid.piece_samples(piece_steps)
+    advance = grid.step_samples * piece_steps
+    features = _PieceFeatures(kinds, grid.frames_for_steps(piece_steps)
+                              - grid.stride_frames * piece_steps)
+    pending: list[np.ndarray] = []
+    held = 0
+    for block in samples_44k:
+        pending.append(block)
+        held += block.shape[0]
+        if held < need:
+            continue
+        buf = np.concatenate(pending)
+        start = 0
+        while buf.shape[0] - start >= need:
+            yield features(buf[start:start + need])
+            start += advance
+        pending, held = [buf[start:]], buf.shape[0] - start
+    tail = np.concatenate(pending) if pending else np.zeros(0, np.float32)
+    if grid.steps_for_samples(tail.shape[0]) > 0:
+        yield features(tail)
+
+
+class _PieceFeatures:
+    """Features of each kind for consecutive pieces; log power and PCEN share the power
+    frames, and each kind is computed once per piece however often it is asked for."""
+
+    def __init__(self, kinds: tuple[str, ...], overlap_frames: int):
+        self.kinds = tuple(kinds)
+        self.pcen = _PcenPieces(overlap_frames) if FEATURE_KIND_PCEN in self.kinds else None
+
+    def __call__(self, audio_44k: np.ndarray) -> tuple[np.ndarray, ...]:
+        shared = {FEATURE_KIND_LOG, FEATURE_KIND_PCEN} & set(self.kinds)
+        power = audio_to_power(audio_44k) if len(shared) > 1 else None
+        done: dict[str, np.ndarray] = {}
+        for kind in dict.fromkeys(self.kinds):
+            if kind == FEATURE_KIND_PCEN:
+                done[kind] = self.pcen(audio_44k, power)
+            elif kind == FEATURE_KIND_LOG and power is not None:
+                done[kind] = power_to_features(power, kind)
+            else:
+                done[kind] = audio_to_features(audio_44k, SAMPLE_RATE_HZ, kind)
+        return tuple(done[kind] for kind in self.kinds)
+
+
+class _PcenPieces:
+    """PCEN features of consecutive overlapping pieces, equal to those of the whole stream.
+
+    PCEN's running mean is a recursive filter: each frame must pass through it once, in
+    order. A piece's first ``overlap`` frames are the previous piece's last ones, so their
+    features are reused and only the new frames advance the filter.
+    """
+
+    def __init__(self, overlap_frames: int):
+        self.overlap = overlap_frames
+        self.state = None  # filter state after the last new frame
+        self.last = np.zeros((0, 0), np.float32)  # features of the previous piece's overlap
+
+    def __call__(self, audio_44k: np.ndarray, power: np.ndarray | None = None) -> np.ndarray:
+        power = audio_to_power(audio_44k) if power is None else power
+        reuse = self.last.shape[0] if self.state is not None else 0
+        fresh, self.state = power_to_pcen(power[reuse:], self.state)
+        out = np.concatenate([self.last, fresh]) if reuse else fresh
+        self.last = out[out.shape[0] - self.overlap:] if self.overlap else out[:0]
+        return out
+
+
+def _check_wav_complete(source: str | Path | bytes, name: str) -> None:
+    """Raise if a RIFF WAV's data chunk announces more bytes than the file holds.
+
+    libsndfile silently reads what is there; a cut-off download would look valid.
+    """
+    if isinstance(source, (bytes, bytearray)):
+        head, total = bytes(source[:1 << 16]), len(source)
+    else:
+        total = Path(source).stat().st_size
+        with open(source, "rb") as f:
+            head = f.read(1 << 16)
+    if head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+        return  # RF64/W64 or unusual layouts: leave them to libsndfile
+    pos = 12
+    while pos + 8 <= len(head):
+        chunk_id, size = head[pos:pos + 4], struct.unpack("<I", head[pos + 4:pos + 8])[0]
+        if chunk_id == b"data":
+            if size not in (0, 0xFFFFFFFF) and pos + 8 + size > total:
+                raise AudioError(f"{name} is truncated: its data chunk announces {size} bytes, "
+                                 f"the file holds {total - pos - 8}")
+            return
+        pos += 8 + size + (size & 1)
+
+
+def _first_line(err: Exception) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0][:200] if text else type(err).__name__

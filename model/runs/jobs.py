@@ -1,0 +1,265 @@
+"""The job API the dashboard and the CLI use: start, cancel, status, events.
+
+One :class:`Runner` per process (:func:`get_runner`) owns one background worker thread
+that runs comparisons one at a time, each run after the other (one accelerator: never
+two trainings at once; a module-wide lock guarantees it even if several Runners exist).
+Further comparisons queue. Everything a run reports goes to the :class:`RunStore`, and
+readers (any thread, any process) poll it; the worker never calls UI code.
+"""
+from __future__ import annotations
+
+import gc
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from ..data.dataset import Dataset, load_dataset
+from ..errors import LabError
+from ..train.events import END_KINDS, TrialEvent
+from ..train.precision import default_precisions
+from .store import DEFAULT_DB_PATH, RunRow, RunStore
+from .isolation import run_trial_isolated
+from ..train.trial import one_line, run_trial
+from ..train.trial_config import ComparisonConfig, validate_comparison
+
+_TRAINING_LOCK = threading.Lock()  # held while any Runner in this process trains
+_RUNNER: "Runner | None" = None
+_RUNNER_LOCK = threading.Lock()
+ENDED = ("finished", "cancelled", "failed", "interrupted")
+
+
+@dataclass
+class ComparisonStatus:
+    """Where a comparison stands."""
+
+    comparison_id: str  # the comparison
+    state: str  # queued, running, finished, cancelled, failed, interrupted
+    runs: list[RunRow]  # its runs in run order, with their own states
+    current_run_id: str | None  # the run training now, if any
+    queue_position: int | None  # 0: running now, 1..: waiting; None: not in this process's queue
+    last_seq: int  # seq of its latest event (pass as ``since`` to poll for newer ones)
+    message: str  # reason for failed/interrupted
+
+    @property
+    def done(self) -> bool:
+        """True once it has ended (finished, cancelled, failed or interrupted)."""
+        return self.state in ENDED
+
+
+class Runner:
+    """Queue of comparisons and the single worker thread that trains them."""
+
+    def __init__(self, store: RunStore | None = None, isolate: bool = True):
+        """Args:
+            store: where comparisons, runs and events go (default runs/lab.sqlite).
+            isolate: train each run in a fresh process (see model/runs/isolation.py); False
+                trains in the worker thread itself (quicker to start; for tests).
+        """
+        self.store = store or RunStore(DEFAULT_DB_PATH)
+        self.isolate = isolate
+        self._queue: deque[str] = deque()
+        self._cancel: dict[str, threading.Event] = {}
+        self._cond = threading.Condition()
+        self._current: str | None = None
+        self._current_run: str | None = None
+        self._stop = False
+        self._thread: threading.Thread | None = None
+        self._checked: set[tuple] = set()
+
+    # -- public API ----------------------------------------------------------------------
+    def start(self, cfg: ComparisonConfig, check_values: bool = False) -> str:
+        """Validate, store and queue a comparison; returns its id.
+
+        Args:
+            cfg: the comparison.
+            check_values: scan the whole dataset for NaN/inf now (otherwise the worker
+                scans it before the first run; a bad dataset then fails the comparison).
+
+        Raises:
+            ConfigError, DatasetError: bad settings or data; nothing is stored then.
+        """
+        validate_comparison(cfg, check_values=check_values)
+        if check_values:
+            self._checked.add(_dataset_key(cfg.base.dataset))
+        if not cfg.precisions:  # store the pair that will really run
+            cfg = replace(cfg, precisions=default_precisions())
+        cid, _ = self.store.create_comparison(cfg)
+        with self._cond:
+            self._cancel[cid] = threading.Event()
+            self._queue.append(cid)
+            self._ensure_worker()
+            self._cond.notify_all()
+        return cid
+
+    def cancel(self, comparison_id: str) -> bool:
+        """Stop a comparison: the running run stops before its next batch, queued runs never
+        start. Returns False if it was not queued or running in this process."""
+        with self._cond:
+            flag = self._cancel.get(comparison_id)
+            if flag is None:
+                return False
+            flag.set()
+            if comparison_id in self._queue:  # not started: end it here
+                self._queue.remove(comparison_id)
+                self._cancel.pop(comparison_id, None)
+                self.store.end_queued_runs(comparison_id, "cancelled",
+                                           "cancelled before it started")
+                self.store.set_comparison_status(comparison_id, "cancelled")
+                self._cond.notify_all()
+        return True
+
+    def status(self, comparison_id: str) -> ComparisonStatus:
+        """The comparison's state, runs and queue position (raises LabError if unknown)."""
+        comp = self.store.comparison(comparison_id)
+        if comp is None:
+            raise LabError(f"no comparison {comparison_id!r}")
+        with self._cond:
+            if self._current == comparison_id:
+                pos, run_id = 0, self._current_run
+            elif comparison_id in self._queue:
+                pos, run_id = list(self._queue).index(comparison_id) + 1, None
+            else:
+                pos, run_id = None, None
+        return ComparisonStatus(comparison_id, comp.status, self.store.runs(comparison_id),
+                                run_id, pos, self.store.last_seq(comparison_id), comp.message)
+
+    def events(self, comparison_id: str, since: int = 0) -> list[TrialEvent]:
+        """The comparison's events with seq > since, in order."""
+        return self.store.events(comparison_id, since)
+
+    @property
+    def busy(self) -> bool:
+        """True while a comparison runs or waits in this Runner."""
+        with self._cond:
+            return bool(self._queue) or self._current is not None
+
+    def wait(self, comparison_id: str, timeout: float | None = None) -> bool:
+        """Block until the comparison has ended here; False on timeout."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._cond:
+            while comparison_id in self._queue or self._current == comparison_id:
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    return False
+                self._cond.wait(left)
+        return True
+
+    def shutdown(self, timeout: float | None = None) -> None:
+        """Cancel everything and stop the worker (tests, process exit)."""
+        with self._cond:
+            self._stop = True
+            for cid in list(self._queue):
+                self._queue.remove(cid)
+                self.store.end_queued_runs(cid, "cancelled", "runner shut down")
+                self.store.set_comparison_status(cid, "cancelled")
+            for flag in self._cancel.values():
+                flag.set()
+            self._cond.notify_all()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    # -- worker --------------------------------------------------------------------------
+    def _ensure_worker(self) -> None:
+        if self._thread is None or not self._thread.is_alive():
+            self._stop = False
+            self._thread = threading.Thread(target=self._work, name="trial-worker", daemon=True)
+            self._thread.start()
+
+    def _work(self) -> None:
+        while True:
+            with self._cond:
+                while not self._queue and not self._stop:
+                    self._cond.wait()
+                if self._stop:
+                    return
+                cid = self._current = self._queue.popleft()
+            try:
+                with _TRAINING_LOCK:
+                    self._run_comparison(cid, self._cancel[cid])
+            except Exception as err:  # noqa: BLE001 - the worker must survive anything
+                self._end_comparison(cid, "failed", one_line(err))
+            finally:
+                with self._cond:
+                    self._current = self._current_run = None
+                    self._cancel.pop(cid, None)
+                    self._cond.notify_all()
+
+    def _run_comparison(self, cid: str, cancel: threading.Event) -> None:
+        self.store.set_comparison_status(cid, "running")
+        runs = self.store.runs(cid)
+        try:
+            data = self._open_checked(runs[0].config.dataset)
+        except LabError as err:
+            self._end_comparison(cid, "failed", str(err))
+            return
+        for run in runs:
+            if cancel.is_set():
+                break
+            with self._cond:
+                self._current_run = run.id
+            self._run_one(cid, run, cancel, data)
+        if cancel.is_set():
+            self._end_comparison(cid, "cancelled", "cancelled")
+        else:
+            self.store.set_comparison_status(cid, "finished")
+
+    def _run_one(self, cid: str, run: RunRow, cancel: threading.Event, data: Dataset) -> None:
+        ended = []
+
+        def emit(ev: TrialEvent) -> None:
+            self.store.add_event(cid, ev)
+            if ev.kind in END_KINDS:
+                ended.append(ev.kind)
+        try:
+            if self.isolate:
+                run_trial_isolated(run.config, run.id, self.store.run_dir(run.id), emit, cancel)
+            else:
+                run_trial(run.config, run.id, self.store.run_dir(run.id), emit, cancel, data)
+        except Exception as err:  # noqa: BLE001 - e.g. the store failed inside emit
+            if not ended:
+                self.store.add_event(cid, TrialEvent("failed", run.id, run.precision, run.seed,
+                                                     time.time(), message=one_line(err)))
+        finally:
+            gc.collect()  # free the finished model's graphs before the next run builds one
+
+    def _open_checked(self, path: str) -> Dataset:
+        """Open the dataset; scan its values once per process per file version."""
+        key = _dataset_key(path)
+        data = load_dataset(path, check_values=key not in self._checked)
+        self._checked.add(key)
+        return data
+
+    def _end_comparison(self, cid: str, status: str, message: str) -> None:
+        self.store.end_queued_runs(cid, status, message if status != "cancelled"
+                                   else "cancelled before it started")
+        self.store.set_comparison_status(cid, status, message)
+
+
+def _dataset_key(path: str | Path) -> tuple:
+    """Identity of a dataset's files (path, names, sizes, mtimes): rescan when it changes."""
+    folder = Path(path)
+    files = sorted(folder.glob("*.npy")) + sorted(folder.parent.glob("XY_dev/*.npy"))
+    return (str(folder.resolve()),) + tuple((str(p), p.stat().st_size, p.stat().st_mtime_ns)
+                                            for p in files)
+
+
+def get_runner(store_path: str | Path | None = None) -> Runner:
+    """The process-wide Runner (created on first call, on ``store_path`` or runs/lab.sqlite).
+
+    Raises:
+        LabError: the Runner here is busy training into a different store file.
+    """
+    global _RUNNER
+    path = Path(store_path or DEFAULT_DB_PATH).resolve()
+    with _RUNNER_LOCK:
+        if _RUNNER is None:
+            _RUNNER = Runner(RunStore(path))
+        elif _RUNNER.store.path.resolve() != path:
+            if _RUNNER.busy:
+                raise LabError(f"this process is training into {_RUNNER.store.path}; "
+                               f"cannot also use {path} until it ends")
+            _RUNNER.shutdown()
+            _RUNNER = Runner(RunStore(path))
+        return _RUNNER

@@ -1,0 +1,365 @@
+"""The run store: comparisons, runs, epochs and events in SQLite, files under runs/<run_id>/.
+
+One SQLite file (default ``runs/lab.sqlite``) in WAL mode, so the training worker can
+write while the dashboard reads (another process). Within a process, threads share one
+connection behind a lock (no per-thread connections to leak when a UI reruns on fresh
+threads); writes are short ``BEGIN IMMEDIATE`` transactions with parametrised queries.
+A run's state is derived from its events inside the same transaction that stores the
+event, so the store never shows an epoch without its run being "running", or a
+"finished" run without its summary.
+
+Runs and comparisons record the process that owns them. On open, any run still
+"queued" or "running" whose owner process is gone (crash, kill, reboot) is marked
+"interrupted".
+"""
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import socket
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import LabError
+from ..train.events import EpochRecord, RunSummary, TrialEvent
+from ..train.precision import PrecisionRecord
+from .schema import DEFAULT_DB_PATH, DEFAULT_RUNS_DIR, SCHEMA, SCHEMA_VERSION, migrate
+from ..train.trial_config import ComparisonConfig, TrialConfig
+
+ACTIVE = ("queued", "running")
+_END_STATUS = {"finished": "finished", "failed": "failed", "cancelled": "cancelled"}
+
+
+@dataclass
+class ComparisonRow:
+    """A stored comparison."""
+
+    id: str  # e.g. "c20261128-142700-1a2b3c"
+    name: str  # free label
+    status: str  # queued, running, finished, cancelled, failed, interrupted
+    config: ComparisonConfig  # what was asked for
+    created_unix: float  # time.time() at creation
+    ended_unix: float | None  # when it stopped
+    message: str  # reason for failed/interrupted
+
+
+@dataclass
+class RunRow:
+    """A stored run (one precision, one seed)."""
+
+    id: str  # e.g. "r20261128-142700-4d5e6f"
+    comparison_id: str  # its comparison
+    position: int  # 0-based run order within the comparison
+    repeat: int  # 0-based repeat (seed index)
+    precision: str  # requested precision
+    seed: int  # its seed
+    status: str  # queued, running, finished, failed, cancelled, interrupted
+    config: TrialConfig  # the full trial settings
+    device: PrecisionRecord | None  # what ran (after "started")
+    summary: RunSummary | None  # after the run ends (if any epoch ran)
+    message: str  # failure/cancel/interrupt reason
+    model_path: str  # saved model, "" if none
+    created_unix: float  # when it was queued
+    started_unix: float | None  # when training started
+    ended_unix: float | None  # when it stopped
+
+
+def new_id(prefix: str) -> str:
+    """A sortable, unique id: prefix + UTC time + random hex."""
+    return f"{prefix}{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}-{secrets.token_hex(3)}"
+
+
+def process_token(pid: int | None = None) -> str:
+    """host:boot-id:pid:start-time of a process; unique across reboots and pid reuse."""
+    pid = os.getpid() if pid is None else pid
+    try:
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        start = stat.rsplit(")", 1)[1].split()[19]  # field 22 (starttime), after "comm"
+    except (OSError, IndexError):
+        boot, start = "", ""
+    return f"{socket.gethostname()}:{boot}:{pid}:{start}"
+
+
+def owner_alive(token: str) -> bool:
+    """False if the process named by a :func:`process_token` is certainly gone."""
+    try:
+        host, boot, pid, start = token.rsplit(":", 3)
+    except ValueError:
+        return False
+    if host != socket.gethostname():
+        return True  # another machine's run: cannot tell, leave it alone
+    if not start:
+        return pid.isdigit() and Path(f"/proc/{pid}").exists()
+    return process_token(int(pid)) == token if pid.isdigit() else False
+
+
+class RunStore:
+    """Thread-safe access to the SQLite run store (one shared connection and a lock)."""
+
+    def __init__(self, path: str | Path = DEFAULT_DB_PATH):
+        self.path = Path(path)
+        self.runs_dir = self.path.parent
+        self.runs_dir.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.RLock()  # guards the shared connection, reads included
+        self._conn: sqlite3.Connection | None = None
+        self.owner = process_token()
+        with self.transaction() as con:
+            for stmt in SCHEMA:
+                con.execute(stmt)
+            migrate(con)
+        self.interrupted_on_open = self.mark_interrupted()
+
+    # -- connection ----------------------------------------------------------------------
+    def _con(self) -> sqlite3.Connection:
+        """The shared connection (opened on first use, and again after close())."""
+        if self._conn is None:
+            con = sqlite3.connect(self.path, timeout=30.0, isolation_level=None,
+                                  check_same_thread=False)
+            con.execute("PRAGMA journal_mode=WAL")
+            con.execute("PRAGMA foreign_keys=ON")
+            con.execute("PRAGMA synchronous=NORMAL")
+            self._conn = con
+        return self._conn
+
+    def query(self, sql: str, params: tuple = ()) -> list[tuple]:
+        """All rows of a query; under the lock, so never inside another thread's write."""
+        with self._lock:
+            return self._con().execute(sql, params).fetchall()
+
+    def transaction(self) -> "_WriteTxn":
+        """``with store.transaction() as con:`` a serialised write transaction."""
+        return _WriteTxn(self, self._lock)
+
+    def close(self) -> None:
+        """Close the connection (a later call reopens it)."""
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+    def release_thread_connection(self) -> None:
+        """Nothing to release: all threads share one connection (kept for callers)."""
+
+    def run_dir(self, run_id: str) -> Path:
+        """Folder of a run's files (model.keras, tb/, error.txt)."""
+        return self.runs_dir / run_id
+
+    # -- writes --------------------------------------------------------------------------
+    def create_comparison(self, cfg: ComparisonConfig) -> tuple[str, list[str]]:
+        """Store a comparison and its queued runs in one transaction; returns (id, run ids)."""
+        cid, now = new_id("c"), time.time()
+        run_ids = []
+        with self.transaction() as con:
+            con.execute("INSERT INTO comparisons (id, name, status, config_json, created_unix,"
+                        " owner) VALUES (?, ?, 'queued', ?, ?, ?)",
+                        (cid, cfg.name, cfg.to_json(), now, self.owner))
+            for pos, (rep, trial) in enumerate(cfg.trials()):
+                rid = new_id("r")
+                run_ids.append(rid)
+                con.execute("INSERT INTO runs (id, comparison_id, position, repeat, precision,"
+                            " seed, status, config_json, created_unix, owner) VALUES"
+                            " (?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?)",
+                            (rid, cid, pos, rep, trial.precision, trial.seed,
+                             json.dumps(trial.to_dict()), now, self.owner))
+        return cid, run_ids
+
+    def add_event(self, comparison_id: str, event: TrialEvent) -> int:
+        """Store an event (assigning its seq) and update its run; returns the seq."""
+        with self.transaction() as con:
+            row = con.execute("SELECT COALESCE(MAX(seq), 0) FROM events WHERE comparison_id=?",
+                              (comparison_id,)).fetchone()
+            event.seq = int(row[0]) + 1
+            con.execute("INSERT INTO events (comparison_id, seq, run_id, kind, time_unix,"
+                        " event_json) VALUES (?, ?, ?, ?, ?, ?)",
+                        (comparison_id, event.seq, event.run_id, event.kind, event.time_unix,
+                         json.dumps(event.to_dict())))
+            _apply_event(con, event)
+        return event.seq
+
+    def set_comparison_status(self, comparison_id: str, status: str, message: str = "") -> None:
+        """Set a comparison's status (ended time too, unless it is active)."""
+        ended = None if status in ACTIVE else time.time()
+        with self.transaction() as con:
+            con.execute("UPDATE comparisons SET status=?, message=?, ended_unix=? WHERE id=?",
+                        (status, message, ended, comparison_id))
+
+    def end_queued_runs(self, comparison_id: str, status: str, message: str) -> int:
+        """Mark a comparison's still-queued runs (cancelled/failed); returns how many."""
+        with self.transaction() as con:
+            cur = con.execute("UPDATE runs SET status=?, message=?, ended_unix=? WHERE"
+                              " comparison_id=? AND status='queued'",
+                              (status, message, time.time(), comparison_id))
+            return cur.rowcount
+
+    def mark_interrupted(self) -> int:
+        """Mark active runs/comparisons of dead owner processes "interrupted".
+
+        Returns:
+            How many runs were marked.
+        """
+        owners = {r[0] for r in self.query(
+            "SELECT owner FROM runs WHERE status IN ('queued', 'running') UNION "
+            "SELECT owner FROM comparisons WHERE status IN ('queued', 'running')")}
+        dead = [o for o in owners if not owner_alive(o)]
+        count, now = 0, time.time()
+        msg = "interrupted: the process running it stopped before it ended"
+        with self.transaction() as con:
+            for owner in dead:
+                count += con.execute("UPDATE runs SET status='interrupted', message=?,"
+                                     " ended_unix=? WHERE owner=? AND status IN"
+                                     " ('queued', 'running')", (msg, now, owner)).rowcount
+                con.execute("UPDATE comparisons SET status='interrupted', message=?,"
+                            " ended_unix=? WHERE owner=? AND status IN ('queued', 'running')",
+                            (msg, now, owner))
+        return count
+
+    def delete_comparison(self, comparison_id: str) -> bool:
+        """Delete an ended comparison, its runs, epochs, events and run folders.
+
+        Returns:
+            False if there was no such comparison.
+
+        Raises:
+            LabError: it is still queued or running.
+        """
+        comp = self.comparison(comparison_id)
+        if comp is None:
+            return False
+        if comp.status in ACTIVE:
+            raise LabError(f"comparison {comparison_id} is {comp.status}; "
+                           "cancel it before deleting")
+        run_ids = [r.id for r in self.runs(comparison_id)]
+        with self.transaction() as con:
+            con.execute("DELETE FROM events WHERE comparison_id=?", (comparison_id,))
+            for rid in run_ids:
+                con.execute("DELETE FROM epochs WHERE run_id=?", (rid,))
+            con.execute("DELETE FROM runs WHERE comparison_id=?", (comparison_id,))
+            con.execute("DELETE FROM comparisons WHERE id=?", (comparison_id,))
+        for rid in run_ids:
+            shutil.rmtree(self.run_dir(rid), ignore_errors=True)
+        return True
+
+    # -- reads ---------------------------------------------------------------------------
+    def comparison(self, comparison_id: str) -> ComparisonRow | None:
+        """One comparison, or None."""
+        rows = self.query(f"SELECT {_COMP_COLS} FROM comparisons WHERE id=?", (comparison_id,))
+        return _comparison_row(rows[0]) if rows else None
+
+    def comparisons(self, limit: int = 100) -> list[ComparisonRow]:
+        """Most recent comparisons first."""
+        rows = self.query(f"SELECT {_COMP_COLS} FROM comparisons ORDER BY created_unix DESC,"
+                          " id DESC LIMIT ?", (limit,))
+        return [_comparison_row(r) for r in rows]
+
+    def runs(self, comparison_id: str) -> list[RunRow]:
+        """A comparison's runs in run order."""
+        rows = self.query(f"SELECT {_RUN_COLS} FROM runs WHERE comparison_id=? ORDER BY"
+                          " position", (comparison_id,))
+        return [_run_row(r) for r in rows]
+
+    def run(self, run_id: str) -> RunRow | None:
+        """One run, or None."""
+        rows = self.query(f"SELECT {_RUN_COLS} FROM runs WHERE id=?", (run_id,))
+        return _run_row(rows[0]) if rows else None
+
+    def epochs(self, run_id: str) -> list[EpochRecord]:
+        """A run's epochs in order."""
+        rows = self.query("SELECT record_json FROM epochs WHERE run_id=? ORDER BY epoch",
+                          (run_id,))
+        return [EpochRecord.from_dict(json.loads(r[0])) for r in rows]
+
+    def events(self, comparison_id: str, since: int = 0) -> list[TrialEvent]:
+        """Events of a comparison with seq > since, in order."""
+        rows = self.query("SELECT event_json FROM events WHERE comparison_id=? AND seq>?"
+                          " ORDER BY seq", (comparison_id, since))
+        return [TrialEvent.from_dict(json.loads(r[0])) for r in rows]
+
+    def last_seq(self, comparison_id: str) -> int:
+        """Seq of the comparison's latest event (0: none yet)."""
+        rows = self.query("SELECT COALESCE(MAX(seq), 0) FROM events WHERE comparison_id=?",
+                          (comparison_id,))
+        return int(rows[0][0])
+
+    def model_path(self, run_id: str) -> Path | None:
+        """The saved model of a finished run, if its file exists."""
+        run = self.run(run_id)
+        if run is None or run.status != "finished" or not run.model_path:
+            return None
+        path = Path(run.model_path)
+        return path if path.is_file() else None
+
+
+class _WriteTxn:
+    """``with`` block: BEGIN IMMEDIATE ... COMMIT (ROLLBACK on error), under the store's lock."""
+
+    def __init__(self, store: RunStore, lock: threading.RLock):
+        self.store, self.lock = store, lock
+        self.con: sqlite3.Connection | None = None
+
+    def __enter__(self) -> sqlite3.Connection:
+        self.lock.acquire()
+        try:
+            self.con = self.store._con()
+            self.con.execute("BEGIN IMMEDIATE")
+        except BaseException:
+            self.lock.release()
+            raise
+        return self.con
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        try:
+            self.con.execute("ROLLBACK" if exc_type else "COMMIT")
+        finally:
+            self.lock.release()
+
+
+def _apply_event(con: sqlite3.Connection, ev: TrialEvent) -> None:
+    """Update the run (and epochs table) from one event, inside the caller's transaction."""
+    now = ev.time_unix
+    if ev.kind == "started":
+        con.execute("UPDATE runs SET status='running', started_unix=?, device_json=? WHERE id=?",
+                    (now, json.dumps(ev.device.to_dict()) if ev.device else None, ev.run_id))
+    elif ev.kind == "epoch" and ev.epoch is not None:
+        e = ev.epoch
+        con.execute("INSERT OR REPLACE INTO epochs (run_id, epoch, train_loss, dev_loss, frr,"
+                    " epoch_seconds, examples_per_second, wall_seconds, peak_memory_bytes,"
+                    " record_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (ev.run_id, e.epoch, e.train_loss, e.dev_loss,
+                     e.detection.frr if e.detection else None, e.epoch_seconds,
+                     e.examples_per_second, e.wall_seconds, e.peak_memory_bytes,
+                     json.dumps(e.to_dict())))
+    elif ev.kind in _END_STATUS:
+        con.execute("UPDATE runs SET status=?, message=?, summary_json=?, model_path=?,"
+                    " ended_unix=? WHERE id=?",
+                    (_END_STATUS[ev.kind], ev.message,
+                     json.dumps(ev.summary.to_dict()) if ev.summary else None,
+                     ev.extra.get("model_path", ""), now, ev.run_id))
+
+
+_COMP_COLS = "id, name, status, config_json, created_unix, ended_unix, message"
+_RUN_COLS = ("id, comparison_id, position, repeat, precision, seed, status, config_json,"
+             " device_json, summary_json, message, model_path, created_unix, started_unix,"
+             " ended_unix")
+
+
+def _comparison_row(r: tuple) -> ComparisonRow:
+    return ComparisonRow(r[0], r[1] or "", r[2], ComparisonConfig.from_json(r[3]), r[4], r[5],
+                         r[6] or "")
+
+
+def _run_row(r: tuple) -> RunRow:
+    return RunRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6],
+                  TrialConfig.from_dict(json.loads(r[7])),
+                  PrecisionRecord.from_dict(json.loads(r[8])) if r[8] else None,
+                  RunSummary.from_dict(json.loads(r[9])) if r[9] else None,
+                  r[10] or "", r[11] or "", r[12], r[13], r[14])
+
+
+__all__ = ["RunStore", "RunRow", "ComparisonRow", "DEFAULT_DB_PATH", "DEFAULT_RUNS_DIR",
+           "SCHEMA_VERSION", "new_id", "process_token", "owner_alive"]

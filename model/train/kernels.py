@@ -1,0 +1,144 @@
+"""Which GRU kernel actually ran: a fused one (cuDNN) or Keras's step-by-step fallback loop.
+
+Keras picks the kernel silently: on the torch backend ``gru`` catches any cuDNN error and
+falls back to a Python loop over the 1375 time steps, and on TensorFlow and JAX it raises
+``NotImplementedError`` internally and the layer runs its generic loop. A run that trains
+10x slower than it should looks the same from outside, so the engine counts kernel calls
+and records the answer with the run.
+
+The probe wraps ``keras.src.backend.gru`` (and, on torch, its private ``_cudnn_gru`` and
+``_fallback_gru``) once per process; the wrappers only count and call through, so the
+maths is unchanged. If a Keras version moves those names, the probe reports "unknown".
+"""
+from __future__ import annotations
+
+import importlib
+import threading
+from dataclasses import dataclass
+
+_LOCK = threading.Lock()
+_COUNTS = {"fused": 0, "loop": 0, "flat": 0}
+_INSTALLED: list[bool] = []  # non-empty once installed (or found impossible)
+_OK: list[bool] = []
+_INSTALL_ERROR: list[str] = []  # why the probe could not be installed
+_ERRORS: list[str] = []  # why fused kernel calls failed (since the last reset)
+
+
+@dataclass
+class GruKernelReport:
+    """GRU calls seen since the last reset (traced calls on graph backends)."""
+
+    fused: int  # calls that ran a fused kernel (cuDNN on a GPU)
+    loop: int  # calls that ran the step-by-step fallback loop
+    probe_ok: bool  # False when this Keras version could not be instrumented
+    errors: tuple[str, ...] = ()  # first lines of the errors that sent calls to the loop
+    flat: int = 0  # fused calls (torch) whose weights went to cuDNN as one packed buffer
+
+    @property
+    def label(self) -> str:
+        """"cudnn", "loop", "mixed", "none" (no GRU call seen) or "unknown"."""
+        if not self.probe_ok:
+            return "unknown"
+        if self.fused and self.loop:
+            return "mixed"
+        if self.fused:
+            return "cudnn (flat weights)" if self.flat == self.fused else "cudnn"
+        return "loop" if self.loop else "none"
+
+
+def _note_error(err: BaseException) -> None:
+    text = f"{type(err).__name__}: {(str(err).strip().splitlines() or [''])[0]}"[:300]
+    with _LOCK:
+        if text not in _ERRORS and len(_ERRORS) < 5:
+            _ERRORS.append(text)
+
+
+def _count(kind: str) -> None:
+    with _LOCK:
+        _COUNTS[kind] += 1
+
+
+def _wrap_layer_entry(backend_mod) -> None:
+    """Count backend.gru outcomes (TensorFlow, JAX): a return is the fused cuDNN kernel,
+    NotImplementedError sends the layer to its generic loop."""
+    inner = backend_mod.gru
+
+    def gru(*args, **kwargs):
+        try:
+            out = inner(*args, **kwargs)
+        except NotImplementedError:
+            _count("loop")
+            raise
+        _count("fused")
+        return out
+
+    gru._lab_probe = True  # type: ignore[attr-defined]
+    backend_mod.gru = gru
+
+
+def _wrap_torch(rnn_mod) -> None:
+    """On torch, ``gru`` returns in both cases: count its two private kernels instead.
+
+    The cuDNN call also gets its weights packed as one buffer (model/train/torch_gru.py), which
+    removes a forced host-device synchronisation per call; if that fails, Keras's own
+    cuDNN call runs, and if that fails too, Keras's loop (each failure is kept)."""
+    from .torch_gru import cudnn_gru_flat
+    cudnn, fallback = rnn_mod._cudnn_gru, rnn_mod._fallback_gru
+
+    def _cudnn_gru(*args, **kwargs):
+        try:
+            out = cudnn_gru_flat(*args, **kwargs)
+            _count("flat")
+        except Exception as err:
+            _note_error(err)
+            try:
+                out = cudnn(*args, **kwargs)
+            except Exception as err2:  # Keras swallows it and runs the loop: keep the reason
+                _note_error(err2)
+                raise
+        _count("fused")
+        return out
+
+    def _fallback_gru(*args, **kwargs):
+        _count("loop")
+        return fallback(*args, **kwargs)
+
+    rnn_mod._cudnn_gru, rnn_mod._fallback_gru = _cudnn_gru, _fallback_gru
+
+
+def install_gru_probe() -> bool:
+    """Instrument the active backend's GRU once per process; returns whether it worked."""
+    with _LOCK:
+        if _INSTALLED:
+            return _OK[0]
+        _INSTALLED.append(True)
+    ok = True
+    try:
+        import keras
+        from keras.src import backend as backend_mod
+        name = keras.backend.backend()
+        if name == "torch":
+            # import_module, not "from ... import rnn": the package's ``rnn`` attribute is
+            # the rnn() function, which shadows the submodule
+            _wrap_torch(importlib.import_module("keras.src.backend.torch.rnn"))
+        else:
+            _wrap_layer_entry(backend_mod)
+    except (ImportError, AttributeError) as err:
+        _INSTALL_ERROR.append(f"probe not installed: {type(err).__name__}: {err}"[:300])
+        ok = False
+    _OK.append(ok)
+    return ok
+
+
+def reset_gru_counts() -> None:
+    """Start counting afresh (at the start of a run)."""
+    with _LOCK:
+        _COUNTS.update(fused=0, loop=0, flat=0)
+        _ERRORS.clear()
+
+
+def gru_kernel_report() -> GruKernelReport:
+    """Counts since the last reset."""
+    with _LOCK:
+        return GruKernelReport(_COUNTS["fused"], _COUNTS["loop"], bool(_OK and _OK[0]),
+                               tuple(_INSTALL_ERROR + _ERRORS), _COUNTS["flat"])

@@ -1,0 +1,326 @@
+"""The trial engine: train one model at one precision and report live per-epoch events.
+
+A custom loop over ``train_on_batch`` (same on the TensorFlow, JAX and torch backends)
+rather than ``fit``: cancellation is checked before every batch, each epoch is timed
+after a device synchronisation, and the dev split is scored once per epoch with the
+probabilities the detection metric needs. Batches are read from the memory-mapped
+dataset and the mapped pages released after each read, so peak RSS grows with the
+batch size, not with the dataset size. The training thread never touches the UI: it
+only calls ``emit``.
+"""
+from __future__ import annotations
+
+import mmap
+import os
+import threading
+import time
+import traceback
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+
+from ..data.dataset import Dataset, load_dataset
+from .device import peak_memory, reset_peak_memory, synchronize
+from ..errors import ConfigError, LabError
+from .events import EpochRecord, RunSummary, TrialEvent, summarise_epochs
+from ..audio.features import FEATURE_KIND_SEED
+from ..card import PRETRAINED_PATH, write_model_card
+from .feed import (DeviceData, StepRunner, choose_train_path, make_step_runner,
+                      resident_bytes)
+from .kernels import gru_kernel_report, install_gru_probe, reset_gru_counts
+from .specaug import mask_batches
+from .metrics import frr_at_fa_rate
+from .precision import (PrecisionRecord, apply_precision, make_optimizer, policy_for,
+                        record_model_dtypes)
+from .tensorboard import ScalarLogger
+from .trial_config import TrialConfig, check_against_dataset, epoch_learning_rate
+
+EmitFn = Callable[[TrialEvent], None]
+_BCE_EPS = 1e-7  # Keras's clipping epsilon for binary cross-entropy
+
+
+class _Cancelled(Exception):
+    """Raised inside the loop when the cancel flag is seen."""
+
+
+class TrainingDiverged(RuntimeError):
+    """The training loss became NaN or infinite."""
+
+
+def release_mapped_pages(arr: np.ndarray) -> None:
+    """Drop a memory-mapped array's resident pages from this process (page cache stays).
+
+    Without this, every example ever read stays counted in the process's RSS.
+    """
+    mapping = getattr(arr, "_mmap", None)
+    if isinstance(mapping, mmap.mmap) and hasattr(mapping, "madvise"):
+        try:
+            mapping.madvise(mmap.MADV_DONTNEED)
+        except (OSError, ValueError):
+            pass
+
+
+def read_examples(arr: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """Rows ``idx`` (sorted) of a possibly memory-mapped array, as float32."""
+    out = np.asarray(arr[idx], dtype=np.float32)
+    release_mapped_pages(arr)
+    return out
+
+
+def iterate_batches(x: np.ndarray, y: np.ndarray, batch_size: int, rng: np.random.Generator,
+                    n_examples: int = 0) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Shuffled float32 training batches; the last partial batch is dropped.
+
+    Dropping it keeps one batch shape, so graph backends trace once per run.
+
+    Args:
+        x, y: (m, ...) arrays, memory-mapped or not, any float dtype.
+        batch_size: examples per batch.
+        rng: shuffling generator.
+        n_examples: use only the first N examples (0: all).
+    """
+    n = min(n_examples or x.shape[0], x.shape[0])
+    order = rng.permutation(n)
+    for start in range(0, n - batch_size + 1, batch_size):
+        idx = np.sort(order[start:start + batch_size])
+        yield read_examples(x, idx), read_examples(y, idx)
+
+
+def binary_crossentropy(probs: np.ndarray, labels: np.ndarray) -> float:
+    """Mean binary cross-entropy (nats per step) with Keras's clipping."""
+    p = np.clip(probs.astype(np.float64), _BCE_EPS, 1.0 - _BCE_EPS)
+    y = labels.astype(np.float64)
+    return float(-np.mean(y * np.log(p) + (1.0 - y) * np.log1p(-p)))
+
+
+def predict_split(model, x: np.ndarray, batch_size: int, n_examples: int = 0,
+                  cancel: threading.Event | None = None) -> np.ndarray:
+    """(n, steps) float32 probabilities for the first ``n_examples`` rows of ``x`` (0: all).
+
+    Raises:
+        _Cancelled: ``cancel`` was set (checked before every batch).
+    """
+    n = min(n_examples or x.shape[0], x.shape[0])
+    return predict_batches(model, (read_examples(x, np.arange(s, min(s + batch_size, n)))
+                                   for s in range(0, n, batch_size)), cancel)
+
+
+def predict_batches(model, batches, cancel: threading.Event | None = None) -> np.ndarray:
+    """(n, steps) float32 probabilities for an iterable of input batches (host or device)."""
+    parts = []
+    for xb in batches:
+        if cancel is not None and cancel.is_set():
+            raise _Cancelled
+        parts.append(np.asarray(model.predict_on_batch(xb), dtype=np.float32)[..., 0])
+    return np.concatenate(parts, axis=0)
+
+
+def probe_gru_kernel(model) -> str:
+    """Which GRU kernel this model runs on this device ("cudnn", "loop", ...).
+
+    One eager call of the first GRU layer on a 4-step input, counted by
+    :mod:`model.train.kernels`: the kernel choice depends on device, dtype and layer settings,
+    not on the input's length, and an eager layer call traces no graph.
+    """
+    import keras
+    install_gru_probe()
+    reset_gru_counts()
+    width = model.get_layer("conv").filters
+    model.get_layer("gru1")(keras.ops.zeros((1, 4, width)), training=False)
+    report = gru_kernel_report()
+    return report.label + (f" ({'; '.join(report.errors)})" if report.errors else "")
+
+
+def build_trial_model(cfg: TrialConfig, record: PrecisionRecord):
+    """Build and compile the network for ``cfg``, filling the record's dtypes and loss scaling."""
+    import keras
+
+    from .network import build_model
+    keras.utils.set_random_seed(cfg.seed)
+    model = build_model(policy_for(cfg.precision), cfg.network)
+    if cfg.init == "pretrained":
+        load_pretrained_weights(model)
+    model.compile(optimizer=make_optimizer(cfg.precision, cfg.learning_rate, record),
+                  loss="binary_crossentropy")
+    record_model_dtypes(model, record)
+    return model
+
+
+def load_pretrained_weights(model, path: Path = PRETRAINED_PATH) -> None:
+    """Copy the shipped pretrained weights into ``model`` (same architecture required)."""
+    import keras
+    if not path.is_file():
+        raise ConfigError(f"no pretrained model shipped yet: {path} is missing; use init scratch")
+    source = keras.saving.load_model(path, compile=False)
+    try:
+        model.set_weights(source.get_weights())
+    except ValueError as err:
+        raise ConfigError(f"pretrained model {path} does not match the network settings: "
+                          f"{str(err).splitlines()[0]}") from None
+
+
+def save_model_atomic(model, path: Path) -> None:
+    """Save as .keras through a temporary file in the same folder, then rename."""
+    tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}.keras")
+    try:
+        model.save(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def one_line(err: BaseException) -> str:
+    """A one-line message for an exception (LabError text as is, else type: first line)."""
+    text = str(err).strip().splitlines()[0] if str(err).strip() else ""
+    return text if isinstance(err, LabError) else f"{type(err).__name__}: {text}".rstrip(": ")
+
+
+class _Trial:
+    """State of one running trial; :func:`run_trial` is the public entry."""
+
+    def __init__(self, cfg: TrialConfig, run_id: str, run_dir: Path, emit: EmitFn,
+                 cancel: threading.Event):
+        self.cfg, self.run_id, self.run_dir = cfg, run_id, run_dir
+        self.emit_fn, self.cancel = emit, cancel
+        self.epochs: list[EpochRecord] = []
+        self.resident: DeviceData | None = None
+
+    def emit(self, kind: str, **fields) -> None:
+        self.emit_fn(TrialEvent(kind=kind, run_id=self.run_id, precision=self.cfg.precision,
+                                seed=self.cfg.seed, time_unix=time.time(), **fields))
+
+    def summary(self) -> RunSummary:
+        return summarise_epochs(self.epochs, self.cfg.dev_loss_target)
+
+    def batches(self, data: Dataset, rng: np.random.Generator):
+        """This epoch's training batches from the chosen feed (SpecAugment-masked if set)."""
+        if self.resident is not None:
+            batches = self.resident.train_batches(self.cfg.batch_size, rng)
+        else:
+            batches = iterate_batches(data.x_train, data.y_train, self.cfg.batch_size, rng,
+                                      self.cfg.train_examples)
+        return mask_batches(batches, self.cfg.spec_augment, rng)
+
+    def train_epoch(self, runner: StepRunner, data: Dataset,
+                    rng: np.random.Generator) -> tuple[float, int]:
+        """One pass; returns (mean loss, examples) or raises _Cancelled."""
+        seen = 0
+        runner.start_epoch()
+        for xb, yb in self.batches(data, rng):
+            if self.cancel.is_set():
+                raise _Cancelled
+            runner.step(xb, yb)
+            seen += xb.shape[0]
+        loss = runner.epoch_loss()
+        if not np.isfinite(loss):
+            hint = ""
+            if data.meta.feature_kind == FEATURE_KIND_SEED and self.cfg.precision == "amp-fp16":
+                hint = " (seed-linear features exceed float16's maximum of 65504)"
+            raise TrainingDiverged(f"training loss became {loss} in epoch {len(self.epochs) + 1}"
+                                   f" at {self.cfg.precision}{hint}")
+        return loss, seen
+
+    def score_dev(self, model, data: Dataset) -> tuple[float, object]:
+        if self.resident is not None:
+            probs = predict_batches(model, self.resident.dev_batches(self.cfg.batch_size),
+                                    self.cancel)
+        else:
+            probs = predict_split(model, data.x_dev, self.cfg.batch_size, self.cfg.dev_examples,
+                                  self.cancel)
+        labels = read_examples(data.y_dev, np.arange(probs.shape[0]))[..., 0]
+        return (binary_crossentropy(probs, labels),
+                frr_at_fa_rate(probs, labels, self.cfg.target_fa_per_hour))
+
+    def prepare(self, data: Dataset):
+        """Precision, model, feed and step mode; returns (model, runner, record)."""
+        record = apply_precision(self.cfg.precision)
+        model = build_trial_model(self.cfg, record)
+        n_train = min(self.cfg.train_examples or data.n_train, data.n_train)
+        n_dev = min(self.cfg.dev_examples or data.n_dev, data.n_dev)
+        path = choose_train_path(record.backend, record.device_kind,
+                                 resident_bytes(data, n_train, n_dev), self.cfg.train_path)
+        if path.feed == "device-resident":
+            self.resident = DeviceData(data, n_train, n_dev, release_mapped_pages)
+        runner = make_step_runner(model, path)
+        record.feed, record.step_mode = path.feed, path.step
+        record.gru_kernel = probe_gru_kernel(model)
+        record.notes.append(f"train path: {path.feed}, {path.step} steps ({path.reason}); "
+                            f"GRU kernel: {record.gru_kernel}")
+        return model, runner, record
+
+    def run(self, data: Dataset) -> RunSummary:
+        try:
+            return self._run(data)
+        finally:
+            if self.resident is not None:
+                self.resident.close()
+
+    def _run(self, data: Dataset) -> RunSummary:
+        model, runner, record = self.prepare(data)
+        logger = ScalarLogger.open(self.run_dir / "tb", self.cfg.tensorboard, record)
+        self.emit("started", device=record)
+        rng = np.random.default_rng(self.cfg.seed)
+        reset_peak_memory()
+        t_start = time.perf_counter()
+        try:
+            for epoch in range(1, self.cfg.epochs + 1):
+                runner.set_learning_rate(epoch_learning_rate(self.cfg, epoch))
+                t0 = time.perf_counter()
+                train_loss, seen = self.train_epoch(runner, data, rng)
+                synchronize(model)
+                t1 = time.perf_counter()
+                dev_loss, detection = self.score_dev(model, data)
+                t2 = time.perf_counter()
+                mem = peak_memory()
+                rec = EpochRecord(epoch, train_loss, dev_loss, detection, t1 - t0,
+                                  seen / max(t1 - t0, 1e-9), t2 - t1, t2 - t_start,
+                                  mem.peak_bytes, mem.kind)
+                self.epochs.append(rec)
+                logger.write_epoch(rec)
+                self.emit("epoch", epoch=rec)
+        finally:
+            logger.close()
+        if self.cfg.save_model:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            save_model_atomic(model, self.run_dir / "model.keras")
+            # detection and evaluation feed the model the features it was trained on
+            write_model_card(self.run_dir / "model.keras", data.meta.feature_kind)
+        summary = self.summary()
+        self.emit("finished", summary=summary,
+                  extra={"model_path": str(self.run_dir / "model.keras")}
+                  if self.cfg.save_model else {})
+        return summary
+
+
+def run_trial(cfg: TrialConfig, run_id: str, run_dir: Path, emit: EmitFn,
+              cancel: threading.Event | None = None, data: Dataset | None = None) -> str:
+    """Train one model and report events; never raises for a failing run.
+
+    Args:
+        cfg: the trial (validated by the caller or here against the data).
+        run_id: identifier carried by every event.
+        run_dir: folder for model.keras, TensorBoard scalars and error.txt.
+        emit: called with each TrialEvent, on this thread, in order.
+        cancel: set it to stop; the loop stops before its next batch.
+        data: the opened dataset (opened from cfg.dataset when None).
+
+    Returns:
+        The final event kind: "finished", "failed" or "cancelled".
+    """
+    trial = _Trial(cfg, run_id, run_dir, emit, cancel or threading.Event())
+    try:
+        data = data or load_dataset(cfg.dataset, check_values=False)
+        check_against_dataset(cfg, data)
+        trial.run(data)
+        return "finished"
+    except _Cancelled:
+        trial.emit("cancelled", summary=trial.summary() if trial.epochs else None,
+                   message=f"cancelled during epoch {len(trial.epochs) + 1}")
+        return "cancelled"
+    except Exception as err:  # noqa: BLE001 - a failing run must not kill the worker
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "error.txt").write_text(traceback.format_exc(), encoding="utf-8")
+        trial.emit("failed", message=one_line(err),
+                   summary=trial.summary() if trial.epochs else None)
+        return "failed"

@@ -1,0 +1,217 @@
+"""Trial and comparison settings: typed, validated, stored as JSON with every run.
+
+A *trial* trains one model at one precision; a *comparison* runs the same trial at two
+or more precisions, optionally repeated over seeds, with the precision order reversed
+on every other repeat so slow machine drift favours none of them.
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from ..card import PRETRAINED_PATH, read_model_card
+from ..data.dataset import DEFAULT_DATASET_DIR, Dataset, load_dataset
+from ..errors import ConfigError
+from .feed import PATH_MODES
+from .metrics import DEFAULT_TARGET_FA_PER_HOUR
+from .network import NetworkConfig
+from .precision import PRECISIONS, check_precision, default_precisions
+from .specaug import SpecAugmentConfig, check_spec_augment
+
+INITS = ("scratch", "pretrained")
+LR_SCHEDULES = ("constant", "cosine")
+MAX_EPOCHS = 1000
+MAX_REPEATS = 100
+
+
+@dataclass
+class TrialConfig:
+    """One training run."""
+
+    precision: str = "fp32"  # one of precision.PRECISIONS
+    batch_size: int = 64  # examples per step; <= training examples used
+    epochs: int = 10  # passes over the training set, 1..1000
+    learning_rate: float = 1e-3  # Adam step size (the first epoch's, under a schedule)
+    lr_schedule: str = "constant"  # "constant", or "cosine": per-epoch cosine decay towards 0
+    init: str = "scratch"  # "scratch" (random weights) or "pretrained" (PRETRAINED_PATH)
+    seed: int = 0  # weights, dropout and shuffling seed
+    dataset: str = str(DEFAULT_DATASET_DIR)  # folder in the model/data/dataset.py layout
+    train_examples: int = 0  # use only the first N training examples (0: all)
+    dev_examples: int = 0  # score only the first N dev examples each epoch (0: all)
+    dev_loss_target: float = 0.05  # "converged" once dev loss <= this (time-to-target)
+    target_fa_per_hour: float = DEFAULT_TARGET_FA_PER_HOUR  # FA budget of the FRR metric
+    save_model: bool = True  # save the trained model as runs/<run_id>/model.keras
+    tensorboard: bool = True  # write TensorBoard scalars under runs/<run_id>/tb
+    network: NetworkConfig = field(default_factory=NetworkConfig)  # architecture
+    train_path: str = "auto"  # "auto": fastest correct feed/step path; "portable": host feed, sync steps
+    spec_augment: SpecAugmentConfig = field(default_factory=SpecAugmentConfig)  # training masks (off)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict for JSON."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> "TrialConfig":
+        """Inverse of to_dict; unknown keys are ignored."""
+        known = {k: v for k, v in raw.items() if k in cls.__dataclass_fields__}
+        if isinstance(known.get("network"), dict):
+            net = known["network"]
+            known["network"] = NetworkConfig(**{k: v for k, v in net.items()
+                                                if k in NetworkConfig.__dataclass_fields__})
+        if isinstance(known.get("spec_augment"), dict):
+            aug = known["spec_augment"]
+            known["spec_augment"] = SpecAugmentConfig(
+                **{k: v for k, v in aug.items() if k in SpecAugmentConfig.__dataclass_fields__})
+        return cls(**known)
+
+
+@dataclass
+class ComparisonConfig:
+    """The same trial at several precisions, repeated over seeds."""
+
+    base: TrialConfig = field(default_factory=TrialConfig)  # precision and seed are overridden
+    precisions: list[str] = field(default_factory=list)  # empty: the device's default pair
+    repeats: int = 1  # seeds base.seed, base.seed + 1, ...
+    name: str = ""  # free label shown in the dashboard
+
+    def to_json(self) -> str:
+        """Pretty JSON."""
+        return json.dumps(asdict(self), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> "ComparisonConfig":
+        """Inverse of to_json."""
+        raw = json.loads(text)
+        return cls(base=TrialConfig.from_dict(raw.get("base", {})),
+                   precisions=list(raw.get("precisions", [])),
+                   repeats=int(raw.get("repeats", 1)), name=str(raw.get("name", "")))
+
+    def trials(self) -> list[tuple[int, TrialConfig]]:
+        """(repeat, trial) pairs in run order; the precision order flips every other repeat."""
+        precisions = self.precisions or default_precisions()
+        out = []
+        for rep in range(self.repeats):
+            order = precisions if rep % 2 == 0 else list(reversed(precisions))
+            for prec in order:
+                out.append((rep, replace(self.base, precision=prec, seed=self.base.seed + rep)))
+        return out
+
+
+def _check_int(name: str, value: Any, low: int, high: int | None = None) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(f"{name} must be a whole number, got {value!r}")
+    if value < low or (high is not None and value > high):
+        bound = f"between {low} and {high}" if high is not None else f"at least {low}"
+        raise ConfigError(f"{name} must be {bound}, got {value}")
+
+
+def _check_positive(name: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or \
+            not math.isfinite(value) or value <= 0:
+        raise ConfigError(f"{name} must be a positive number, got {value!r}")
+
+
+def validate_trial_config(cfg: TrialConfig) -> None:
+    """Check every field that needs no data; raise ConfigError with a one-line message."""
+    check_precision(cfg.precision)
+    _check_int("batch size", cfg.batch_size, 1)
+    _check_int("epochs", cfg.epochs, 1, MAX_EPOCHS)
+    _check_int("seed", cfg.seed, 0)
+    _check_int("training examples", cfg.train_examples, 0)
+    _check_int("dev examples", cfg.dev_examples, 0)
+    _check_positive("learning rate", cfg.learning_rate)
+    if cfg.learning_rate > 1.0:
+        raise ConfigError(f"learning rate must be at most 1, got {cfg.learning_rate}")
+    if cfg.lr_schedule not in LR_SCHEDULES:
+        raise ConfigError(f"unknown learning-rate schedule {cfg.lr_schedule!r}; "
+                          f"choose {' or '.join(LR_SCHEDULES)}")
+    _check_positive("dev-loss target", cfg.dev_loss_target)
+    _check_positive("false accepts per hour", cfg.target_fa_per_hour)
+    _check_int("Conv1D filters", cfg.network.conv_filters, 1, 4096)
+    _check_int("GRU units", cfg.network.gru_units, 1, 4096)
+    if not isinstance(cfg.network.dropout, (int, float)) or not 0 <= cfg.network.dropout < 1:
+        raise ConfigError(f"dropout must be in [0, 1), got {cfg.network.dropout!r}")
+    check_spec_augment(cfg.spec_augment)
+    if cfg.train_path not in PATH_MODES:
+        raise ConfigError(f"unknown train path {cfg.train_path!r}; choose auto or portable")
+    if cfg.init not in INITS:
+        raise ConfigError(f"unknown init {cfg.init!r}; choose scratch or pretrained")
+    if cfg.init == "pretrained":
+        check_pretrained_network(cfg.network)
+
+
+def epoch_learning_rate(cfg: TrialConfig, epoch: int) -> float:
+    """Adam's step size during ``epoch`` (1-based) under the trial's schedule.
+
+    "cosine" follows lr * (1 + cos(pi * (epoch - 1) / epochs)) / 2: the full rate in
+    epoch 1, half of it midway, close to 0 in the last epoch. Stepping once per epoch
+    keeps the rate a host-side number the lean step reads without any device sync.
+    """
+    if cfg.lr_schedule == "cosine":
+        return cfg.learning_rate * 0.5 * (1.0 + math.cos(math.pi * (epoch - 1) / cfg.epochs))
+    return cfg.learning_rate
+
+
+def check_pretrained_network(network: NetworkConfig, path: Path | None = None) -> None:
+    """The shipped model must exist and have the trial's architecture (from its card).
+
+    Raises:
+        ConfigError: missing model, or settings that differ from its recorded network.
+    """
+    path = path or PRETRAINED_PATH
+    if not path.is_file():
+        raise ConfigError(f"no pretrained model shipped yet: {path} is missing; use init scratch")
+    try:
+        shipped = json.loads(path.with_suffix(".json").read_text(encoding="utf-8"))["network"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return  # no card to compare with: loading the weights will tell
+    mine = asdict(network)
+    diff = [f"{k} {mine[k]} (pretrained: {v})" for k, v in shipped.items() if mine.get(k) != v]
+    if diff:
+        raise ConfigError("init pretrained needs the pretrained model's network; different: "
+                          + ", ".join(diff))
+
+
+def check_against_dataset(cfg: TrialConfig, data: Dataset) -> None:
+    """Settings that depend on the data: batch size, example limits, a dev split."""
+    n_train = min(cfg.train_examples or data.n_train, data.n_train)
+    if cfg.batch_size > n_train:
+        raise ConfigError(f"batch size {cfg.batch_size} is larger than the {n_train} "
+                          f"training examples in {data.path}")
+    if data.n_dev == 0:
+        raise ConfigError(f"dataset {data.path} has no dev split (X_dev.npy, Y_dev.npy); "
+                          "a trial needs one to measure dev loss")
+    if cfg.init == "pretrained":
+        kind = read_model_card(PRETRAINED_PATH)
+        if kind is not None and kind != data.meta.feature_kind:
+            raise ConfigError(f"init pretrained: the pretrained model reads {kind} features, "
+                              f"dataset {data.path} holds {data.meta.feature_kind}")
+
+
+def validate_comparison(cfg: ComparisonConfig, check_values: bool = False) -> Dataset:
+    """Validate a comparison and open its dataset, before anything is stored or trained.
+
+    Args:
+        cfg: the comparison.
+        check_values: also scan the whole dataset for NaN/inf (reads it once).
+
+    Returns:
+        The opened (memory-mapped) dataset.
+
+    Raises:
+        ConfigError, DatasetError: one-line messages.
+    """
+    if not isinstance(cfg.precisions, list):
+        raise ConfigError("precisions must be a list of names")
+    for name in cfg.precisions:
+        check_precision(name)
+    if len(set(cfg.precisions)) != len(cfg.precisions):
+        raise ConfigError(f"precisions list repeats a name: {', '.join(cfg.precisions)}")
+    _check_int("repeats (seeds)", cfg.repeats, 1, MAX_REPEATS)
+    validate_trial_config(replace(cfg.base, precision=(cfg.precisions or PRECISIONS)[0]))
+    data = load_dataset(cfg.base.dataset, check_values=check_values)
+    check_against_dataset(cfg.base, data)
+    return data
