@@ -1,7 +1,7 @@
 """Each augmentation's effect on a trained detector, on voices training never heard.
 
 Run: .venv/bin/python bench/bench_robustness.py [--model pretrained] [--n 300]
-         [--json bench/results/robustness_pretrained_cpu.json] [--unpaired]
+         [--json bench/results/robustness_NAME_cpu.json] [--unpaired]
 
 Mixes the pretraining recipe's dev split (seed 2026, cached word banks of .cache/banks/, no
 text-to-speech) once per condition: "clean" (every augmentation off), one condition per

@@ -5,7 +5,7 @@ and for each model alone and for the mean of all of them prints the false-reject
 1 false accept per hour:
 
 * with the detection rule of :mod:`model.train.metrics` (hold-off from the last detection's
-  start) and with the rule used before session 5 (hold-off from the end of the last
+  start) and with the rule used before commit 1463dee (2026-11-29) (hold-off from the end of the last
   episode);
 * on all clips (the threshold chosen on them), and honestly: the threshold chosen on the
   first half of the clips, the figure read on the second half.
@@ -35,7 +35,7 @@ THRESHOLDS = np.unique(np.concatenate([DET_THRESHOLDS, 1.0 - np.logspace(-7, -1,
 
 def old_rule_groups(rows: np.ndarray, starts: np.ndarray, ends: np.ndarray,
                     hold_steps: int) -> np.ndarray:
-    """The rule before session 5: episodes less than ``hold_steps`` after the previous
+    """The rule before commit 1463dee (2026-11-29): episodes less than ``hold_steps`` after the previous
     episode's end merge into its detection."""
     first = np.ones(rows.shape[0], dtype=bool)
     if rows.shape[0] > 1:
