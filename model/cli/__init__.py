@@ -25,21 +25,12 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
-def _available() -> dict[str, tuple[str, str]]:
-    """Commands whose module exists (later stages add theirs)."""
-    found = {}
-    for name, (mod, text) in COMMANDS.items():
-        if importlib.util.find_spec(f"{__name__}.{mod}") is not None:
-            found[name] = (mod, text)
-    return found
-
-
 def main(argv: list[str] | None = None) -> int:
     """Parse ``argv`` and run one command; LabError becomes a one-line message, exit 2."""
     parser = argparse.ArgumentParser(prog="python -m model", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     modules, missing = {}, {}
-    for name, (mod, text) in _available().items():
+    for name, (mod, text) in COMMANDS.items():
         try:  # add_arguments may import too (defaults from a config module)
             module = importlib.import_module(f"{__name__}.{mod}")
             module.add_arguments(sub.add_parser(name, help=text, description=text))

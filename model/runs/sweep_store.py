@@ -95,15 +95,3 @@ def sweep_runs(store: RunStore, sweep: SweepRow) -> list[SweepRun]:
             out.append(SweepRun(member.batch_size, run.precision, run.repeat, run.status,
                                 store.epochs(run.id)))
     return out
-
-
-def delete_sweep(store: RunStore, sweep_id: str) -> None:
-    """Delete the sweep and all its comparisons (raises LabError if one is still active)."""
-    sweep = read_sweep(store, sweep_id)
-    if sweep is None:
-        return
-    for member in sweep.members:
-        store.delete_comparison(member.comparison_id)
-    with store.transaction() as con:
-        con.execute("DELETE FROM sweep_comparisons WHERE sweep_id=?", (sweep_id,))
-        con.execute("DELETE FROM sweeps WHERE id=?", (sweep_id,))
