@@ -6,9 +6,10 @@ from pathlib import Path
 
 import streamlit as st
 
-from model.train.precision import PRECISIONS
+from model.train import precision as prec
 
-LABELS = {"fp32": "FP32 (strict)", "tf32": "TF32", "amp-fp16": "AMP fp16", "amp-bf16": "AMP bf16"}
+# Widget label per precision name (import-time snapshot of the table, for format_func).
+LABELS = {m.name: m.label for m in prec.PRECISION_MODES}
 
 
 @dataclass
@@ -26,6 +27,7 @@ class PrecisionChoice:
     """One precision as the settings offer it."""
 
     name: str  # one of PRECISIONS
+    label: str  # widget label, from the precision table
     enabled: bool  # selectable on this device
     note: str  # why disabled, or a caveat ("" if none)
 
@@ -42,18 +44,25 @@ def cpu_bf16_flags(cpuinfo: str | None = None) -> list[str]:
 
 
 def precision_choices(kind: str, cpu_flags: list[str]) -> list[PrecisionChoice]:
-    """Each precision with whether this device can run it meaningfully, and why not."""
-    out = []
-    for name in PRECISIONS:
-        enabled, note = True, ""
-        if name == "tf32" and kind != "gpu":
-            enabled, note = False, "TF32 needs an NVIDIA Ampere or newer GPU; on a CPU it is just FP32"
-        elif name == "amp-fp16" and kind != "gpu":
-            note = "CPU: float16 is emulated and slow (no tensor cores); timings say nothing about a GPU"
-        elif name == "amp-bf16" and kind != "gpu" and not cpu_flags:
-            note = "CPU without AVX512-BF16/AMX: bf16 runs but may not be faster"
-        out.append(PrecisionChoice(name, enabled, note))
-    return out
+    """Each precision with whether this device can run it meaningfully, and why not.
+
+    Args:
+        kind: "gpu" or "cpu".
+        cpu_flags: bf16-relevant CPU features (see :func:`cpu_bf16_flags`).
+
+    Returns:
+        One choice per row of the precision table, in table order.
+    """
+    # Read the table at call time (not an imported copy) so a patched table shows up.
+    return [_choice(mode, kind, cpu_flags) for mode in prec.PRECISION_MODES]
+
+
+def _choice(mode: prec.PrecisionMode, kind: str, cpu_flags: list[str]) -> PrecisionChoice:
+    """One mode on this device: a GPU runs every mode as meant; a CPU gets the table's caveats."""
+    if kind == "gpu":
+        return PrecisionChoice(mode.name, mode.label, True, "")
+    note = "" if mode.cpu_bf16_hw_clears_note and cpu_flags else mode.cpu_note
+    return PrecisionChoice(mode.name, mode.label, mode.cpu_selectable, note)
 
 
 @st.cache_resource(show_spinner="Looking at the device...")

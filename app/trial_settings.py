@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 from model.train.network import NetworkConfig
-from model.train.precision import PRECISIONS
+from model.train.precision import in_table_order
 from model.train.specaug import PRESET as SPEC_PRESET
 from model.train.specaug import SpecAugmentConfig
 from model.train.trial_config import ComparisonConfig, TrialConfig
@@ -62,7 +62,17 @@ def preset_values(preset: Preset, amp: str) -> dict[str, object]:
 
 
 def form_to_comparison(values: FormValues) -> ComparisonConfig:
-    """Build the comparison the Start button launches (validated by the runner)."""
+    """Build the comparison the Start button launches (validated by the runner).
+
+    Args:
+        values: the settings widgets' values.
+
+    Returns:
+        The comparison, its precisions in table order.
+
+    Raises:
+        ConfigError: an unknown precision name.
+    """
     base = TrialConfig(batch_size=int(values.batch_size), epochs=int(values.epochs),
                        learning_rate=float(values.learning_rate), lr_schedule=values.lr_schedule,
                        init=values.init,
@@ -71,6 +81,5 @@ def form_to_comparison(values: FormValues) -> ComparisonConfig:
                        dev_examples=int(values.dev_examples),
                        dev_loss_target=float(values.dev_loss_target), network=values.network,
                        spec_augment=replace(SPEC_PRESET) if values.spec_augment else SpecAugmentConfig())
-    ordered = [p for p in PRECISIONS if p in values.precisions]
-    return ComparisonConfig(base=base, precisions=ordered, repeats=int(values.repeats),
-                            name=values.name.strip())
+    return ComparisonConfig(base=base, precisions=in_table_order(values.precisions),
+                            repeats=int(values.repeats), name=values.name.strip())

@@ -14,7 +14,7 @@ from .common import guarded, runner, settings
 from .comparison_data import read_comparison
 from .comparison_view import render_comparison
 from .dataset_page import dataset_line, render_make_data
-from .device_panel import LABELS, device_summary, precision_choices, render_device_panel
+from .device_panel import device_summary, precision_choices, render_device_panel
 from .trial_settings import (CUSTOM, PRESETS, FormValues, form_to_comparison, preset_values,
                              pretrained_available)
 
@@ -39,12 +39,39 @@ def _apply_preset() -> None:
     preset = next((p for p in PRESETS if p.label == label), None)
     if preset is None:
         return
-    amp = default_precisions(device_summary().kind)[1]
+    dev = device_summary()
+    amp = default_precisions(dev.kind)[1]
     vals = preset_values(preset, amp)
-    for name in LABELS:
-        st.session_state[f"t_prec_{name}"] = name in vals["precisions"]
+    for choice in precision_choices(dev.kind, dev.cpu_flags):
+        st.session_state[f"t_prec_{choice.name}"] = choice.name in vals["precisions"]
     st.session_state.update(t_batch=vals["batch_size"], t_epochs=vals["epochs"],
                             t_init=vals["init"], t_lr=vals["learning_rate"])
+
+
+def _precision_checkboxes(kind: str, cpu_flags: list[str]) -> list[str]:
+    """One checkbox per precision-table row, side by side; returns the ticked, enabled ones.
+
+    Args:
+        kind: "gpu" or "cpu".
+        cpu_flags: bf16-relevant CPU features.
+
+    Returns:
+        Ticked precision names, in table order.
+    """
+    choices = precision_choices(kind, cpu_flags)
+    default_pair = default_precisions(kind)
+    chosen = []
+    # One column per choice: a fixed count would let zip() drop modes past the last column.
+    for col, choice in zip(st.columns(len(choices)), choices, strict=True):
+        key = f"t_prec_{choice.name}"
+        if key not in st.session_state:
+            st.session_state[key] = choice.enabled and choice.name in default_pair
+        if col.checkbox(choice.label, key=key, disabled=not choice.enabled,
+                        help=choice.note or None) and choice.enabled:
+            chosen.append(choice.name)
+        if choice.note:
+            col.caption(("Disabled: " if not choice.enabled else "") + choice.note)
+    return chosen
 
 
 def _settings_form() -> FormValues:
@@ -56,18 +83,7 @@ def _settings_form() -> FormValues:
                  key="t_preset", on_change=_apply_preset,
                  help=None if has_pretrained else f"Trial 3 needs the pretrained model: {why}")
     st.write("Precisions to compare")
-    chosen = []
-    cols = st.columns(4)
-    default_pair = default_precisions(dev.kind)
-    for col, choice in zip(cols, precision_choices(dev.kind, dev.cpu_flags)):
-        key = f"t_prec_{choice.name}"
-        if key not in st.session_state:
-            st.session_state[key] = choice.enabled and choice.name in default_pair
-        if col.checkbox(LABELS[choice.name], key=key, disabled=not choice.enabled,
-                        help=choice.note or None) and choice.enabled:
-            chosen.append(choice.name)
-        if choice.note:
-            col.caption(("Disabled: " if not choice.enabled else "") + choice.note)
+    chosen = _precision_checkboxes(dev.kind, dev.cpu_flags)
     c = st.columns(6)
     batch = c[0].number_input("batch size", 1, 4096, 64, key="t_batch")
     epochs = c[1].number_input("epochs", 1, 1000, 10, key="t_epochs")

@@ -137,6 +137,29 @@ def test_trials_page_starts_a_comparison_and_shows_it(lab, monkeypatch):
     assert list(table["speedup vs fp32"]) == ["1.00×", "1.00×"]
 
 
+def test_trials_page_offers_every_precision_mode_even_a_fifth(lab, monkeypatch):
+    """A row added to the precision table gets its own checkbox and reaches the runs."""
+    import model.train.precision as precision
+    extra = precision.PrecisionMode("fp8-test", "FP8 (test)", "float32", loss_scaling=False,
+                                    tf32=False)
+    modes = precision.PRECISION_MODES + (extra,)
+    monkeypatch.setattr(precision, "PRECISION_MODES", modes)
+    use_fake_trainer(monkeypatch, FakeTrainer())
+    at = AppTest.from_function(trials_script, default_timeout=TIMEOUT).run()
+    assert not at.exception and not at.error
+    boxes = [b for b in at.checkbox if str(b.key).startswith("t_prec_")]
+    assert [(b.key, b.label) for b in boxes] == [(f"t_prec_{m.name}", m.label) for m in modes]
+    at.checkbox(key="t_prec_fp8-test").check()
+    at.number_input(key="t_epochs").set_value(1)
+    at.number_input(key="t_batch").set_value(4)
+    at.button(key="t_start").click().run()
+    assert texts(at.success)[0].startswith("Started c")
+    runner = get_runner(lab / "lab.sqlite")
+    cid = runner.store.comparisons()[0].id
+    assert runner.wait(cid, 60)
+    assert [r.precision for r in runner.store.runs(cid)] == ["fp32", "amp-bf16", "fp8-test"]
+
+
 def test_a_second_start_is_queued_and_cancel_works(lab, monkeypatch):
     gate = threading.Event()
     use_fake_trainer(monkeypatch, FakeTrainer(gate))

@@ -5,9 +5,12 @@ import pytest
 import tensorflow as tf
 
 from model.errors import ConfigError
+from model.train import precision
 from model.train.network import NetworkConfig, build_model
-from model.train.precision import (PrecisionRecord, apply_precision, default_precisions,
-                             make_optimizer, policy_for, record_model_dtypes, set_tf32)
+from model.train.precision import (PRECISION_MODES, PRECISIONS, PrecisionMode, PrecisionRecord,
+                                   apply_precision, check_precision, default_precisions,
+                                   in_table_order, make_optimizer, policy_for,
+                                   record_model_dtypes, set_tf32)
 
 SMALL = NetworkConfig(conv_filters=8, gru_units=8, dropout=0.1)
 
@@ -61,3 +64,41 @@ def test_precisions_really_compute_in_different_dtypes(precision, hidden):
     gru_out, out = probe(np.zeros((1, 40, 101), dtype=np.float32))
     assert keras.backend.standardize_dtype(gru_out.dtype) == hidden
     assert keras.backend.standardize_dtype(out.dtype) == "float32"
+
+
+def test_table_rows_are_consistent():
+    assert PRECISIONS == ("fp32", "tf32", "amp-fp16", "amp-bf16")
+    names = [m.name for m in PRECISION_MODES]
+    assert len(set(names)) == len(names) and len({m.label for m in PRECISION_MODES}) == len(names)
+    for mode in PRECISION_MODES:
+        keras.DTypePolicy(mode.policy)  # a policy Keras knows
+        assert mode.cpu_selectable or mode.cpu_note  # a disabled checkbox says why
+    for kind in ("gpu", "cpu"):  # the Trials presets take [1] as "the AMP mode"
+        pair = default_precisions(kind)
+        assert len(pair) == 2 and pair[0] == "fp32"
+
+
+@pytest.mark.parametrize("kind", ["gpu", "cpu"])
+@pytest.mark.parametrize("mode", PRECISION_MODES, ids=lambda m: m.name)
+def test_apply_precision_records_what_the_table_says(mode, kind, monkeypatch):
+    switched = []
+    monkeypatch.setattr(precision, "device_info", lambda: (kind, "fake device"))
+    monkeypatch.setattr(precision, "set_tf32", switched.append)  # no process-wide switch
+    rec = apply_precision(mode.name)
+    opt = make_optimizer(mode.name, 1e-3, rec)
+    assert rec.dtype_policy == mode.policy == policy_for(mode.name)
+    assert rec.loss_scaling == mode.loss_scaling
+    assert isinstance(opt, keras.optimizers.LossScaleOptimizer) == mode.loss_scaling
+    assert rec.tf32 == switched[-1] == (mode.tf32 and kind == "gpu")
+    assert rec.emulated == (mode.cpu_emulated and kind == "cpu")
+    assert rec.notes == ([mode.cpu_run_note] if kind == "cpu" and mode.cpu_run_note else [])
+
+
+def test_table_order_and_an_extra_mode(monkeypatch):
+    assert in_table_order(["amp-bf16", "fp32", "amp-bf16"]) == ["fp32", "amp-bf16"]
+    with pytest.raises(ConfigError, match="unknown precision 'fp8'"):
+        in_table_order(["fp32", "fp8"])  # raised, not silently dropped
+    extra = PrecisionMode("fp8", "FP8 (test)", "float32", loss_scaling=False, tf32=False)
+    monkeypatch.setattr(precision, "PRECISION_MODES", PRECISION_MODES + (extra,))
+    assert check_precision("fp8") == "fp8" and policy_for("fp8") == "float32"
+    assert in_table_order(["fp8", "fp32"]) == ["fp32", "fp8"]

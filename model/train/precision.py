@@ -1,6 +1,9 @@
 """Precision modes, chosen and applied in one place, per Keras backend.
 
-Four precisions:
+Every per-mode fact (Keras policy, loss scaling, TF32, label, CPU caveats, default
+pairing) lives in one row of :data:`PRECISION_MODES`; the rest of the lab (apply_precision,
+make_optimizer, the app's device panel and Trials page) reads that table, so a new mode
+is one new row. The four modes:
 
 * ``fp32``: strict IEEE float32; TF32 matmuls/convolutions switched off.
 * ``tf32``: float32 variables and activations, TF32 tensor-core math allowed (GPU only;
@@ -19,15 +22,53 @@ Backends other than the active one are never imported.
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from .device import device_info, keras_backend
 from ..errors import ConfigError
 
-PRECISIONS = ("fp32", "tf32", "amp-fp16", "amp-bf16")
-_POLICY = {"fp32": "float32", "tf32": "float32", "amp-fp16": "mixed_float16",
-           "amp-bf16": "mixed_bfloat16"}
+
+@dataclass(frozen=True)
+class PrecisionMode:
+    """One precision mode: everything the trainer and the app need to know about it."""
+
+    name: str  # id in configs, the run store, the CLI and widget keys ("amp-fp16")
+    label: str  # what the app shows ("AMP fp16")
+    policy: str  # Keras dtype policy given to the layers ("mixed_float16")
+    loss_scaling: bool  # wrap Adam in a dynamic LossScaleOptimizer (float16's narrow range)
+    tf32: bool  # allow TF32 math for float32 ops; only ever switched on on a GPU
+    default_on: tuple[str, ...] = ()  # device kinds ("gpu", "cpu") whose default pair has it
+    cpu_selectable: bool = True  # False: on a CPU it would just be another mode, so not offered
+    cpu_note: str = ""  # app caveat on a CPU (the disabled reason when not cpu_selectable)
+    cpu_bf16_hw_clears_note: bool = False  # no cpu_note on CPUs with AVX512-BF16/AMX
+    cpu_emulated: bool = False  # its arithmetic is emulated on a CPU: record flags "emulated"
+    cpu_run_note: str = ""  # note stored with a run that trained on a CPU ("" if none)
+
+
+PRECISION_MODES: tuple[PrecisionMode, ...] = (
+    PrecisionMode("fp32", "FP32 (strict)", "float32", loss_scaling=False, tf32=False,
+                  default_on=("gpu", "cpu")),
+    PrecisionMode("tf32", "TF32", "float32", loss_scaling=False, tf32=True,
+                  cpu_selectable=False,
+                  cpu_note="TF32 needs an NVIDIA Ampere or newer GPU; on a CPU it is just FP32",
+                  cpu_run_note="no TF32 on a CPU: ran as strict float32"),
+    PrecisionMode("amp-fp16", "AMP fp16", "mixed_float16", loss_scaling=True, tf32=False,
+                  default_on=("gpu",),
+                  cpu_note="CPU: float16 is emulated and slow (no tensor cores); timings say "
+                           "nothing about a GPU",
+                  cpu_emulated=True,
+                  cpu_run_note="float16 on a CPU is emulated and slow; timings say nothing "
+                               "about a GPU"),
+    PrecisionMode("amp-bf16", "AMP bf16", "mixed_bfloat16", loss_scaling=False, tf32=False,
+                  default_on=("cpu",),
+                  cpu_note="CPU without AVX512-BF16/AMX: bf16 runs but may not be faster",
+                  cpu_bf16_hw_clears_note=True),
+)
+# Names in table order. A snapshot taken at import: code that must see a patched or
+# extended table (tests add a fake mode) reads PRECISION_MODES or calls the functions below.
+PRECISIONS: tuple[str, ...] = tuple(m.name for m in PRECISION_MODES)
 
 
 @dataclass
@@ -59,22 +100,62 @@ class PrecisionRecord:
         return cls(**{k: v for k, v in raw.items() if k in cls.__dataclass_fields__})
 
 
+def precision_mode(name: str) -> PrecisionMode:
+    """The table row of a precision.
+
+    Args:
+        name: a precision name, e.g. "amp-bf16".
+
+    Returns:
+        Its PrecisionMode.
+
+    Raises:
+        ConfigError: the name is not in PRECISION_MODES.
+    """
+    for mode in PRECISION_MODES:
+        if mode.name == name:
+            return mode
+    names = ", ".join(m.name for m in PRECISION_MODES)
+    raise ConfigError(f"unknown precision {name!r}; choose from {names}")
+
+
 def check_precision(name: str) -> str:
     """Return ``name`` if it is a known precision, else raise ConfigError."""
-    if name not in PRECISIONS:
-        raise ConfigError(f"unknown precision {name!r}; choose from {', '.join(PRECISIONS)}")
-    return name
+    return precision_mode(name).name
 
 
 def policy_for(precision: str) -> str:
     """Keras dtype policy name for a precision ("float32", "mixed_float16", ...)."""
-    return _POLICY[check_precision(precision)]
+    return precision_mode(precision).policy
+
+
+def in_table_order(names: Iterable[str]) -> list[str]:
+    """The given precisions, each once, in PRECISION_MODES order.
+
+    Args:
+        names: precision names in any order (e.g. ticked checkboxes).
+
+    Returns:
+        The names sorted as the table lists them.
+
+    Raises:
+        ConfigError: a name is unknown (rather than dropping it silently).
+    """
+    wanted = {check_precision(n) for n in names}
+    return [m.name for m in PRECISION_MODES if m.name in wanted]
 
 
 def default_precisions(device_kind: str | None = None) -> list[str]:
-    """The default comparison: fp32 vs amp-fp16 on a GPU, fp32 vs amp-bf16 on a CPU."""
+    """The default comparison: the modes whose ``default_on`` has this device kind.
+
+    Args:
+        device_kind: "gpu" or "cpu"; None: the device this process trains on.
+
+    Returns:
+        Precision names in table order (fp32 vs amp-fp16 on a GPU, fp32 vs amp-bf16 on a CPU).
+    """
     kind = device_kind or device_info()[0]
-    return ["fp32", "amp-fp16"] if kind == "gpu" else ["fp32", "amp-bf16"]
+    return [m.name for m in PRECISION_MODES if kind in m.default_on]
 
 
 def set_tf32(enabled: bool) -> None:
@@ -104,22 +185,22 @@ def apply_precision(precision: str) -> PrecisionRecord:
     Returns:
         PrecisionRecord with backend, device, TF32 state and the emulated flag.
     """
-    policy = policy_for(precision)
+    mode = precision_mode(precision)
     kind, name = device_info()
-    want_tf32 = precision == "tf32"
-    set_tf32(want_tf32 and kind == "gpu")
+    on_gpu = kind == "gpu"
+    tf32 = mode.tf32 and on_gpu  # TF32 is tensor-core math: a CPU has none to switch on
+    set_tf32(tf32)
     rec = PrecisionRecord(precision=precision, backend=keras_backend(), device_kind=kind,
-                          device_name=name, dtype_policy=policy, tf32=want_tf32 and kind == "gpu")
-    if want_tf32 and kind != "gpu":
-        rec.notes.append("no TF32 on a CPU: ran as strict float32")
-    if precision == "amp-fp16" and kind != "gpu":
-        rec.emulated = True
-        rec.notes.append("float16 on a CPU is emulated and slow; timings say nothing about a GPU")
+                          device_name=name, dtype_policy=mode.policy, tf32=tf32)
+    if not on_gpu:
+        rec.emulated = mode.cpu_emulated
+        if mode.cpu_run_note:
+            rec.notes.append(mode.cpu_run_note)
     return rec
 
 
 def make_optimizer(precision: str, learning_rate: float, record: PrecisionRecord | None = None):
-    """Adam, wrapped in a dynamic LossScaleOptimizer for amp-fp16.
+    """Adam, wrapped in a dynamic LossScaleOptimizer when the mode's ``loss_scaling`` says so.
 
     Keras only wraps automatically when the *model's* policy is mixed_float16; our
     models get their policy per layer, so the wrapping is explicit here.
@@ -128,10 +209,13 @@ def make_optimizer(precision: str, learning_rate: float, record: PrecisionRecord
         precision: one of PRECISIONS.
         learning_rate: Adam step size.
         record: if given, its ``loss_scaling`` is set to what was done.
+
+    Returns:
+        The Keras optimizer.
     """
     import keras
     opt = keras.optimizers.Adam(learning_rate=learning_rate)
-    scaled = policy_for(precision) == "mixed_float16"
+    scaled = precision_mode(precision).loss_scaling
     if scaled:
         opt = keras.optimizers.LossScaleOptimizer(opt)
     if record is not None:
