@@ -1,13 +1,11 @@
 """Detect page helpers without Streamlit: model list, spectrogram image, chart tables, CSV."""
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import soundfile as sf
 
 from model.detect.detector import Detection
 from model.audio.features import FEATURE_KIND_LOG, STEP_SECONDS, audio_to_features
@@ -104,20 +102,22 @@ def features_to_image(features: np.ndarray, max_columns: int = MAX_COLUMNS) -> n
     return np.repeat(img, 2, axis=0)
 
 
-def spectrogram_image(audio_bytes: bytes) -> tuple[np.ndarray, float] | None:
-    """(image, seconds drawn) of the first SPECTROGRAM_MAX_S of a clip; None if unreadable."""
-    try:
-        with sf.SoundFile(io.BytesIO(audio_bytes)) as fh:
-            rate = fh.samplerate
-            want = int(SPECTROGRAM_MAX_S * rate)
-            data = fh.read(want if fh.frames <= 0 else min(fh.frames, want), dtype="float32",
-                           always_2d=True)
-        if data.shape[0] < rate * 0.05:
-            return None
-        feats = audio_to_features(data.mean(axis=1), rate, FEATURE_KIND_LOG)
-    except Exception:  # noqa: BLE001 - the detector reports why a file is unusable
+def spectrogram_image(samples: np.ndarray, sample_rate_hz: int
+                      ) -> tuple[np.ndarray, float] | None:
+    """The spectrogram of a clip's first SPECTROGRAM_MAX_S, drawn from samples already decoded.
+
+    Args:
+        samples: float32 mono samples (the page's one decode of the clip).
+        sample_rate_hz: their sample rate, Hz.
+
+    Returns:
+        (uint8 RGB image, seconds drawn), or None for a clip under 50 ms.
+    """
+    rate = int(sample_rate_hz)
+    head = np.asarray(samples, np.float32)[:int(SPECTROGRAM_MAX_S * rate)]
+    if head.shape[0] < rate * 0.05:
         return None
-    return features_to_image(feats), data.shape[0] / rate
+    return features_to_image(audio_to_features(head, rate, FEATURE_KIND_LOG)), head.shape[0] / rate
 
 
 def curve_frame(probs: np.ndarray, max_points: int = MAX_CURVE_POINTS) -> pd.DataFrame:

@@ -1,15 +1,17 @@
 """Detect page: a clip (upload, recording or demo) -> probabilities, detections, chimed audio."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+import hashlib
+from dataclasses import dataclass, field
 
 import altair as alt
 import numpy as np
 import pandas as pd
 import streamlit as st
 
-from model.detect.chime import chimed_wav_bytes
-from model.detect.detector import DetectConfig, Detector, probabilities_to_detections
+from model.detect.chime import chimed_samples_wav_bytes
+from model.detect.detector import (DecodedClip, DetectConfig, Detector, decode_clip,
+                                  probabilities_to_detections)
 from model.card import recommended_threshold
 
 from .common import guarded, settings, store
@@ -27,6 +29,10 @@ class Clip:
 
     name: str  # file name for messages and downloads
     data: bytes  # the file's bytes
+    key: str = field(init=False)  # digest of the bytes: keys the caches without rehashing them
+
+    def __post_init__(self) -> None:
+        self.key = hashlib.blake2b(self.data, digest_size=16).hexdigest()
 
 
 @dataclass
@@ -44,17 +50,33 @@ def load_detector(spec: str, mtime: float, store_path: str) -> Detector:
     return Detector(spec, DetectConfig(), store_path=store_path)
 
 
+# A decoded hour is ~0.7 GB, so few are kept; shared (read-only) rather than copied per rerun.
+@st.cache_resource(max_entries=2, show_spinner="Decoding the clip...")
+def decoded_clip(key: str, _data: bytes) -> DecodedClip:
+    """The clip decoded once, for the detector, the spectrogram and the chime alike.
+
+    Args:
+        key: digest of ``_data`` (the cache key; the bytes themselves are not hashed).
+        _data: the file's bytes.
+
+    Raises:
+        AudioError: unreadable, truncated, NaN/inf or over the detector's limits.
+    """
+    return decode_clip(_data, DetectConfig().limits)  # the limits load_detector's config has
+
+
 @st.cache_data(max_entries=16, show_spinner="Running the detector...")
-def scan_clip(spec: str, mtime: float, store_path: str, data: bytes) -> Scan:
-    """Per-step probabilities of a clip (threshold-independent, so the slider is instant)."""
-    result = load_detector(spec, mtime, store_path).detect_file(data)
+def scan_clip(spec: str, mtime: float, store_path: str, key: str, _clip: DecodedClip) -> Scan:
+    """Per-step probabilities of a clip (threshold-independent, so the slider is instant);
+    ``key`` is the clip's digest, which stands for ``_clip`` in the cache key."""
+    result = load_detector(spec, mtime, store_path).detect_clip(_clip)
     return Scan(result.probabilities, result.duration_s)
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
-def cached_spectrogram(data: bytes):
-    """Spectrogram image of the clip's first two minutes (None if unreadable)."""
-    return spectrogram_image(data)
+def cached_spectrogram(key: str, _clip: DecodedClip) -> tuple[np.ndarray, float] | None:
+    """Spectrogram image of the clip's first two minutes; ``key`` is the clip's digest."""
+    return spectrogram_image(_clip.samples, _clip.sample_rate_hz)
 
 
 def _pick_clip() -> Clip | None:
@@ -98,7 +120,8 @@ def probability_chart(curve: pd.DataFrame, found: pd.DataFrame, threshold: float
 
 def _show_result(clip: Clip, choice: ModelChoice) -> None:
     app = settings()
-    scan = scan_clip(choice.spec, model_version(choice.path), str(app.store_path), clip.data)
+    audio = decoded_clip(clip.key, clip.data)  # the only decode; bad input raises here
+    scan = scan_clip(choice.spec, model_version(choice.path), str(app.store_path), clip.key, audio)
     c = st.columns(3)
     card = recommended_threshold(choice.path)
     threshold = c[0].slider("threshold", 0.01, 0.999, card or 0.5, 0.001, key="d_threshold",
@@ -110,7 +133,7 @@ def _show_result(clip: Clip, choice: ModelChoice) -> None:
     found = probabilities_to_detections(scan.probabilities, threshold, int(min_steps),
                                         int(refractory))
     st.metric("detections", len(found), help=f"{scan.duration_s:.1f} s of audio")
-    spec = cached_spectrogram(clip.data)
+    spec = cached_spectrogram(clip.key, audio)
     if spec is not None:
         img, seconds = spec
         st.image(img, caption=f"Spectrogram (log power, first {seconds:.1f} s; low frequencies "
@@ -118,7 +141,7 @@ def _show_result(clip: Clip, choice: ModelChoice) -> None:
     st.altair_chart(probability_chart(curve_frame(scan.probabilities), detections_frame(found),
                                       threshold), width="stretch")
     times = [d.time_s for d in found]
-    chimed = chimed_wav_bytes(clip.data, times)
+    chimed = chimed_samples_wav_bytes(audio.samples, audio.sample_rate_hz, times)
     a, b = st.columns(2)
     a.caption("Original")
     a.audio(clip.data)

@@ -299,3 +299,78 @@ def test_dataset_page_makes_data_in_the_background(lab, monkeypatch, tiny):
     assert not at.exception and not at.error
     assert any("made 6 training and 2 dev" in s for s in texts(at.success))
     assert [m.value for m in at.metric][:2] == ["6", "2"]
+
+
+@pytest.fixture(scope="module")
+def random_model(tmp_path_factory):
+    """A small random network whose probabilities follow the audio (unlike always_on)."""
+    import keras
+
+    from model.card import write_model_card
+    from model.train.network import NetworkConfig, build_model
+    keras.utils.set_random_seed(3)
+    net = build_model("float32", NetworkConfig(conv_filters=8, gru_units=8, dropout=0.1))
+    kernel, bias = net.layers[-1].get_weights()
+    net.layers[-1].set_weights([kernel * 20.0, bias])  # spread the probabilities over 0..1
+    path = tmp_path_factory.mktemp("random") / "random.keras"
+    net.save(path)
+    write_model_card(path, "log-power-v1")
+    return path
+
+
+def _count_decodes(monkeypatch) -> list:
+    """Record every decode pass: a soundfile handle samples were read from (sf.read and
+    SoundFile.blocks both end in SoundFile.read), other than the chime asset; librosa's
+    loaders are recorded too."""
+    import librosa
+
+    passes: list = []
+    read = sf.SoundFile.read
+
+    def counted(self, *args, **kwargs):
+        if "chime.wav" not in str(self.name) and not any(self is p for p in passes):
+            passes.append(self)
+        return read(self, *args, **kwargs)
+    monkeypatch.setattr(sf.SoundFile, "read", counted)
+    for name in ("load", "stream"):
+        monkeypatch.setattr(librosa, name, lambda *a, _n=name, **k: passes.append(_n))
+    return passes
+
+
+def test_detect_page_decodes_each_clip_once_and_scans_it_like_the_file(lab, monkeypatch,
+                                                                       random_model):
+    import streamlit as st
+
+    from model.detect.detector import Detector
+    st.cache_data.clear()  # earlier tests may have scanned or decoded the same bytes
+    st.cache_resource.clear()
+    monkeypatch.setenv("LAB_MODELS", str(random_model))
+    rng = np.random.default_rng(5)
+    clips = []
+    for rate in (22050, 44100):  # stereo, resampled and not
+        buf = io.BytesIO()
+        sf.write(buf, (0.1 * rng.normal(size=(int(4.5 * rate), 2))).astype(np.float32), rate,
+                 format="WAV", subtype="PCM_16")
+        clips.append(buf.getvalue())
+    at = AppTest.from_function(detect_script, default_timeout=TIMEOUT).run()
+    at.selectbox(key="d_model").set_value("file random.keras").run()
+    scans = []
+    scan = Detector._scan
+
+    def spy(self, *args):
+        scans.append(scan(self, *args))
+        return scans[-1]
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(Detector, "_scan", spy)
+        decodes = _count_decodes(mp)
+        at.file_uploader(key="d_upload").upload("a.wav", clips[0], "audio/wav").run()
+        assert not at.exception and not at.error and at.metric[0].label == "detections"
+        assert len(decodes) == 1  # the detector, the spectrogram and the chime share it
+        at.slider(key="d_threshold").set_value(0.3).run()  # a rerun chimes the clip again
+        assert not at.error and len(decodes) == 1
+        at.file_uploader(key="d_upload").upload("b.wav", clips[1], "audio/wav").run()
+        assert not at.error and len(decodes) == 2 and len(scans) == 2
+    for clip, seen in zip(clips, scans):  # the reference streams from the bytes, as before
+        want = Detector(random_model).detect_file(clip)
+        assert np.array_equal(seen.probabilities, want.probabilities)
+        assert seen.duration_s == want.duration_s and 0.0 < np.ptp(want.probabilities)

@@ -378,3 +378,48 @@ def test_rule_matches_the_dev_metric_with_min_steps_1():
     for i, trace in enumerate(traces):
         mine = [d.step for d in probabilities_to_detections(trace, 0.5, 1, 20)]
         assert mine == steps[rows == i].tolist() and len(mine) > 3
+
+
+# ---------------------------------------------------------------- one decode (the app's clip)
+
+@pytest.mark.parametrize("rate,channels,seconds,fmt", [(44100, 1, 3.0, "WAV"),
+                                                       (16000, 1, 23.0, "WAV"),
+                                                       (48000, 2, 12.5, "FLAC")])
+def test_a_decoded_clip_scans_and_chimes_exactly_like_its_file(detector, rate, channels, seconds,
+                                                                fmt):
+    """The app decodes once; probabilities, duration and chimed WAV equal the file path's
+    (several 10 s decode blocks, resampling and a stereo mix included)."""
+    import io
+
+    from model.detect.chime import chimed_samples_wav_bytes, chimed_wav_bytes
+    from model.detect.detector import decode_clip
+
+    x = _at(rate, _speechlike_16k(seconds))
+    buf = io.BytesIO()
+    sf.write(buf, np.stack([x, 0.5 * x], axis=1) if channels == 2 else x, rate, format=fmt,
+             subtype="PCM_16")
+    data = buf.getvalue()
+    clip = decode_clip(data)
+    assert clip.samples.dtype == np.float32 and not clip.samples.flags.writeable
+    want, got = detector.detect_file(data), detector.detect_clip(clip)
+    assert np.array_equal(got.probabilities, want.probabilities)
+    assert got.detections == want.detections and got.duration_s == want.duration_s
+    assert (got.source, got.sample_rate_hz) == (want.source, want.sample_rate_hz) \
+        == ("the upload", rate)
+    times = [0.1, 1.234, seconds - 0.2]
+    assert chimed_samples_wav_bytes(clip.samples, rate, times) == chimed_wav_bytes(data, times)
+
+
+def test_decode_clip_refuses_bad_input_like_the_file_path(keras_model, tmp_path):
+    """Every bad upload fails with the same one line, whether streamed or decoded once."""
+    from model.detect.detector import decode_clip
+
+    for name in _bad_inputs(tmp_path):
+        limits = AudioLimits(max_bytes=10_000) if name == "big" else AudioLimits(max_seconds=2.0)
+        det = Detector.from_keras(keras_model, DetectConfig(limits=limits))
+        data = (tmp_path / ("ok.wav" if name == "big" else f"{name}.wav")).read_bytes()
+        with pytest.raises(AudioError) as want:
+            det.detect_file(data)
+        with pytest.raises(AudioError) as got:
+            det.detect_clip(decode_clip(data, limits))
+        assert str(got.value) == str(want.value), name

@@ -135,14 +135,6 @@ def float_to_pcm16(audio: np.ndarray) -> np.ndarray:
     return np.round(np.clip(np.asarray(audio, dtype=np.float32), -1.0, 1.0) * 32767.0).astype(np.int16)
 
 
-def wav_bytes(audio: np.ndarray, sample_rate_hz: int) -> bytes:
-    """16-bit PCM WAV file contents in memory (for st.audio and downloads)."""
-    import soundfile as sf  # lazy: mixing never needs libsndfile
-    buf = io.BytesIO()
-    sf.write(buf, float_to_pcm16(audio), int(sample_rate_hz), subtype="PCM_16", format="WAV")
-    return buf.getvalue()
-
-
 def _short(err: Exception) -> str:
     """First line of an exception message, without libsndfile's noise."""
     text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__

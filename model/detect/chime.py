@@ -2,9 +2,10 @@
 
 :func:`synthesize_chime` makes it from a few inharmonic partials with exponential decays
 (a small bell); ``python -m model.detect.chime`` writes it to assets/chime.wav, which is committed.
-Overlaying works on arrays (:func:`overlay_chime`, for short clips the app plays) or streams
-a whole file block by block into a WAV (:func:`write_chimed_wav`), so an hour-long file
-never sits in memory. Output is mono at the source's own sample rate.
+Overlaying works on arrays (:func:`overlay_chime`), streams a whole file block by block
+into a WAV (:func:`write_chimed_wav`), so an hour-long file never sits in memory, or encodes
+audio already decoded (:func:`chimed_samples_wav_bytes`: the app's clip, decoded once).
+Output is mono at the source's own sample rate.
 """
 from __future__ import annotations
 
@@ -140,16 +141,48 @@ def chimed_wav_bytes(source: str | Path | bytes, times_s: Iterable[float], gain:
     return buf.getvalue()
 
 
+def chimed_samples_wav_bytes(samples: np.ndarray, sample_rate_hz: int, times_s: Iterable[float],
+                             gain: float = 0.5) -> bytes:
+    """:func:`chimed_wav_bytes` of audio already decoded (the app decodes a clip once).
+
+    Args:
+        samples: float32 mono samples, as :func:`model.detect.stream.iter_mono_blocks` gives.
+        sample_rate_hz: their sample rate, Hz (kept in the WAV).
+        times_s: detection times, seconds.
+        gain: chime level, 0..1.
+
+    Returns:
+        16-bit mono WAV bytes, equal to those of :func:`chimed_wav_bytes` on the file the
+        samples came from (the mix and the encoding work sample by sample, so blocks do not
+        matter).
+
+    Raises:
+        AudioError: no samples.
+    """
+    rate = int(sample_rate_hz)
+    buf = io.BytesIO()
+    _write_mixed([np.asarray(samples, np.float32)], rate, buf, load_chime(rate),
+                 times_to_starts(times_s, rate), gain, "the clip")
+    return buf.getvalue()
+
+
 def _stream_mix(source, info, handle: BinaryIO, chime: np.ndarray, starts: np.ndarray,
                 gain: float) -> None:
     """Decode, mix and encode block by block."""
+    _write_mixed(iter_mono_blocks(source, info), info.sample_rate_hz, handle, chime, starts,
+                 gain, info.name)
+
+
+def _write_mixed(blocks: Iterable[np.ndarray], rate: int, handle: BinaryIO, chime: np.ndarray,
+                 starts: np.ndarray, gain: float, name: str) -> None:
+    """Mix the chime into consecutive mono blocks and encode them as one 16-bit WAV."""
     done = 0
-    with sf.SoundFile(handle, "w", info.sample_rate_hz, 1, "PCM_16", format="WAV") as out:
-        for block in iter_mono_blocks(source, info):
+    with sf.SoundFile(handle, "w", rate, 1, "PCM_16", format="WAV") as out:
+        for block in blocks:
             out.write(mix_chimes(block, done, starts, chime, gain))
             done += block.shape[0]
     if done == 0:
-        raise AudioError(f"{info.name} holds no audio samples")
+        raise AudioError(f"{name} holds no audio samples")
 
 
 def main() -> int:

@@ -15,7 +15,9 @@ The rule itself is :func:`model.train.metrics.episodes` and :func:`model.train.m
 shared with the dev metric (:func:`model.train.metrics.detections_from_probs`), so a threshold
 chosen on the dev set carries over. A model whose card names members is an ensemble
 (:mod:`model.detect.ensemble`): every piece goes through each network and the probabilities are
-averaged before the rule.
+averaged before the rule. A clip needed for more than detection (the app's spectrogram and
+chime) is decoded once by :func:`decode_clip` and scanned by :meth:`Detector.detect_clip`,
+with the same checks and results as :meth:`Detector.detect_file`.
 """
 from __future__ import annotations
 
@@ -73,6 +75,48 @@ class Detection:
     end_step: int  # one past the last on-step of the merged episodes
     time_s: float  # step * STEP_SECONDS, seconds from the start of the audio
     score: float  # peak probability over the detection
+
+
+@dataclass
+class DecodedClip:
+    """A whole clip decoded once, for detection, a spectrogram and the chime alike."""
+
+    samples: np.ndarray  # float32 mono at info.sample_rate_hz, read-only (it may be shared)
+    info: StreamInfo  # the header's facts plus what decoding found (frames_read, peak)
+
+    @property
+    def sample_rate_hz(self) -> int:
+        """The source's own sample rate, Hz (not resampled, so the chimed WAV keeps it)."""
+        return self.info.sample_rate_hz
+
+    @property
+    def duration_s(self) -> float:
+        """Decoded duration, seconds."""
+        return self.info.duration_s
+
+
+def decode_clip(source: str | Path | bytes, limits: AudioLimits | None = None) -> DecodedClip:
+    """Decode a whole clip into memory with exactly the checks of the streaming path.
+
+    The blocks are those :meth:`Detector.detect_file` would stream, so scanning the result
+    gives the same probabilities; use it only where the clip is wanted more than once
+    (the file path keeps memory flat for hour-long files).
+
+    Args:
+        source: a path, or the file's bytes (an upload).
+        limits: size and duration limits (defaults: 200 MB, 1 hour).
+
+    Returns:
+        The mono samples at the source's own rate, and what reading found.
+
+    Raises:
+        AudioError: unreadable, empty, truncated, NaN/inf or over a limit.
+    """
+    info = open_source(source, limits or AudioLimits())
+    blocks = list(iter_mono_blocks(source, info))  # raises rather than yield nothing
+    samples = blocks[0] if len(blocks) == 1 else np.concatenate(blocks)
+    samples.flags.writeable = False
+    return DecodedClip(samples, info)
 
 
 @dataclass
@@ -200,6 +244,18 @@ class Detector:
         info = open_source(source, self.config.limits)
         blocks = iter_mono_blocks(source, info)
         return self._scan(resample_blocks(blocks, info.sample_rate_hz), info)
+
+    def detect_clip(self, clip: DecodedClip) -> DetectResult:
+        """:meth:`detect_file` of a clip already decoded by :func:`decode_clip` (no re-read).
+
+        The streaming resampler's output does not depend on how its input is split, so the
+        probabilities, duration and checks equal those of :meth:`detect_file` on the file.
+
+        Raises:
+            AudioError: too short or silent.
+        """
+        rate = clip.sample_rate_hz  # _scan only reads the info, so a shared clip stays intact
+        return self._scan(resample_blocks(iter([clip.samples]), rate), clip.info)
 
     def detect_samples(self, audio: np.ndarray, sample_rate_hz: int,
                        name: str = "the recording") -> DetectResult:
