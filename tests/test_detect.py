@@ -12,7 +12,7 @@ from model.detect.chime import (CHIME_PATH, load_chime, mix_chimes, overlay_chim
                          write_chimed_wav)
 from model.detect.detector import DetectConfig, Detector, probabilities_to_detections
 from model.errors import AudioError, ConfigError, LabError
-from model.audio.features import FEATURE_KIND_PCEN, STEP_SECONDS, audio_to_features
+from model.audio.features import FEATURE_KIND_PCEN, FEATURE_KINDS, STEP_SECONDS, audio_to_features
 from model.detect.stream import PieceGrid, iter_feature_pieces, resample_blocks
 
 SPEECH_BINS = 37  # bins 0..36 = 0..8 kHz: the test network listens where speech lives
@@ -142,6 +142,40 @@ def test_pcen_pieces_equal_whole_exactly(pieces_of):
     for i, p in enumerate(pieces):
         start = i * 50 * grid.stride_frames
         assert np.array_equal(p, whole[start:start + p.shape[0]])
+
+
+@pytest.mark.parametrize("kind", FEATURE_KINDS)
+def test_every_kind_streams_in_pieces_like_the_whole_clip(kind):
+    """Each registry row's streaming (running state or framewise) equals the whole clip."""
+    x = np.random.default_rng(7).normal(0, 0.1, 44100 * 2).astype(np.float32)
+    x[20000:40000] *= 10  # a loud stretch, so running state matters
+    grid = PieceGrid()
+    pieces = list(iter_feature_pieces([x[i:i + 3001] for i in range(0, x.size, 3001)],
+                                      40, grid, kind))
+    whole = audio_to_features(x, 44100, kind)
+    assert len(pieces) > 3
+    steps = sum(grid.steps_for_frames(p.shape[0]) for p in pieces)
+    assert steps == grid.steps_for_frames(whole.shape[0])
+    for i, p in enumerate(pieces):
+        start = i * 40 * grid.stride_frames
+        np.testing.assert_array_equal(p, whole[start:start + p.shape[0]])
+
+
+def test_conv_geometry_has_one_source(keras_model):
+    """The network's defaults, the detection grid and the label grid agree, so none can drift."""
+    from model.audio.feature_kinds import SEED_STEPS
+    from model.audio.features import N_FRAMES, N_FREQ, N_STEPS
+    from model.detect.inference import StreamingModel
+    from model.train.network import NetworkConfig
+
+    cfg = NetworkConfig()
+    assert cfg.step_grid == SEED_STEPS
+    grid = PieceGrid()
+    assert (grid.kernel_frames, grid.stride_frames) == (cfg.conv_kernel, cfg.conv_stride)
+    assert N_STEPS == (N_FRAMES - cfg.conv_kernel) // cfg.conv_stride + 1
+    assert tuple(keras_model.compute_output_shape((1, N_FRAMES, N_FREQ))) == (1, N_STEPS, 1)
+    assert StreamingModel(keras_model, 8, compile_xla=False).grid == grid
+    assert NetworkConfig(conv_stride=3).step_grid.steps_for_frames(N_FRAMES) != N_STEPS
 
 
 def test_stream_resampling_and_pieces_equal_whole():

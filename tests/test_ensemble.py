@@ -6,12 +6,11 @@ import pytest
 
 from model.detect.detector import DetectConfig, Detector
 from model.detect.dev_scores import read_dev_truth, score_dev
-from model.detect.ensemble import (check_convertible, log_power_to_pcen, member_paths, model_members,
-                            predict_ensemble)
+from model.detect.ensemble import check_convertible, member_paths, model_members, predict_ensemble
 from model.errors import LabError
 from model.detect.evaluate import evaluate_model, predict_clips
 from model.audio.features import (FEATURE_KIND_LOG, FEATURE_KIND_PCEN, SAMPLE_RATE_HZ,
-                            audio_to_features)
+                                  audio_to_features, log_power_to_pcen)
 from model.detect.inference import load_keras_model
 from model.card import write_model_card
 from tests.tinydata import write_tiny_dataset
@@ -74,6 +73,9 @@ def test_pcen_from_stored_log_power_matches_pcen_from_the_audio():
     assert np.abs(log_power_to_pcen(stored[None])[0] - direct).mean() < 2e-3
     with pytest.raises(LabError, match="cannot be fed"):
         check_convertible(FEATURE_KIND_PCEN, FEATURE_KIND_LOG)
+    check_convertible(FEATURE_KIND_LOG, FEATURE_KIND_PCEN)  # declared in the registry
+    with pytest.raises(LabError, match="conversions: log-power-v1 to pcen-v1"):
+        check_convertible("seed-linear", FEATURE_KIND_PCEN)
 
 
 def test_detector_averages_its_members_each_on_its_own_features(pair):

@@ -121,3 +121,68 @@ def test_pcen_ignores_level_and_colour_far_more_than_log_power(change):
         ref, new = (audio_to_features(a, 44100, kind)[500:] for a in (audio, other))  # past the start
         moved[kind] = float(np.abs(new - ref).mean() / ref.std())
     assert moved[FEATURE_KIND_PCEN] < 0.1 * moved[FEATURE_KIND_LOG], moved
+
+
+def test_every_kind_has_a_registry_row_that_keeps_its_promises():
+    """Each name in FEATURE_KINDS has a row; its shape, grid, float16 and synthesis flags hold."""
+    from model.audio.features import (FEATURE_KINDS, FEATURE_REGISTRY, SYNTH_FEATURE_KINDS,
+                                      audio_to_power, feature_kind)
+    assert FEATURE_KINDS == tuple(FEATURE_REGISTRY) and len(FEATURE_KINDS) >= 3
+    assert SYNTH_FEATURE_KINDS == tuple(k for k in FEATURE_KINDS if feature_kind(k).synthesisable)
+    audio = (_speechlike(2.0) * 8.0).clip(-1, 1)  # loud: the seed's values overflow float16
+    for name in FEATURE_KINDS:
+        row = feature_kind(name)
+        assert row.name == name
+        feats = audio_to_features(audio, 44100, name)
+        assert feats.dtype == np.float32
+        assert feats.shape == (row.frames.frames_for_samples(audio.size), row.n_values)
+        assert row.steps.steps_for_frames(feats.shape[0]) > 0
+        assert (float(np.abs(feats).max()) <= 65504.0) == row.float16_safe, name  # float16's max
+        if row.synthesisable:  # make-data stores float16
+            assert row.float16_safe, name
+        if row.from_power is not None:  # the shared-power path gives the same features
+            assert np.array_equal(row.from_power(audio_to_power(audio)), feats), name
+    with pytest.raises(ValueError, match="unknown feature kind"):
+        feature_kind("log-power-v2")
+
+
+def test_every_declared_conversion_matches_the_direct_features():
+    """A conversion in a row's table must give what the kind computes from the audio."""
+    from model.audio.features import FEATURE_REGISTRY, convert_features
+    audio = _speechlike(3.0, seed=2)
+    pairs = [(src, row.name) for row in FEATURE_REGISTRY.values() for src in row.converts_from]
+    assert ("log-power-v1", "pcen-v1") in pairs
+    for src, dst in pairs:
+        stored = audio_to_features(audio, 44100, src)
+        direct = audio_to_features(audio, 44100, dst)
+        np.testing.assert_allclose(convert_features(stored, src, dst), direct, atol=2e-3)
+        batch = np.stack([stored, stored[::-1]]).astype(np.float16)  # as a dataset keeps clips
+        converted = convert_features(batch, src, dst)
+        assert converted.shape == batch.shape and converted.dtype == np.float32
+        assert np.abs(converted[0] - direct).mean() < 2e-3
+    with pytest.raises(ValueError, match="cannot be computed"):
+        convert_features(np.zeros((20, N_FREQ)), "pcen-v1", "log-power-v1")
+
+
+def test_each_running_state_gives_the_whole_clip_features_in_any_split():
+    """A kind's stream state (PCEN: the running mean) fed frames in pieces equals one pass."""
+    from model.audio.features import FEATURE_REGISTRY, audio_to_power
+    power = audio_to_power(_speechlike(3.0, seed=3))
+    streamed = [row for row in FEATURE_REGISTRY.values() if row.new_stream is not None]
+    assert [row.name for row in streamed] == ["pcen-v1"]
+    for row in streamed:
+        stream, cuts = row.new_stream(), [0, 1, 15, 700, 701, power.shape[0]]
+        parts = [stream(power[a:b]) for a, b in zip(cuts, cuts[1:])]
+        assert np.array_equal(np.concatenate(parts), row.from_power(power)), row.name
+
+
+def test_time_grid_is_derived_from_the_seed_steps():
+    from model.audio.feature_kinds import LOG_POWER_FRAMES, SEED_STEPS
+    from model.audio.features import CLIP_SAMPLES, N_STEPS, STEP_SECONDS
+    assert N_FRAMES == LOG_POWER_FRAMES.frames_for_samples(CLIP_SAMPLES) == 5511
+    k, s = SEED_STEPS.kernel_frames, SEED_STEPS.stride_frames
+    assert N_STEPS == (N_FRAMES - k) // s + 1 == 1375
+    assert SEED_STEPS.frames_for_steps(N_STEPS) <= N_FRAMES
+    assert SEED_STEPS.frames_for_steps(N_STEPS + 1) > N_FRAMES
+    assert STEP_SECONDS == 10.0 / N_STEPS
+    assert LOG_POWER_FRAMES.samples_for_frames(N_FRAMES) <= CLIP_SAMPLES

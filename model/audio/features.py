@@ -1,10 +1,11 @@
-"""Audio -> spectrogram features, the one function every stage uses.
+"""Audio -> spectrogram features, the one module every stage uses, and the kinds' registry.
 
 A clip is 10 s of 44.1 kHz mono audio. Features are a power spectrogram with a
 200-sample Hann window and a hop of 80 samples, no centering:
 1 + (441000 - 200) // 80 = 5511 frames x 101 frequency bins.
 
-Three feature kinds exist:
+Three feature kinds exist, each a row of :data:`FEATURE_REGISTRY` (what a row holds:
+:class:`model.audio.feature_kinds.FeatureKind`):
 
 * ``log-power-v1`` (ours): ``(10*log10(power + 1e-10) - LOG_OFFSET_DB) / LOG_SCALE_DB``.
   A fixed affine map (no per-clip statistics) so that features of a long file
@@ -14,7 +15,8 @@ Three feature kinds exist:
   frames: each bin divided by its own slow (0.4 s) running mean, then root-compressed.
   Gain and a fixed channel colour (microphone, phone band) mostly cancel, which log
   power keeps. The running mean is a recursive filter, so a stream carries its state
-  between pieces (:func:`power_to_pcen`).
+  between pieces (:func:`power_to_pcen`, :class:`PcenStream`). It can be computed from
+  stored log power (:func:`log_power_to_pcen`), which is how ensembles feed PCEN members.
 * ``seed-linear``: what the deeplearning.ai seed used (matplotlib ``specgram`` with
   NFFT=200, Fs=8000, noverlap=120 on raw int16-scaled samples): linear PSD values
   far above the float16 maximum of 65504. Kept so seed data and models still work.
@@ -27,23 +29,11 @@ from numpy.lib.stride_tricks import sliding_window_view
 from scipy.signal import get_window
 
 from ..errors import AudioError
-
-SAMPLE_RATE_HZ = 44100
-CLIP_SECONDS = 10.0
-CLIP_SAMPLES = 441000
-WINDOW_SAMPLES = 200
-HOP_SAMPLES = 80
-N_FREQ = WINDOW_SAMPLES // 2 + 1  # 101
-N_FRAMES = 1 + (CLIP_SAMPLES - WINDOW_SAMPLES) // HOP_SAMPLES  # 5511
-N_STEPS = 1375  # network output steps per 10 s clip (Conv1D kernel 15, stride 4)
-STEP_SECONDS = CLIP_SECONDS / N_STEPS  # ~7.27 ms per output step
-
-FEATURE_KIND_LOG = "log-power-v1"
-FEATURE_KIND_SEED = "seed-linear"
-FEATURE_KIND_PCEN = "pcen-v1"
-FEATURE_KINDS = (FEATURE_KIND_LOG, FEATURE_KIND_SEED, FEATURE_KIND_PCEN)
-# what make-data writes (seed-linear overflows float16)
-SYNTH_FEATURE_KINDS = (FEATURE_KIND_LOG, FEATURE_KIND_PCEN)
+# the grids and names live below the transforms; re-exported here, where callers look
+from .feature_kinds import (CLIP_SAMPLES, CLIP_SECONDS, FEATURE_KIND_LOG, FEATURE_KIND_PCEN,
+                            FEATURE_KIND_SEED, HOP_SAMPLES, LOG_POWER_FRAMES, N_FRAMES, N_FREQ,
+                            N_STEPS, SAMPLE_RATE_HZ, SEED_STEPS, STEP_SECONDS, WINDOW_SAMPLES,
+                            FeatureKind, Transform)
 
 LOG_FLOOR = 1e-10  # power floor before log: -100 dB, well below 16-bit quantisation noise
 LOG_OFFSET_DB = -40.0  # dB mapped to 0
@@ -67,22 +57,12 @@ _SEED_FS_HZ = 8000.0  # the seed passed Fs=8000 to specgram; it only scales the 
 
 def frames_for_samples(n_samples: int) -> int:
     """Number of feature frames for ``n_samples`` samples at 44.1 kHz (0 if too short)."""
-    if n_samples < WINDOW_SAMPLES:
-        return 0
-    return 1 + (n_samples - WINDOW_SAMPLES) // HOP_SAMPLES
+    return LOG_POWER_FRAMES.frames_for_samples(n_samples)
 
 
 def steps_for_frames(n_frames: int) -> int:
-    """Number of network output steps for ``n_frames`` input frames (Conv1D k=15, s=4)."""
-    if n_frames < 15:
-        return 0
-    return (n_frames - 15) // 4 + 1
-
-
-def sample_to_step(sample: int | np.ndarray, clip_samples: int = CLIP_SAMPLES) -> int | np.ndarray:
-    """Map a sample index of a 10 s clip to the output step containing it (seed convention)."""
-    return (np.asarray(sample) * N_STEPS // clip_samples).astype(int) if isinstance(
-        sample, np.ndarray) else int(sample * N_STEPS // clip_samples)
+    """Number of seed-network output steps for ``n_frames`` input frames (0 if too few)."""
+    return SEED_STEPS.steps_for_frames(n_frames)
 
 
 def to_mono_44k(audio: np.ndarray, sample_rate_hz: int) -> np.ndarray:
@@ -139,14 +119,27 @@ def _frame_power(audio: np.ndarray, window: np.ndarray) -> np.ndarray:
     return spec.real ** 2 + spec.imag ** 2
 
 
-def power_to_features(power: np.ndarray, kind: str = FEATURE_KIND_LOG) -> np.ndarray:
-    """Map a linear power spectrogram (frames, 101) to features of ``kind`` (float32)."""
-    if kind == FEATURE_KIND_LOG:
-        db = np.log10(power + np.float32(LOG_FLOOR), dtype=np.float32) * np.float32(10.0)
-        return (db - np.float32(LOG_OFFSET_DB)) * np.float32(1.0 / LOG_SCALE_DB)
-    if kind == FEATURE_KIND_PCEN:
-        return power_to_pcen(power)[0]
-    raise ValueError(f"unknown feature kind {kind!r}; expected one of {FEATURE_KINDS}")
+def audio_to_power(audio_44k: np.ndarray) -> np.ndarray:
+    """Linear power frames (frames, 101), float32, of 44.1 kHz mono float32 audio."""
+    return _frame_power(audio_44k, _HANN_PERIODIC)
+
+
+def power_to_log(power: np.ndarray) -> np.ndarray:
+    """``log-power-v1`` features (float32, same shape) of linear power frames."""
+    db = np.log10(power + np.float32(LOG_FLOOR), dtype=np.float32) * np.float32(10.0)
+    return (db - np.float32(LOG_OFFSET_DB)) * np.float32(1.0 / LOG_SCALE_DB)
+
+
+def log_to_power(x: np.ndarray) -> np.ndarray:
+    """Linear power frames (float32, same shape) back from ``log-power-v1`` features.
+
+    Exact up to float rounding, and up to float16 rounding for stored features; power
+    below the 1e-10 floor comes back as 0.
+    """
+    x = np.asarray(x, dtype=np.float32)
+    db = x * np.float32(LOG_SCALE_DB) + np.float32(LOG_OFFSET_DB)
+    return np.maximum(np.power(np.float32(10.0), db / np.float32(10.0)) - np.float32(LOG_FLOOR),
+                      np.float32(0.0))
 
 
 def power_to_pcen(power: np.ndarray, state: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -172,35 +165,36 @@ def power_to_pcen(power: np.ndarray, state: np.ndarray | None = None) -> tuple[n
     return ((out - PCEN_OFFSET) * (1.0 / PCEN_SCALE)).astype(np.float32), state
 
 
-def audio_to_power(audio_44k: np.ndarray) -> np.ndarray:
-    """Linear power frames (frames, 101), float32, of 44.1 kHz mono float32 audio."""
-    return _frame_power(audio_44k, _HANN_PERIODIC)
+class PcenStream:
+    """PCEN's running state across the power frames of one stream, fed in order.
+
+    Calling it with consecutive runs of frames, split anywhere, returns exactly the
+    features :func:`power_to_pcen` gives for all the frames at once.
+    """
+
+    def __init__(self) -> None:
+        self.state: np.ndarray | None = None  # filter state after the last frame; None: none yet
+
+    def __call__(self, power: np.ndarray) -> np.ndarray:
+        """PCEN features (float32 (frames, 101)) of the stream's next power frames."""
+        out, self.state = power_to_pcen(power, self.state)
+        return out
 
 
-def audio_to_features(audio: np.ndarray, sample_rate_hz: int = SAMPLE_RATE_HZ,
-                      kind: str = FEATURE_KIND_LOG) -> np.ndarray:
-    """Turn audio of any length, rate and channel count into network features.
+def log_power_to_pcen(x: np.ndarray) -> np.ndarray:
+    """PCEN features of clips stored as log-power features.
 
     Args:
-        audio: samples (see :func:`to_mono_44k` for accepted shapes and dtypes).
-        sample_rate_hz: sample rate of ``audio`` in Hz; resampled to 44.1 kHz.
-        kind: ``"log-power-v1"`` (default) or ``"seed-linear"``.
+        x: (clips, frames, bins) or (frames, bins) ``log-power-v1`` features (any float dtype).
 
     Returns:
-        float32 array (frames, 101); 10 s at any rate gives (5511, 101).
-
-    Raises:
-        AudioError: unusable audio, or shorter than one 200-sample window at 44.1 kHz.
+        float32 ``pcen-v1`` features of the same shape, each clip's filter started as
+        :func:`power_to_pcen` starts it (as make-data does per clip).
     """
-    if kind not in FEATURE_KINDS:
-        raise ValueError(f"unknown feature kind {kind!r}; expected one of {FEATURE_KINDS}")
-    mono = to_mono_44k(audio, sample_rate_hz)
-    if mono.shape[0] < WINDOW_SAMPLES:
-        raise AudioError(f"the audio is too short: {mono.shape[0]} samples at 44.1 kHz, "
-                         f"need at least {WINDOW_SAMPLES}")
-    if kind == FEATURE_KIND_SEED:
-        return _seed_specgram(mono)
-    return power_to_features(_frame_power(mono, _HANN_PERIODIC), kind)
+    power = log_to_power(x)
+    if power.ndim == 2:
+        return power_to_pcen(power)[0]
+    return np.stack([power_to_pcen(clip)[0] for clip in power])
 
 
 def _seed_specgram(mono: np.ndarray) -> np.ndarray:
@@ -214,3 +208,109 @@ def _seed_specgram(mono: np.ndarray) -> np.ndarray:
     power /= _SEED_FS_HZ * float((_HANN_SYMMETRIC ** 2).sum())
     power[:, 1:-1] *= 2.0
     return power.astype(np.float32)
+
+
+def _pcen(power: np.ndarray) -> np.ndarray:
+    return power_to_pcen(power)[0]
+
+
+def _seed_network_kind(name: str, **rest) -> FeatureKind:
+    """A row for a kind on log power's frame grid, read by the seed network."""
+    return FeatureKind(name=name, frames=LOG_POWER_FRAMES, steps=SEED_STEPS, n_values=N_FREQ,
+                       **rest)
+
+
+# the registry: a new kind is a new row (and, if it needs one, a network reading its grid)
+FEATURE_REGISTRY: dict[str, FeatureKind] = {row.name: row for row in (
+    _seed_network_kind(FEATURE_KIND_LOG, synthesisable=True, float16_safe=True,
+                       transform=lambda mono: power_to_log(audio_to_power(mono)),
+                       from_power=power_to_log),
+    # seed-linear overflows float16, so make-data does not write it
+    _seed_network_kind(FEATURE_KIND_SEED, synthesisable=False, float16_safe=False,
+                       transform=_seed_specgram),
+    _seed_network_kind(FEATURE_KIND_PCEN, synthesisable=True, float16_safe=True,
+                       transform=lambda mono: _pcen(audio_to_power(mono)), from_power=_pcen,
+                       new_stream=PcenStream, converts_from={FEATURE_KIND_LOG: log_power_to_pcen}),
+)}
+FEATURE_KINDS = tuple(FEATURE_REGISTRY)  # every kind a dataset or model card may name
+SYNTH_FEATURE_KINDS = tuple(k for k, row in FEATURE_REGISTRY.items() if row.synthesisable)
+
+
+def feature_kind(name: str) -> FeatureKind:
+    """The registry row of a feature kind.
+
+    Raises:
+        ValueError: an unknown name.
+    """
+    row = FEATURE_REGISTRY.get(name)
+    if row is None:
+        raise ValueError(f"unknown feature kind {name!r}; expected one of {FEATURE_KINDS}")
+    return row
+
+
+def converter(from_kind: str, to_kind: str) -> Transform | None:
+    """How stored ``from_kind`` features of one clip become ``to_kind`` features.
+
+    Returns:
+        A function of (frames, values) features; None when no conversion is declared
+        (or ``to_kind`` is unknown). A kind converts to itself (as float32).
+    """
+    if from_kind == to_kind:
+        return lambda x: np.asarray(x, dtype=np.float32)
+    row = FEATURE_REGISTRY.get(to_kind)
+    return row.converts_from.get(from_kind) if row is not None else None
+
+
+def convert_features(x: np.ndarray, from_kind: str, to_kind: str) -> np.ndarray:
+    """``to_kind`` features (float32) of stored ``from_kind`` features.
+
+    Args:
+        x: (frames, values) of one clip or (clips, frames, values); any float dtype.
+        from_kind: the stored kind.
+        to_kind: the kind wanted; each clip's running state starts afresh.
+
+    Raises:
+        ValueError: no conversion from ``from_kind`` to ``to_kind`` is declared.
+    """
+    convert = converter(from_kind, to_kind)
+    if convert is None:
+        raise ValueError(f"{to_kind} features cannot be computed from {from_kind} features")
+    if from_kind == to_kind or np.ndim(x) == 2:
+        return convert(x)
+    return np.stack([convert(clip) for clip in x])
+
+
+def power_to_features(power: np.ndarray, kind: str = FEATURE_KIND_LOG) -> np.ndarray:
+    """Map a linear power spectrogram (frames, 101) to features of ``kind`` (float32).
+
+    Raises:
+        ValueError: an unknown kind, or one not computed from these power frames.
+    """
+    row = feature_kind(kind)
+    if row.from_power is None:
+        raise ValueError(f"{kind} features are not computed from log power's power frames")
+    return row.from_power(power)
+
+
+def audio_to_features(audio: np.ndarray, sample_rate_hz: int = SAMPLE_RATE_HZ,
+                      kind: str = FEATURE_KIND_LOG) -> np.ndarray:
+    """Turn audio of any length, rate and channel count into network features.
+
+    Args:
+        audio: samples (see :func:`to_mono_44k` for accepted shapes and dtypes).
+        sample_rate_hz: sample rate of ``audio`` in Hz; resampled to 44.1 kHz.
+        kind: a name of :data:`FEATURE_KINDS` (default ``"log-power-v1"``).
+
+    Returns:
+        float32 array (frames, values); 10 s at any rate gives (5511, 101).
+
+    Raises:
+        AudioError: unusable audio, or shorter than one analysis window at 44.1 kHz.
+        ValueError: an unknown kind.
+    """
+    row = feature_kind(kind)
+    mono = to_mono_44k(audio, sample_rate_hz)
+    if mono.shape[0] < row.frames.window_samples:
+        raise AudioError(f"the audio is too short: {mono.shape[0]} samples at 44.1 kHz, "
+                         f"need at least {row.frames.window_samples}")
+    return row.transform(mono)

@@ -8,9 +8,10 @@ its members. Networks trained on different features (log power, PCEN) make diffe
 mistakes: on the shipped detector's dev set their false accepts fell in different clips,
 so the mean fires falsely about half as often at the same miss rate.
 
-A dataset stores one feature kind. Members trained on PCEN are fed PCEN computed from the
-stored log-power features (log power is an exact affine map of log10(power), so the power
-frames come back up to float16 rounding); other conversions are refused.
+A dataset stores one feature kind. A member trained on another kind is fed a conversion
+the feature registry declares (``FeatureKind.converts_from`` in
+:data:`model.audio.features.FEATURE_REGISTRY`): PCEN from stored log power, whose power
+frames come back up to float16 rounding. Other conversions are refused.
 
 Fine-tuning (``--init pretrained``) starts from the model file itself, not its members.
 """
@@ -24,8 +25,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ..errors import LabError
-from ..audio.features import (FEATURE_KIND_LOG, FEATURE_KIND_PCEN, LOG_FLOOR, LOG_OFFSET_DB,
-                       LOG_SCALE_DB, power_to_pcen)
+from ..audio.features import FEATURE_KIND_LOG, FEATURE_REGISTRY, convert_features, converter
 
 MEMBERS_KEY = "members"
 MAX_MEMBERS = 4  # members besides the model itself; each one costs a network pass
@@ -76,37 +76,13 @@ def model_members(model_path: str | Path, kind: str | None) -> list[Member]:
 
 
 def check_convertible(from_kind: str, to_kind: str) -> None:
-    """Raise LabError unless features of ``from_kind`` can feed a ``to_kind`` network."""
-    if from_kind != to_kind and (from_kind, to_kind) != (FEATURE_KIND_LOG, FEATURE_KIND_PCEN):
+    """Raise LabError unless features of ``from_kind`` can feed a ``to_kind`` network
+    (the same kind, or a conversion the registry declares)."""
+    if converter(from_kind, to_kind) is None:
+        known = ", ".join(f"{src} to {row.name}" for row in FEATURE_REGISTRY.values()
+                          for src in row.converts_from) or "none"
         raise LabError(f"a member trained on {to_kind} features cannot be fed from "
-                       f"{from_kind} features (only log power converts, to PCEN)")
-
-
-def log_power_to_pcen(x: np.ndarray) -> np.ndarray:
-    """PCEN features of clips stored as log-power features.
-
-    Args:
-        x: (clips, frames, bins) or (frames, bins) ``log-power-v1`` features (any float dtype).
-
-    Returns:
-        float32 ``pcen-v1`` features of the same shape, each clip's filter started as
-        :func:`model.audio.features.power_to_pcen` starts it (as make-data does per clip).
-    """
-    x = np.asarray(x, dtype=np.float32)
-    db = x * np.float32(LOG_SCALE_DB) + np.float32(LOG_OFFSET_DB)
-    power = np.maximum(np.power(np.float32(10.0), db / np.float32(10.0)) - np.float32(LOG_FLOOR),
-                       np.float32(0.0))
-    if power.ndim == 2:
-        return power_to_pcen(power)[0]
-    return np.stack([power_to_pcen(clip)[0] for clip in power])
-
-
-def convert_features(x: np.ndarray, from_kind: str, to_kind: str) -> np.ndarray:
-    """Features of ``to_kind`` from features of ``from_kind`` (see :func:`check_convertible`)."""
-    check_convertible(from_kind, to_kind)
-    if from_kind == to_kind:
-        return np.asarray(x, dtype=np.float32)
-    return log_power_to_pcen(x)
+                       f"{from_kind} features (conversions: {known})")
 
 
 def predict_ensemble(models: list[tuple[Any, str]], x: np.ndarray, x_kind: str,

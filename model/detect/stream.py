@@ -19,9 +19,9 @@ import soundfile as sf
 
 from ..audio.files import AudioLimits, audio_info
 from ..errors import AudioError
-from ..audio.features import (FEATURE_KIND_LOG, FEATURE_KIND_PCEN, HOP_SAMPLES, SAMPLE_RATE_HZ,
-                       WINDOW_SAMPLES, audio_to_features, audio_to_power, power_to_features,
-                       power_to_pcen)
+from ..audio.feature_kinds import LOG_POWER_FRAMES, SEED_STEPS, FrameGrid, StepGrid, Transform
+from ..audio.features import (FEATURE_KIND_LOG, SAMPLE_RATE_HZ, audio_to_features, audio_to_power,
+                              feature_kind)
 
 BLOCK_SECONDS = 10.0  # decode granularity, seconds of source audio
 
@@ -46,36 +46,26 @@ class StreamInfo:
 
 
 @dataclass(frozen=True)
-class PieceGrid:
-    """How the network maps frames to steps: step s reads frames [stride*s, stride*s + kernel)."""
+class PieceGrid(StepGrid):
+    """How the network maps frames to steps (step s reads frames [stride*s, stride*s + kernel)),
+    and where those frames sit in the audio. Defaults: the seed network on log power's frames."""
 
-    kernel_frames: int = 15  # Conv1D kernel, frames
-    stride_frames: int = 4  # Conv1D stride, frames
+    kernel_frames: int = SEED_STEPS.kernel_frames  # Conv1D kernel, frames
+    stride_frames: int = SEED_STEPS.stride_frames  # Conv1D stride, frames
+    frames: FrameGrid = LOG_POWER_FRAMES  # the features' frames, at 44.1 kHz (pieces' rate)
 
     @property
     def step_samples(self) -> int:
         """Samples (44.1 kHz) between consecutive output steps."""
-        return HOP_SAMPLES * self.stride_frames
+        return self.frames.hop_samples * self.stride_frames
 
     def piece_samples(self, n_steps: int) -> int:
         """Samples needed to produce exactly ``n_steps`` output steps."""
-        return HOP_SAMPLES * (self.frames_for_steps(n_steps) - 1) + WINDOW_SAMPLES
-
-    def frames_for_steps(self, n_steps: int) -> int:
-        """Feature frames that produce exactly ``n_steps`` output steps."""
-        return self.stride_frames * (n_steps - 1) + self.kernel_frames
-
-    def steps_for_frames(self, n_frames: int) -> int:
-        """Output steps produced by ``n_frames`` feature frames (0 if too few)."""
-        if n_frames < self.kernel_frames:
-            return 0
-        return (n_frames - self.kernel_frames) // self.stride_frames + 1
+        return self.frames.samples_for_frames(self.frames_for_steps(n_steps))
 
     def steps_for_samples(self, n_samples: int) -> int:
         """Output steps produced by ``n_samples`` samples at 44.1 kHz (0 if too short)."""
-        if n_samples < WINDOW_SAMPLES:
-            return 0
-        return self.steps_for_frames(1 + (n_samples - WINDOW_SAMPLES) // HOP_SAMPLES)
+        return self.steps_for_frames(self.frames.frames_for_samples(n_samples))
 
 
 def open_source(source: str | Path | bytes, limits: AudioLimits | None = None) -> StreamInfo:
@@ -186,44 +176,51 @@ def iter_feature_piece_sets(samples_44k: Iterable[np.ndarray], piece_steps: int,
 
 
 class _PieceFeatures:
-    """Features of each kind for consecutive pieces; log power and PCEN share the power
-    frames, and each kind is computed once per piece however often it is asked for."""
+    """Features of each kind for consecutive pieces. Kinds computed from power frames share
+    one power spectrogram per piece; each kind is computed once however often it is asked for."""
 
     def __init__(self, kinds: tuple[str, ...], overlap_frames: int):
         self.kinds = tuple(kinds)
-        self.pcen = _PcenPieces(overlap_frames) if FEATURE_KIND_PCEN in self.kinds else None
+        rows = {kind: feature_kind(kind) for kind in self.kinds}  # refuses unknown kinds up front
+        # kinds with running state get a fresh one per stream; the others are framewise
+        self.streams = {kind: _StatefulPieces(row.new_stream(), overlap_frames)
+                        for kind, row in rows.items() if row.new_stream is not None}
+        self.from_power = {kind: row.from_power for kind, row in rows.items()
+                           if row.from_power is not None}
 
     def __call__(self, audio_44k: np.ndarray) -> tuple[np.ndarray, ...]:
-        shared = {FEATURE_KIND_LOG, FEATURE_KIND_PCEN} & set(self.kinds)
-        power = audio_to_power(audio_44k) if len(shared) > 1 else None
+        power = audio_to_power(audio_44k) if self.from_power else None
         done: dict[str, np.ndarray] = {}
         for kind in dict.fromkeys(self.kinds):
-            if kind == FEATURE_KIND_PCEN:
-                done[kind] = self.pcen(audio_44k, power)
-            elif kind == FEATURE_KIND_LOG and power is not None:
-                done[kind] = power_to_features(power, kind)
+            if kind in self.streams:
+                done[kind] = self.streams[kind](power)
+            elif kind in self.from_power:
+                done[kind] = self.from_power[kind](power)
             else:
                 done[kind] = audio_to_features(audio_44k, SAMPLE_RATE_HZ, kind)
         return tuple(done[kind] for kind in self.kinds)
 
 
-class _PcenPieces:
-    """PCEN features of consecutive overlapping pieces, equal to those of the whole stream.
+class _StatefulPieces:
+    """Features of consecutive overlapping pieces for a kind with running state (PCEN),
+    equal to those of the whole stream.
 
-    PCEN's running mean is a recursive filter: each frame must pass through it once, in
-    order. A piece's first ``overlap`` frames are the previous piece's last ones, so their
-    features are reused and only the new frames advance the filter.
+    The state is a recursive filter: each frame must pass through it once, in order. A
+    piece's first ``overlap`` frames are the previous piece's last ones, so their
+    features are reused and only the new frames advance the state.
     """
 
-    def __init__(self, overlap_frames: int):
-        self.overlap = overlap_frames
-        self.state = None  # filter state after the last new frame
+    def __init__(self, stream: Transform, overlap_frames: int):
+        self.stream = stream  # the kind's running state (FeatureKind.new_stream())
+        self.overlap = overlap_frames  # frames shared by consecutive pieces
+        self.started = False  # whether a piece went through already
         self.last = np.zeros((0, 0), np.float32)  # features of the previous piece's overlap
 
-    def __call__(self, audio_44k: np.ndarray, power: np.ndarray | None = None) -> np.ndarray:
-        power = audio_to_power(audio_44k) if power is None else power
-        reuse = self.last.shape[0] if self.state is not None else 0
-        fresh, self.state = power_to_pcen(power[reuse:], self.state)
+    def __call__(self, power: np.ndarray) -> np.ndarray:
+        """Features (float32 (frames, values)) of one piece's power frames."""
+        reuse = self.last.shape[0] if self.started else 0
+        fresh = self.stream(power[reuse:])
+        self.started = True
         out = np.concatenate([self.last, fresh]) if reuse else fresh
         self.last = out[out.shape[0] - self.overlap:] if self.overlap else out[:0]
         return out

@@ -15,18 +15,29 @@ from dataclasses import dataclass
 
 import keras
 
+from ..audio.feature_kinds import SEED_STEPS, StepGrid
 from ..audio.features import N_FREQ
 
 
 @dataclass
 class NetworkConfig:
-    """Architecture hyper-parameters (defaults reproduce the seed)."""
+    """Architecture hyper-parameters (defaults reproduce the seed).
+
+    The conv geometry's defaults come from :data:`model.audio.feature_kinds.SEED_STEPS`,
+    the grid every dataset's labels are made on (5511 frames -> 1375 steps); another
+    kernel or stride gives outputs that no longer match those labels.
+    """
 
     conv_filters: int = 196  # Conv1D output channels
-    conv_kernel: int = 15  # Conv1D kernel, in input frames
-    conv_stride: int = 4  # Conv1D stride: 5511 frames -> 1375 steps
+    conv_kernel: int = SEED_STEPS.kernel_frames  # Conv1D kernel, in input frames (15)
+    conv_stride: int = SEED_STEPS.stride_frames  # Conv1D stride, in input frames (4)
     gru_units: int = 128  # units of each of the two GRUs
     dropout: float = 0.8  # drop rate of every Dropout layer (the seed's 0.8)
+
+    @property
+    def step_grid(self) -> StepGrid:
+        """How this network maps input frames to output steps (its Conv1D kernel and stride)."""
+        return StepGrid(self.conv_kernel, self.conv_stride)
 
 
 def build_model(dtype_policy: str | keras.DTypePolicy = "float32",
@@ -40,8 +51,9 @@ def build_model(dtype_policy: str | keras.DTypePolicy = "float32",
         n_freq: frequency bins per input frame.
 
     Returns:
-        keras.Model mapping (batch, frames, n_freq) of any frame count >= 15 to
-        (batch, steps, 1) float32 probabilities, steps = (frames - 15) // 4 + 1.
+        keras.Model mapping (batch, frames, n_freq) of any frame count >= the conv kernel
+        to (batch, steps, 1) float32 probabilities, steps =
+        ``config.step_grid.steps_for_frames(frames)`` (seed: (frames - 15) // 4 + 1).
     """
     cfg = config or NetworkConfig()
     policy = keras.dtype_policies.get(dtype_policy) if isinstance(dtype_policy, str) else dtype_policy

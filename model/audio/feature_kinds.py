@@ -1,0 +1,118 @@
+"""What a feature kind is: its name, time grid and shape; the clip and network grids.
+
+This module holds no transforms, so that every layer (labels in make-data, the network's
+defaults, streaming detection) can share the grids without importing numpy's or
+scipy's signal code: :mod:`model.audio.features` holds the transforms and the registry
+(``FEATURE_REGISTRY``) that ties each kind's name to them.
+
+Two grids describe a kind:
+
+* its *frame grid*: an analysis window and hop at a sample rate (log power: 200 and 80
+  samples at 44.1 kHz, 551.25 frames per second; 1 + (441000 - 200) // 80 = 5511 frames
+  per clip);
+* its *step grid*: how the network that reads it maps frames to output steps. The seed
+  network's Conv1D (kernel 15 frames, stride 4) gives (5511 - 15) // 4 + 1 = 1375 steps
+  per 10 s clip, the grid of every dataset's labels. :data:`SEED_STEPS` is the one place
+  those two numbers are written; ``NetworkConfig``'s defaults and detection's
+  ``PieceGrid`` take theirs from it (labels are made below the training layer, so the
+  numbers cannot live in ``NetworkConfig`` itself).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
+
+SAMPLE_RATE_HZ = 44100
+CLIP_SECONDS = 10.0
+CLIP_SAMPLES = 441000
+WINDOW_SAMPLES = 200
+HOP_SAMPLES = 80
+N_FREQ = WINDOW_SAMPLES // 2 + 1  # 101
+
+FEATURE_KIND_LOG = "log-power-v1"
+FEATURE_KIND_SEED = "seed-linear"
+FEATURE_KIND_PCEN = "pcen-v1"
+
+
+@dataclass(frozen=True)
+class FrameGrid:
+    """Where a kind's frames sit in the audio: frame f covers samples [hop*f, hop*f + window)
+    at the grid's own sample rate (a kind may resample first, e.g. to 16 kHz)."""
+
+    window_samples: int  # samples one frame reads, at sample_rate_hz
+    hop_samples: int  # samples between consecutive frame starts, at sample_rate_hz
+    sample_rate_hz: int = SAMPLE_RATE_HZ  # rate the frames are cut at, Hz
+
+    @property
+    def frames_per_second(self) -> float:
+        """Frames per second of audio (log power: 551.25)."""
+        return self.sample_rate_hz / self.hop_samples
+
+    def frames_for_samples(self, n_samples: int) -> int:
+        """Frames of ``n_samples`` samples at ``sample_rate_hz`` (0 if shorter than one window)."""
+        if n_samples < self.window_samples:
+            return 0
+        return 1 + (n_samples - self.window_samples) // self.hop_samples
+
+    def samples_for_frames(self, n_frames: int) -> int:
+        """Samples at ``sample_rate_hz`` that hold exactly ``n_frames`` frames (n_frames >= 1)."""
+        return self.hop_samples * (n_frames - 1) + self.window_samples
+
+
+@dataclass(frozen=True)
+class StepGrid:
+    """How a network maps frames to output steps: step s reads frames
+    [stride*s, stride*s + kernel)."""
+
+    kernel_frames: int  # frames one output step reads (the Conv1D kernel)
+    stride_frames: int  # frames between consecutive output steps (the Conv1D stride)
+
+    def steps_for_frames(self, n_frames: int) -> int:
+        """Output steps produced by ``n_frames`` frames (0 if fewer than one kernel)."""
+        if n_frames < self.kernel_frames:
+            return 0
+        return (n_frames - self.kernel_frames) // self.stride_frames + 1
+
+    def frames_for_steps(self, n_steps: int) -> int:
+        """Frames that produce exactly ``n_steps`` output steps (n_steps >= 1)."""
+        return self.stride_frames * (n_steps - 1) + self.kernel_frames
+
+
+LOG_POWER_FRAMES = FrameGrid(WINDOW_SAMPLES, HOP_SAMPLES)  # shared by all three current kinds
+SEED_STEPS = StepGrid(kernel_frames=15, stride_frames=4)  # the seed network's Conv1D
+N_FRAMES = LOG_POWER_FRAMES.frames_for_samples(CLIP_SAMPLES)  # 5511 frames per clip
+N_STEPS = SEED_STEPS.steps_for_frames(N_FRAMES)  # 1375 output steps (labels) per clip
+STEP_SECONDS = CLIP_SECONDS / N_STEPS  # ~7.27 ms per output step
+
+Features = Any  # np.ndarray; kept as Any so this module needs no numpy
+Transform = Callable[[Features], Features]  # features of one clip from its input
+
+
+@dataclass(frozen=True)
+class FeatureKind:
+    """One registry row: a feature kind's name, grids, shape and transforms.
+
+    Arrays are float32, (frames, n_values); audio is 44.1 kHz mono float32.
+    """
+
+    name: str  # stored in dataset meta and model cards, e.g. "pcen-v1"
+    frames: FrameGrid  # the kind's frame grid (window, hop, sample rate)
+    steps: StepGrid  # how the network that reads this kind maps frames to output steps
+    n_values: int  # values per frame (frequency bins, or an embedding's size)
+    synthesisable: bool  # make-data may write it (values fit its float16 storage)
+    float16_safe: bool  # every value fits float16 (|x| <= 65504): AMP and float16 storage work
+    transform: Transform  # whole clip: audio -> features
+    from_power: Transform | None = None  # whole clip from audio_to_power's frames; None: audio only
+    # factory of the running state across consecutive pieces of one stream: returns a
+    # callable fed the stream's power frames in order, each frame once, returning their
+    # features (PCEN: its running mean). None: features are framewise, a piece needs no state.
+    new_stream: Callable[[], Transform] | None = None
+    # stored kind -> conversion of one clip's stored features (frames, values) to this kind
+    converts_from: Mapping[str, Transform] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        # detection (model/detect/stream.py) feeds running state the power frames it shares
+        # between kinds; a kind streamed from audio (a speech embedding) needs a path there first
+        if self.new_stream is not None and self.from_power is None:
+            raise ValueError(f"{self.name}: running state is fed power frames, so the kind "
+                             "needs from_power")
