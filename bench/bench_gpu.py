@@ -105,8 +105,8 @@ def engine_rates(precision: str, batch: int, data, n_train: int, epochs: int,
             else:
                 rates.append(seen / dt)
         mem = peak_memory()
-        if trial.resident is not None:
-            trial.resident.close()
+        if trial.feed is not None:
+            trial.feed.release()
     del model, runner, trial
     _free_gpu()
     return {"rates": rates, "examples_per_s": statistics.median(rates), "first_epoch_s": first_s,
@@ -119,7 +119,7 @@ def reference_rates(precision: str, batch: int, data, steps: int, epochs: int,
     import torch
     from torch_reference import train_examples_per_s
 
-    from model.train.feed import array_to_device
+    from model.train.feed_device import array_to_device
     n = max(batch, steps * batch)
     x, y = array_to_device(data.x_train, n), array_to_device(data.y_train, n)
     torch.cuda.reset_peak_memory_stats()
@@ -143,7 +143,7 @@ def sync_probe(precision: str, data, batch: int = 64, steps: int = 3) -> dict[st
     with tempfile.TemporaryDirectory() as tmp:
         trial = _Trial(cfg, "probe", Path(tmp), lambda _e: None, threading.Event())
         model, runner, _record = trial.prepare(data)
-        batches = list(trial.batches(data, np.random.default_rng(0)))
+        batches = list(trial.batches(np.random.default_rng(0)))
         runner.start_epoch()
         runner.step(*batches[0])  # the first step builds the model; not probed
         torch.cuda.synchronize()
@@ -163,8 +163,8 @@ def sync_probe(precision: str, data, batch: int = 64, steps: int = 3) -> dict[st
                     runner.step(xb, yb)
             finally:
                 torch.cuda.set_sync_debug_mode(0)
-        if trial.resident is not None:
-            trial.resident.close()
+        if trial.feed is not None:
+            trial.feed.release()
     _free_gpu()
     return dict(seen.most_common(12))
 

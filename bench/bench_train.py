@@ -46,7 +46,7 @@ def _host_batches(batch: int, on_disk: bool, folder: Path, seed: int):
     import numpy as np
 
     from model.audio.features import N_FRAMES, N_FREQ, N_STEPS
-    from model.train.trial import iterate_batches
+    from model.train.feed import iterate_batches
     rng = np.random.default_rng(seed)
     n = 2 * batch if on_disk else batch
     x = rng.standard_normal((n, N_FRAMES, N_FREQ), dtype=np.float32).astype(np.float16)

@@ -35,7 +35,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         trial = _Trial(cfg, "prof", Path(tmp), lambda _e: None, threading.Event())
         model, runner, record = trial.prepare(data)
-        batches = list(trial.batches(data, np.random.default_rng(0)))
+        batches = list(trial.batches(np.random.default_rng(0)))
         runner.start_epoch()
         for xb, yb in batches[:3]:
             runner.step(xb, yb)

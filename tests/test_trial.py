@@ -10,7 +10,8 @@ from model.data.dataset import load_dataset
 from model.errors import ConfigError, DatasetError
 from model.train.device import read_rss_bytes
 from model.train.network import NetworkConfig
-from model.train.trial import binary_crossentropy, iterate_batches, run_trial
+from model.train.feed import iterate_batches
+from model.train.trial import binary_crossentropy, run_trial
 from model.train.trial_config import (ComparisonConfig, TrialConfig, epoch_learning_rate,
                                 validate_comparison, validate_trial_config)
 from tests.lr_check import weight_moves_under_lr

@@ -1,13 +1,15 @@
 """How training batches reach the model and how steps run: the engine's fast path.
 
-Feeds:
+Feeds (one interface, :class:`Feed`; the trial holds one and never asks which):
 
-* ``host-memmap``: batches gathered from the memory-mapped float16 files and converted to
-  float32 on the host, then copied to the device by Keras at every step (any backend;
-  what a CPU run uses: there is no other memory to put the data in).
-* ``device-resident``: on a GPU with the torch backend, the float16 arrays are copied to
-  device memory once per run; each batch is gathered and cast to float32 on the device.
-  Host-fed 142 MB batches halved GPU throughput by themselves (DESIGN.md).
+* ``host-memmap`` (:class:`HostFeed`): batches gathered from the memory-mapped float16
+  files and converted to float32 on the host, then copied to the device by Keras at every
+  step (any backend; what a CPU run uses: there is no other memory to put the data in).
+  The mapped pages are released after each read, so peak RSS grows with the batch size,
+  not with the dataset size.
+* ``device-resident`` (:class:`model.train.feed_device.DeviceFeed`): on a GPU with the
+  torch backend, the float16 arrays are copied to device memory once per run; each batch
+  is gathered and cast to float32 on the device.
 
 Step modes:
 
@@ -25,19 +27,21 @@ from the same numpy generator, and each batch's indices are sorted in both.
 """
 from __future__ import annotations
 
-from collections.abc import Iterator
+import mmap
+import threading
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
 from ..data.dataset import Dataset
+from .feed_device import DeviceFeed
 
 FEEDS = ("host-memmap", "device-resident")
 STEPS = ("sync", "async", "lean")
 PATH_MODES = ("auto", "portable")  # TrialConfig.train_path values
 _DEVICE_SHARE = 0.5  # the data may take at most this share of free device memory
-_CHUNK = 256  # examples per host->device copy while loading
 
 
 @dataclass
@@ -98,60 +102,141 @@ def _free_device_bytes() -> int:
     return int(free)
 
 
-def array_to_device(arr: np.ndarray, n: int, release=None):
-    """First ``n`` rows of a (memory-mapped) array as a torch tensor on the GPU, same dtype.
+class Cancelled(Exception):
+    """The run's cancel flag was seen (raised before the next batch)."""
 
-    Copied in chunks so host memory stays small; ``release(arr)`` drops mapped pages.
+
+class Feed(Protocol):
+    """Where one run's batches come from; :func:`make_feed` picks the implementation."""
+
+    mode: str  # one of FEEDS, recorded with the run
+
+    def train_batches(self, batch_size: int, rng: np.random.Generator) -> Iterator[tuple]:
+        """One epoch's shuffled float32 (x, y) batches, last partial batch dropped."""
+        ...
+
+    def dev_batches(self, batch_size: int) -> Iterator:
+        """The dev inputs in order, float32, the last batch possibly partial."""
+        ...
+
+    def release(self) -> None:
+        """Give back what the feed holds (device memory); safe to call once at the end."""
+        ...
+
+
+def release_mapped_pages(arr: np.ndarray) -> None:
+    """Drop a memory-mapped array's resident pages from this process (page cache stays).
+
+    Without this, every example ever read stays counted in the process's RSS.
+
+    Args:
+        arr: any array; only a ``np.memmap`` (or a view holding its ``_mmap``) is affected.
     """
-    import torch
-    out = torch.empty((n,) + tuple(arr.shape[1:]), dtype=getattr(torch, arr.dtype.name),
-                      device="cuda")
-    for start in range(0, n, _CHUNK):
-        stop = min(start + _CHUNK, n)
-        out[start:stop].copy_(torch.from_numpy(np.ascontiguousarray(arr[start:stop])))
-        if release is not None:
-            release(arr)
+    mapping = getattr(arr, "_mmap", None)
+    if isinstance(mapping, mmap.mmap) and hasattr(mapping, "madvise"):
+        try:
+            mapping.madvise(mmap.MADV_DONTNEED)
+        except (OSError, ValueError):
+            pass
+
+
+def read_examples(arr: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """Rows ``idx`` (sorted) of a possibly memory-mapped array, as float32."""
+    out = np.asarray(arr[idx], dtype=np.float32)
+    release_mapped_pages(arr)
     return out
 
 
-def epoch_order(n: int, batch_size: int, rng: np.random.Generator) -> np.ndarray:
-    """(n_batches, batch_size) example indices of one epoch: a permutation, each row sorted.
+def iterate_batches(x: np.ndarray, y: np.ndarray, batch_size: int, rng: np.random.Generator,
+                    n_examples: int = 0) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Shuffled float32 training batches; the last partial batch is dropped.
 
-    The last partial batch is dropped (one batch shape per run). Uses ``rng`` exactly as
-    the host feed does, so both feeds see the same batches.
+    Dropping it keeps one batch shape, so graph backends trace once per run.
+
+    Args:
+        x, y: (m, ...) arrays, memory-mapped or not, any float dtype.
+        batch_size: examples per batch.
+        rng: shuffling generator.
+        n_examples: use only the first N examples (0: all).
+
+    Returns:
+        Iterator of (x, y) float32 arrays with ``batch_size`` rows each.
     """
+    n = min(n_examples or x.shape[0], x.shape[0])
     order = rng.permutation(n)
-    n_batches = n // batch_size
-    return np.sort(order[:n_batches * batch_size].reshape(n_batches, batch_size), axis=1)
+    for start in range(0, n - batch_size + 1, batch_size):
+        idx = np.sort(order[start:start + batch_size])
+        yield read_examples(x, idx), read_examples(y, idx)
 
 
-class DeviceData:
-    """Training and dev arrays resident in GPU memory (torch backend)."""
+def split_batches(x: np.ndarray, batch_size: int, n_examples: int = 0) -> Iterator[np.ndarray]:
+    """The first ``n_examples`` rows of ``x`` (0: all) in order, float32, the last batch partial."""
+    n = min(n_examples or x.shape[0], x.shape[0])
+    return (read_examples(x, np.arange(s, min(s + batch_size, n))) for s in range(0, n, batch_size))
 
-    def __init__(self, data: Dataset, n_train: int, n_dev: int, release=None):
-        self.x_train = array_to_device(data.x_train, n_train, release)
-        self.y_train = array_to_device(data.y_train, n_train, release)
-        self.x_dev = array_to_device(data.x_dev, n_dev, release)
-        self.y_dev = array_to_device(data.y_dev, n_dev, release)
+
+def predict_split(model, x: np.ndarray, batch_size: int, n_examples: int = 0,
+                  cancel: threading.Event | None = None) -> np.ndarray:
+    """(n, steps) float32 probabilities for the first ``n_examples`` rows of ``x`` (0: all).
+
+    Raises:
+        Cancelled: ``cancel`` was set (checked before every batch).
+    """
+    return predict_batches(model, split_batches(x, batch_size, n_examples), cancel)
+
+
+def predict_batches(model, batches: Iterable, cancel: threading.Event | None = None
+                    ) -> np.ndarray:
+    """(n, steps) float32 probabilities for an iterable of input batches (host or device).
+
+    Raises:
+        Cancelled: ``cancel`` was set (checked before every batch).
+    """
+    parts = []
+    for xb in batches:
+        if cancel is not None and cancel.is_set():
+            raise Cancelled
+        parts.append(np.asarray(model.predict_on_batch(xb), dtype=np.float32)[..., 0])
+    return np.concatenate(parts, axis=0)
+
+
+class HostFeed:
+    """Batches read from the memory-mapped dataset on the host; the ``host-memmap`` feed."""
+
+    mode = "host-memmap"
+
+    def __init__(self, data: Dataset, n_train: int, n_dev: int):
+        """Use the first ``n_train`` training and ``n_dev`` dev examples of ``data``."""
+        self.data, self.n_train, self.n_dev = data, n_train, n_dev
 
     def train_batches(self, batch_size: int, rng: np.random.Generator) -> Iterator[tuple]:
-        """Shuffled float32 (x, y) batches on the device; one index upload per epoch."""
-        import torch
-        order = torch.from_numpy(epoch_order(self.x_train.shape[0], batch_size, rng)).to("cuda")
-        for row in order:
-            yield (self.x_train.index_select(0, row).float(),
-                   self.y_train.index_select(0, row).float())
+        """Shuffled float32 (x, y) numpy batches (:func:`iterate_batches`)."""
+        return iterate_batches(self.data.x_train, self.data.y_train, batch_size, rng,
+                               self.n_train)
 
-    def dev_batches(self, batch_size: int) -> Iterator:
-        """Dev inputs in order, float32, on the device."""
-        for start in range(0, self.x_dev.shape[0], batch_size):
-            yield self.x_dev[start:start + batch_size].float()
+    def dev_batches(self, batch_size: int) -> Iterator[np.ndarray]:
+        """Dev inputs in order, float32 numpy (:func:`split_batches`)."""
+        return split_batches(self.data.x_dev, batch_size, self.n_dev)
 
-    def close(self) -> None:
-        """Free the device memory now rather than at garbage collection."""
-        self.x_train = self.y_train = self.x_dev = self.y_dev = None
-        import torch
-        torch.cuda.empty_cache()
+    def release(self) -> None:
+        """Nothing to give back: the mapped pages are released after every read."""
+
+
+def make_feed(path: TrainPath, data: Dataset, n_train: int, n_dev: int) -> Feed:
+    """The feed ``path`` names, holding the first ``n_train``/``n_dev`` examples.
+
+    Args:
+        path: the run's path (:func:`choose_train_path`); only ``path.feed`` is read.
+        data: the opened dataset.
+        n_train: training examples in use (at most ``data.n_train``).
+        n_dev: dev examples in use (at most ``data.n_dev``).
+
+    Returns:
+        A :class:`DeviceFeed` (arrays copied to the GPU now) or a :class:`HostFeed`.
+    """
+    if path.feed == "device-resident":
+        return DeviceFeed(data, n_train, n_dev, release_mapped_pages)
+    return HostFeed(data, n_train, n_dev)
 
 
 class StepRunner:

@@ -3,19 +3,18 @@
 A custom loop over ``train_on_batch`` (same on the TensorFlow, JAX and torch backends)
 rather than ``fit``: cancellation is checked before every batch, each epoch is timed
 after a device synchronisation, and the dev split is scored once per epoch with the
-probabilities the detection metric needs. Batches are read from the memory-mapped
-dataset and the mapped pages released after each read, so peak RSS grows with the
-batch size, not with the dataset size. The training thread never touches the UI: it
+probabilities the detection metric needs. Batches come from one feed object
+(:mod:`model.train.feed`: memory-mapped host batches or device-resident arrays),
+chosen once per run. The training thread never touches the UI: it
 only calls ``emit``.
 """
 from __future__ import annotations
 
-import mmap
 import os
 import threading
 import time
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -26,8 +25,8 @@ from ..errors import ConfigError, LabError
 from .events import EpochRecord, RunSummary, TrialEvent, summarise_epochs
 from ..audio.features import FEATURE_KIND_SEED
 from ..card import PRETRAINED_PATH, write_model_card
-from .feed import (DeviceData, StepRunner, choose_train_path, make_step_runner,
-                      resident_bytes)
+from .feed import (Cancelled, Feed, StepRunner, choose_train_path, make_feed,
+                   make_step_runner, predict_batches, read_examples, resident_bytes)
 from .kernels import gru_kernel_report, install_gru_probe, reset_gru_counts
 from .specaug import mask_batches
 from .metrics import frr_at_fa_rate
@@ -40,51 +39,8 @@ EmitFn = Callable[[TrialEvent], None]
 _BCE_EPS = 1e-7  # Keras's clipping epsilon for binary cross-entropy
 
 
-class _Cancelled(Exception):
-    """Raised inside the loop when the cancel flag is seen."""
-
-
 class TrainingDiverged(RuntimeError):
     """The training loss became NaN or infinite."""
-
-
-def release_mapped_pages(arr: np.ndarray) -> None:
-    """Drop a memory-mapped array's resident pages from this process (page cache stays).
-
-    Without this, every example ever read stays counted in the process's RSS.
-    """
-    mapping = getattr(arr, "_mmap", None)
-    if isinstance(mapping, mmap.mmap) and hasattr(mapping, "madvise"):
-        try:
-            mapping.madvise(mmap.MADV_DONTNEED)
-        except (OSError, ValueError):
-            pass
-
-
-def read_examples(arr: np.ndarray, idx: np.ndarray) -> np.ndarray:
-    """Rows ``idx`` (sorted) of a possibly memory-mapped array, as float32."""
-    out = np.asarray(arr[idx], dtype=np.float32)
-    release_mapped_pages(arr)
-    return out
-
-
-def iterate_batches(x: np.ndarray, y: np.ndarray, batch_size: int, rng: np.random.Generator,
-                    n_examples: int = 0) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """Shuffled float32 training batches; the last partial batch is dropped.
-
-    Dropping it keeps one batch shape, so graph backends trace once per run.
-
-    Args:
-        x, y: (m, ...) arrays, memory-mapped or not, any float dtype.
-        batch_size: examples per batch.
-        rng: shuffling generator.
-        n_examples: use only the first N examples (0: all).
-    """
-    n = min(n_examples or x.shape[0], x.shape[0])
-    order = rng.permutation(n)
-    for start in range(0, n - batch_size + 1, batch_size):
-        idx = np.sort(order[start:start + batch_size])
-        yield read_examples(x, idx), read_examples(y, idx)
 
 
 def binary_crossentropy(probs: np.ndarray, labels: np.ndarray) -> float:
@@ -92,28 +48,6 @@ def binary_crossentropy(probs: np.ndarray, labels: np.ndarray) -> float:
     p = np.clip(probs.astype(np.float64), _BCE_EPS, 1.0 - _BCE_EPS)
     y = labels.astype(np.float64)
     return float(-np.mean(y * np.log(p) + (1.0 - y) * np.log1p(-p)))
-
-
-def predict_split(model, x: np.ndarray, batch_size: int, n_examples: int = 0,
-                  cancel: threading.Event | None = None) -> np.ndarray:
-    """(n, steps) float32 probabilities for the first ``n_examples`` rows of ``x`` (0: all).
-
-    Raises:
-        _Cancelled: ``cancel`` was set (checked before every batch).
-    """
-    n = min(n_examples or x.shape[0], x.shape[0])
-    return predict_batches(model, (read_examples(x, np.arange(s, min(s + batch_size, n)))
-                                   for s in range(0, n, batch_size)), cancel)
-
-
-def predict_batches(model, batches, cancel: threading.Event | None = None) -> np.ndarray:
-    """(n, steps) float32 probabilities for an iterable of input batches (host or device)."""
-    parts = []
-    for xb in batches:
-        if cancel is not None and cancel.is_set():
-            raise _Cancelled
-        parts.append(np.asarray(model.predict_on_batch(xb), dtype=np.float32)[..., 0])
-    return np.concatenate(parts, axis=0)
 
 
 def probe_gru_kernel(model) -> str:
@@ -184,7 +118,7 @@ class _Trial:
         self.cfg, self.run_id, self.run_dir = cfg, run_id, run_dir
         self.emit_fn, self.cancel = emit, cancel
         self.epochs: list[EpochRecord] = []
-        self.resident: DeviceData | None = None
+        self.feed: Feed | None = None  # set by prepare()
 
     def emit(self, kind: str, **fields) -> None:
         self.emit_fn(TrialEvent(kind=kind, run_id=self.run_id, precision=self.cfg.precision,
@@ -193,23 +127,19 @@ class _Trial:
     def summary(self) -> RunSummary:
         return summarise_epochs(self.epochs, self.cfg.dev_loss_target)
 
-    def batches(self, data: Dataset, rng: np.random.Generator):
-        """This epoch's training batches from the chosen feed (SpecAugment-masked if set)."""
-        if self.resident is not None:
-            batches = self.resident.train_batches(self.cfg.batch_size, rng)
-        else:
-            batches = iterate_batches(data.x_train, data.y_train, self.cfg.batch_size, rng,
-                                      self.cfg.train_examples)
+    def batches(self, rng: np.random.Generator):
+        """This epoch's training batches from the run's feed (SpecAugment-masked if set)."""
+        batches = self.feed.train_batches(self.cfg.batch_size, rng)
         return mask_batches(batches, self.cfg.spec_augment, rng)
 
     def train_epoch(self, runner: StepRunner, data: Dataset,
                     rng: np.random.Generator) -> tuple[float, int]:
-        """One pass; returns (mean loss, examples) or raises _Cancelled."""
+        """One pass; returns (mean loss, examples) or raises Cancelled."""
         seen = 0
         runner.start_epoch()
-        for xb, yb in self.batches(data, rng):
+        for xb, yb in self.batches(rng):
             if self.cancel.is_set():
-                raise _Cancelled
+                raise Cancelled
             runner.step(xb, yb)
             seen += xb.shape[0]
         loss = runner.epoch_loss()
@@ -222,12 +152,7 @@ class _Trial:
         return loss, seen
 
     def score_dev(self, model, data: Dataset) -> tuple[float, object]:
-        if self.resident is not None:
-            probs = predict_batches(model, self.resident.dev_batches(self.cfg.batch_size),
-                                    self.cancel)
-        else:
-            probs = predict_split(model, data.x_dev, self.cfg.batch_size, self.cfg.dev_examples,
-                                  self.cancel)
+        probs = predict_batches(model, self.feed.dev_batches(self.cfg.batch_size), self.cancel)
         labels = read_examples(data.y_dev, np.arange(probs.shape[0]))[..., 0]
         return (binary_crossentropy(probs, labels),
                 frr_at_fa_rate(probs, labels, self.cfg.target_fa_per_hour))
@@ -240,10 +165,9 @@ class _Trial:
         n_dev = min(self.cfg.dev_examples or data.n_dev, data.n_dev)
         path = choose_train_path(record.backend, record.device_kind,
                                  resident_bytes(data, n_train, n_dev), self.cfg.train_path)
-        if path.feed == "device-resident":
-            self.resident = DeviceData(data, n_train, n_dev, release_mapped_pages)
+        self.feed = make_feed(path, data, n_train, n_dev)
         runner = make_step_runner(model, path)
-        record.feed, record.step_mode = path.feed, path.step
+        record.feed, record.step_mode = self.feed.mode, path.step
         record.gru_kernel = probe_gru_kernel(model)
         record.notes.append(f"train path: {path.feed}, {path.step} steps ({path.reason}); "
                             f"GRU kernel: {record.gru_kernel}")
@@ -253,8 +177,8 @@ class _Trial:
         try:
             return self._run(data)
         finally:
-            if self.resident is not None:
-                self.resident.close()
+            if self.feed is not None:
+                self.feed.release()
 
     def _run(self, data: Dataset) -> RunSummary:
         model, runner, record = self.prepare(data)
@@ -314,7 +238,7 @@ def run_trial(cfg: TrialConfig, run_id: str, run_dir: Path, emit: EmitFn,
         check_against_dataset(cfg, data)
         trial.run(data)
         return "finished"
-    except _Cancelled:
+    except Cancelled:
         trial.emit("cancelled", summary=trial.summary() if trial.epochs else None,
                    message=f"cancelled during epoch {len(trial.epochs) + 1}")
         return "cancelled"
