@@ -36,6 +36,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench_args import invocation  # noqa: E402  (bench/ is the script's folder)
 from model.data.augment import AugmentConfig  # noqa: E402
 from model.data.dataset import Dataset, load_dataset  # noqa: E402
 from model.detect.dev_scores import read_dev_truth, score_dev  # noqa: E402
@@ -251,7 +252,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nN={args.n_train} train clips, M={args.n_eval} eval clips, {args.epochs} epochs, "
           f"{total:.0f} s\n{text}")
     if args.json:
-        out = {"args": vars(args), "recipe": RECIPE, "network": dataclasses.asdict(net),
+        out = {"invocation": invocation(__file__, args, argv), "args": vars(args),
+               "recipe": RECIPE, "network": dataclasses.asdict(net),
                "variants": {n: describe(n) for n in names}, "eval_mix_s": ctx.get("eval_mix_s"),
                "results": {n: {str(s): r for s, r in rr.items()} for n, rr in runs.items()},
                "total_s": total, "table": text}

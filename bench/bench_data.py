@@ -22,6 +22,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench_args import invocation  # bench/ is the script's folder
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -71,13 +73,13 @@ def run_once(n: int, workers: int, cache: Path, seed: int) -> dict:
             "peak_rss_tree_mb": peak_tree / 1e6}
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--sizes", type=int, nargs="+", default=[500, 2000])
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--json", default="", help="also write the results here")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     results = []
     with tempfile.TemporaryDirectory() as cache_dir:
         for n in args.sizes:
@@ -91,7 +93,8 @@ def main() -> None:
                   f"peak RSS main {med['peak_rss_main_mb']:5.0f} MB, all processes "
                   f"{med['peak_rss_tree_mb']:5.0f} MB", flush=True)
     if args.json:
-        Path(args.json).write_text(json.dumps(results, indent=2))
+        out = {"invocation": invocation(__file__, args, argv), "results": results}
+        Path(args.json).write_text(json.dumps(out, indent=2))
 
 
 if __name__ == "__main__":

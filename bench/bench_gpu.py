@@ -18,8 +18,10 @@ the engine: the like-for-like yardstick); "autocast" is PyTorch's default, shown
 it with its own ratio so the cost of Keras's choice stays visible.
 
 Prints a table (ratio = engine / reference; AMP speedup = precision / fp32 at the same
-batch, for both) and writes JSON after every row. ``--sync-probe`` also lists where the
-engine's steps force a host-device synchronisation (torch sync debug mode).
+batch, for both) and writes JSON after every row, with the command line and parsed
+arguments under "invocation". ``--sync-probe`` also lists where the engine's steps force a
+host-device synchronisation (torch sync debug mode); ``--check-maths`` compares the lean
+steps with Keras's own ``train_on_batch`` per precision (bench/engine_maths.py).
 
     KERAS_BACKEND=torch python bench/bench_gpu.py --json $OUT/bench_gpu.json
 """
@@ -169,45 +171,6 @@ def sync_probe(precision: str, data, batch: int = 64, steps: int = 3) -> dict[st
     return dict(seen.most_common(12))
 
 
-def check_maths(precision: str, data, batch: int = 32, steps: int = 3, network=None) -> dict:
-    """Same seed, same batches, same dropout draws: Keras's train_on_batch against the
-    engine's step path. Returns the largest weight difference after ``steps`` steps and
-    the largest weight change either made (the difference should be a rounding-level
-    fraction of the change). ``network``: a NetworkConfig (default: the seed's)."""
-    import torch
-
-    from model.train.feed import make_step_runner, TrainPath
-    from model.train.network import NetworkConfig
-    from model.train.precision import apply_precision
-    from model.train.trial import build_trial_model
-    from model.train.trial_config import TrialConfig
-    cfg = TrialConfig(precision=precision, batch_size=batch, seed=3,
-                      network=network or NetworkConfig())
-    x = data.x_train[:batch * steps].astype(np.float32)
-    y = data.y_train[:batch * steps].astype(np.float32)
-    finals, start = [], None
-    for mode in ("keras", "engine"):
-        model = build_trial_model(cfg, apply_precision(precision))
-        start = [w.copy() for w in model.get_weights()]
-        runner = make_step_runner(model, TrainPath("device-resident", "lean", "check"))
-        runner.start_epoch()
-        torch.manual_seed(7)
-        device = "cuda" if torch.cuda.is_available() else "cpu"  # CPU: a quick local check
-        for i in range(steps):
-            xb = torch.from_numpy(x[i * batch:(i + 1) * batch]).to(device)
-            yb = torch.from_numpy(y[i * batch:(i + 1) * batch]).to(device)
-            if mode == "keras":
-                model.train_on_batch(xb, yb)
-            else:
-                runner.step(xb, yb)
-        finals.append([w.copy() for w in model.get_weights()])
-        del model, runner
-        _free_gpu()
-    diff = max(float(np.max(np.abs(a - b))) for a, b in zip(*finals))
-    change = max(float(np.max(np.abs(a - s0))) for a, s0 in zip(finals[0], start))
-    return {"max_weight_diff": diff, "max_weight_change": change, "steps": steps}
-
-
 def check_flat_gru(batch: int = 8, steps: int = 50, width: int = 196, units: int = 128) -> dict:
     """The packed-weight cuDNN GRU (model/train/torch_gru.py) against Keras's own call, per
     dtype: largest difference in outputs and in the gradients of inputs and weights."""
@@ -240,6 +203,21 @@ def check_flat_gru(batch: int = 8, steps: int = 50, width: int = 196, units: int
 def _keras_rnn():
     import importlib
     return importlib.import_module("keras.src.backend.torch.rnn")
+
+
+def print_maths(precision: str, m: dict) -> None:
+    """One precision's lean-step check (bench/engine_maths.py), each group on its own scale."""
+    t, bn = m["trainable"], m["bn_stats"]
+    print(f"maths {precision}: after {m['steps']} steps, trainable weights: L2 of difference / "
+          f"L2 of change {t['rel_l2']:.3g}, largest difference {t['max_diff']:.3g} "
+          f"({t['worst']}) of largest change {t['max_change']:.3g}; BN moving statistics: "
+          f"largest relative difference {bn['max_diff']:.3g} ({bn['worst']}); losses: "
+          f"largest difference {m['max_loss_diff']:.3g}", flush=True)
+    if m["loss_scaling"]:
+        same = m["scale_trace"]["keras"] == m["scale_trace"]["engine"]
+        print(f"  loss scale [scale, counter, iterations] per step: {m['scale_trace']['engine']} "
+              f"({'same as' if same else 'DIFFERS FROM'} Keras's); trainable change on the "
+              f"overflow step: {m['overflow_step_change']}", flush=True)
 
 
 def print_row(r: dict) -> None:
@@ -284,13 +262,16 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     import torch
 
+    from bench_args import invocation
+    from engine_maths import check_maths
     from model.data.dataset import load_dataset
     folder = Path(args.data or tempfile.mkdtemp(prefix="bench-gpu-"))
     if not (folder / "meta.json").is_file():
         folder.mkdir(parents=True, exist_ok=True)
         write_bench_dataset(folder, args.examples, 1024)
     data = load_dataset(folder, check_values=False)
-    out = {"device": torch.cuda.get_device_name(0), "torch": torch.__version__,
+    out = {"invocation": invocation(__file__, args, argv),
+           "device": torch.cuda.get_device_name(0), "torch": torch.__version__,
            "backend": os.environ["KERAS_BACKEND"], "path_mode": args.path, "rows": [], "sync": {}}
     print(f"{out['device']}, torch {out['torch']}, keras backend {out['backend']}; engine path "
           f"{args.path}; {args.epochs} timed epochs each", flush=True)
@@ -325,9 +306,7 @@ def main(argv=None) -> int:
         out["maths"] = {}
         for prec in [s for s in args.precisions.split(",") if s]:
             out["maths"][prec] = check_maths(prec, data)
-            m = out["maths"][prec]
-            print(f"maths {prec}: max |engine - keras| weight {m['max_weight_diff']:.3g} after "
-                  f"{m['steps']} steps; largest weight change {m['max_weight_change']:.3g}", flush=True)
+            print_maths(prec, out["maths"][prec])
         Path(args.json).write_text(json.dumps(out, indent=2))
     if args.sync_probe:
         for prec in [s for s in args.precisions.split(",") if s]:

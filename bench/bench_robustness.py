@@ -37,6 +37,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench_args import invocation  # noqa: E402  (bench/ is the script's folder)
 from model.data import synth  # noqa: E402
 from model.data.augment import AugmentConfig  # noqa: E402
 from model.audio.effects import add_air  # noqa: E402
@@ -203,7 +204,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nmodel {model_path}, {args.n} unseen-voice dev clips per condition, "
           f"{'unpaired' if args.unpaired else 'paired'} mixing, {total:.0f} s\n{text}")
     if args.json:
-        out = {"model": str(model_path), "n_clips": args.n, "paired": not args.unpaired,
+        out = {"invocation": invocation(__file__, args, argv),
+               "model": str(model_path), "n_clips": args.n, "paired": not args.unpaired,
                "recipe": RECIPE, "conditions": {n: CONDITIONS[n] for n in names},
                "results": rows, "timing_s": timing, "total_s": total, "table": text}
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)

@@ -37,6 +37,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from bench_args import invocation  # noqa: E402  (bench/ is the script's folder)
+
 CPU_PRECISIONS = ("fp32", "amp-bf16", "amp-fp16")
 GPU_PRECISIONS = ("fp32", "tf32", "amp-fp16", "amp-bf16")
 
@@ -161,7 +163,8 @@ def main(argv=None) -> int:
             results.append(run_child(prec, batch, args))
             print_row(results[-1], args.gpu)
             if out:  # after every row, so a run stopped by a time limit keeps what it measured
-                Path(out).write_text(json.dumps({"backend": backend, "results": results},
+                Path(out).write_text(json.dumps({"invocation": invocation(__file__, args, argv),
+                                                 "backend": backend, "results": results},
                                                 indent=2))
     if out:
         print(f"wrote {out}")

@@ -69,14 +69,20 @@ def fused_bn_vs_keras(policy: str) -> dict:
             "max_rel_diff": max(d / max(s, 1.0) for d, s in zip(diffs, sizes))}
 
 
-def lean_vs_keras(dataset: str) -> dict:
-    """bench_gpu.check_maths on this CPU with a small network: engine steps against Keras."""
-    import bench_gpu
+def lean_vs_keras(dataset: str, precision: str) -> dict:
+    """bench/engine_maths.check_maths on this CPU: lean steps against Keras's train_on_batch.
+
+    A small network on 160-frame crops (37 GRU steps), 4 steps of 4 examples; amp-fp16
+    runs float16 on the CPU (emulated but complete: every op of this network has a CPU
+    half kernel) and goes through the loss-scaling sequence of engine_maths.
+    """
+    from engine_maths import check_maths
+
     from model.data.dataset import load_dataset
     from model.train.network import NetworkConfig
     data = load_dataset(dataset, check_values=False)
-    return bench_gpu.check_maths("fp32", data, batch=8, steps=3,
-                                 network=NetworkConfig(conv_filters=16, gru_units=8))
+    return check_maths(precision, data, batch=4, steps=4, frames=160,
+                       network=NetworkConfig(conv_filters=16, gru_units=8))
 
 
 def masks_on_device() -> dict:
@@ -101,7 +107,8 @@ def main() -> int:
     out = {"flat_gru_max_diff": flat_gru_vs_keras_loop(),
            "bn_fp32": fused_bn_vs_keras("float32"),
            "bn_bf16": fused_bn_vs_keras("mixed_bfloat16"),
-           "lean": lean_vs_keras(sys.argv[1]),
+           "lean": {prec: lean_vs_keras(sys.argv[1], prec)
+                    for prec in ("fp32", "amp-fp16", "amp-bf16")},
            "masks": masks_on_device(),
            "lr_moves": {mode: weight_moves_under_lr(mode, sys.argv[1]) for mode in ("lean", "sync")}}
     print("RESULT " + json.dumps(out))

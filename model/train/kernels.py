@@ -1,10 +1,19 @@
-"""Which GRU kernel actually ran: a fused one (cuDNN) or Keras's step-by-step fallback loop.
+"""Which GRU kernel actually ran: a fused one (cuDNN), JAX's scan, or Keras's fallback loop.
 
-Keras picks the kernel silently: on the torch backend ``gru`` catches any cuDNN error and
-falls back to a Python loop over the 1375 time steps, and on TensorFlow and JAX it raises
-``NotImplementedError`` internally and the layer runs its generic loop. A run that trains
-10x slower than it should looks the same from outside, so the engine counts kernel calls
-and records the answer with the run.
+Keras picks the kernel silently, and the answer differs per backend:
+
+* torch: ``gru`` catches any cuDNN error and falls back to a Python loop over the 1375
+  time steps; both return, so the probe counts the two private kernels it chooses from.
+* TensorFlow: ``gru`` returns only from the fused cuDNN kernel (a GPU and cuDNN-compatible
+  settings); otherwise it raises ``NotImplementedError`` and the layer runs its generic loop.
+* JAX: ``gru`` is a ``lax.scan`` over the time steps (one matmul for all the input
+  projections first), not cuDNN: JAX has no fused GRU. It returns for the usual
+  settings (raising ``NotImplementedError`` only for masks, unrolling or
+  ``reset_after=False``, which send the layer to its generic loop), so a return is
+  labelled "scan", on a GPU too.
+
+A run that trains 10x slower than it should looks the same from outside, so the engine
+counts kernel calls and records the answer with the run.
 
 The probe wraps ``keras.src.backend.gru`` (and, on torch, its private ``_cudnn_gru`` and
 ``_fallback_gru``) once per process; the wrappers only count and call through, so the
@@ -17,7 +26,7 @@ import threading
 from dataclasses import dataclass
 
 _LOCK = threading.Lock()
-_COUNTS = {"fused": 0, "loop": 0, "flat": 0}
+_COUNTS = {"fused": 0, "loop": 0, "flat": 0, "scan": 0}
 _INSTALLED: list[bool] = []  # non-empty once installed (or found impossible)
 _OK: list[bool] = []
 _INSTALL_ERROR: list[str] = []  # why the probe could not be installed
@@ -33,16 +42,22 @@ class GruKernelReport:
     probe_ok: bool  # False when this Keras version could not be instrumented
     errors: tuple[str, ...] = ()  # first lines of the errors that sent calls to the loop
     flat: int = 0  # fused calls (torch) whose weights went to cuDNN as one packed buffer
+    scan: int = 0  # calls that ran JAX's lax.scan GRU (no cuDNN on JAX)
 
     @property
     def label(self) -> str:
-        """"cudnn", "loop", "mixed", "none" (no GRU call seen) or "unknown"."""
+        """"cudnn" (or "cudnn (flat weights)"), "scan", "loop", "mixed", "none" or "unknown".
+
+        "none": no GRU call seen; "mixed": calls of more than one kind.
+        """
         if not self.probe_ok:
             return "unknown"
-        if self.fused and self.loop:
+        if sum(1 for n in (self.fused, self.scan, self.loop) if n) > 1:
             return "mixed"
         if self.fused:
             return "cudnn (flat weights)" if self.flat == self.fused else "cudnn"
+        if self.scan:
+            return "scan"
         return "loop" if self.loop else "none"
 
 
@@ -58,9 +73,21 @@ def _count(kind: str) -> None:
         _COUNTS[kind] += 1
 
 
-def _wrap_layer_entry(backend_mod) -> None:
-    """Count backend.gru outcomes (TensorFlow, JAX): a return is the fused cuDNN kernel,
-    NotImplementedError sends the layer to its generic loop."""
+def returned_kind(backend: str) -> str:
+    """What a return from ``backend.gru`` ran on a graph backend: "fused" or "scan".
+
+    Args:
+        backend: Keras backend name ("tensorflow" or "jax").
+
+    Returns:
+        "scan" on JAX (its ``gru`` is a ``lax.scan``), "fused" (cuDNN) otherwise.
+    """
+    return "scan" if backend == "jax" else "fused"
+
+
+def _wrap_layer_entry(backend_mod, returned: str = "fused") -> None:
+    """Count backend.gru outcomes (TensorFlow, JAX): a return counts as ``returned``
+    (see :func:`returned_kind`), NotImplementedError sends the layer to its generic loop."""
     inner = backend_mod.gru
 
     def gru(*args, **kwargs):
@@ -69,7 +96,7 @@ def _wrap_layer_entry(backend_mod) -> None:
         except NotImplementedError:
             _count("loop")
             raise
-        _count("fused")
+        _count(returned)
         return out
 
     gru._lab_probe = True  # type: ignore[attr-defined]
@@ -122,7 +149,7 @@ def install_gru_probe() -> bool:
             # the rnn() function, which shadows the submodule
             _wrap_torch(importlib.import_module("keras.src.backend.torch.rnn"))
         else:
-            _wrap_layer_entry(backend_mod)
+            _wrap_layer_entry(backend_mod, returned_kind(name))
     except (ImportError, AttributeError) as err:
         _INSTALL_ERROR.append(f"probe not installed: {type(err).__name__}: {err}"[:300])
         ok = False
@@ -133,7 +160,7 @@ def install_gru_probe() -> bool:
 def reset_gru_counts() -> None:
     """Start counting afresh (at the start of a run)."""
     with _LOCK:
-        _COUNTS.update(fused=0, loop=0, flat=0)
+        _COUNTS.update(fused=0, loop=0, flat=0, scan=0)
         _ERRORS.clear()
 
 
@@ -141,4 +168,4 @@ def gru_kernel_report() -> GruKernelReport:
     """Counts since the last reset."""
     with _LOCK:
         return GruKernelReport(_COUNTS["fused"], _COUNTS["loop"], bool(_OK and _OK[0]),
-                               tuple(_INSTALL_ERROR + _ERRORS), _COUNTS["flat"])
+                               tuple(_INSTALL_ERROR + _ERRORS), _COUNTS["flat"], _COUNTS["scan"])
