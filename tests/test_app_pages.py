@@ -54,21 +54,8 @@ def failing_script():
     page()
 
 
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    return write_tiny_dataset(tmp_path_factory.mktemp("tiny"))
 
 
-@pytest.fixture
-def lab(tmp_path, tiny, monkeypatch):
-    """Environment of a fresh app: temp store, tiny dataset, small network."""
-    monkeypatch.setenv("LAB_STORE", str(tmp_path / "lab.sqlite"))
-    monkeypatch.setenv("LAB_DATASET", str(tiny))
-    monkeypatch.setenv("LAB_NETWORK", "8,8,0.1")
-    monkeypatch.setenv("LAB_DEMO_DIR", str(tmp_path / "demo"))
-    yield tmp_path
-    runner = get_runner(tmp_path / "lab.sqlite")
-    runner.shutdown(timeout=30)
 
 
 class FakeTrainer:

@@ -17,7 +17,6 @@ from model.runs.sweep import SweepRecord, SweepResult
 from model.runs.sweep_store import sweeps
 from tests.sweep_helpers import SpeedTrainer
 from tests.test_app_pages import use_fake_trainer
-from tests.tinydata import write_tiny_dataset
 
 TIMEOUT = 120
 
@@ -27,19 +26,8 @@ def sweeps_script():
     sweeps_page()
 
 
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    return write_tiny_dataset(tmp_path_factory.mktemp("tiny"))
 
 
-@pytest.fixture
-def lab(tmp_path, tiny, monkeypatch):
-    """A fresh app: temp store, tiny dataset (12 training examples), small network."""
-    monkeypatch.setenv("LAB_STORE", str(tmp_path / "lab.sqlite"))
-    monkeypatch.setenv("LAB_DATASET", str(tiny))
-    monkeypatch.setenv("LAB_NETWORK", "8,8,0.1")
-    yield tmp_path
-    get_runner(tmp_path / "lab.sqlite").shutdown(timeout=30)
 
 
 def texts(elements):

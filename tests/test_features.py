@@ -63,7 +63,7 @@ def test_features_are_framewise_so_pieces_equal_whole():
 def test_seed_kind_matches_matplotlib_scale():
     feats = audio_to_features(_tone(44100, 10.0), 44100, kind=FEATURE_KIND_SEED)
     assert feats.shape == (5511, 101)
-    assert feats.max() > 65504  # the float16 hazard DESIGN.md warns about
+    assert feats.max() > 65504  # the float16 hazard: linear power above float16 max
 
 
 def test_counts():

@@ -11,14 +11,10 @@ from model.runs.jobs import Runner
 from model.train.network import NetworkConfig
 from model.runs.store import RunStore
 from model.train.trial_config import ComparisonConfig, TrialConfig
-from tests.tinydata import write_tiny_dataset
 
 SMALL = NetworkConfig(conv_filters=8, gru_units=8, dropout=0.1)
 
 
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    return write_tiny_dataset(tmp_path_factory.mktemp("tiny"))
 
 
 def _cfg(tiny, **kw):

@@ -5,7 +5,7 @@ from model.train.kernels import GruKernelReport
 def test_labels_name_the_kernel_that_ran():
     assert GruKernelReport(4, 0, True, flat=4).label == "cudnn (flat weights)"
     assert GruKernelReport(4, 0, True, flat=3).label == "cudnn"  # one call repacked by Keras
-    assert GruKernelReport(4, 0, True).label == "cudnn"  # TensorFlow/JAX: no packing step
+    assert GruKernelReport(4, 0, True).label == "cudnn"  # TensorFlow: no packing step
     assert GruKernelReport(2, 2, True).label == "mixed"
     assert GruKernelReport(0, 3, True).label == "loop"
     assert GruKernelReport(0, 0, True).label == "none"

@@ -20,9 +20,6 @@ from tests.tinydata import write_tiny_dataset
 SMALL = NetworkConfig(conv_filters=16, gru_units=16, dropout=0.1)
 
 
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    return write_tiny_dataset(tmp_path_factory.mktemp("tiny"))
 
 
 def small_cfg(tiny, **kw):
@@ -272,3 +269,11 @@ def test_pretrained_init_refuses_a_dataset_of_other_features(tmp_path):
     with pytest.raises(ConfigError, match="reads log-power-v1 features, dataset .* holds pcen-v1"):
         check_against_dataset(cfg, load_dataset(folder))
     check_against_dataset(replace(cfg, init="scratch"), load_dataset(folder))
+
+
+def test_divergence_hint_names_float16_overflow_only_where_it_can_happen():
+    from model.train.trial import divergence_hint
+    assert "seed-linear" in divergence_hint("seed-linear", "amp-fp16")
+    assert divergence_hint("seed-linear", "amp-bf16") == ""  # bfloat16 has float32's range
+    assert divergence_hint("log-power-v1", "amp-fp16") == ""
+    assert divergence_hint("seed-linear", "fp32") == ""

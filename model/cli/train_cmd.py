@@ -17,10 +17,11 @@ _POLL_SECONDS = 0.5
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register the train command's options."""
     from ..data.dataset import DEFAULT_DATASET_DIR
-    from ..train.precision import PRECISIONS
+    from ..train.precision import PRECISIONS, default_precisions
+    gpu, cpu = ",".join(default_precisions("gpu")), ",".join(default_precisions("cpu"))
     parser.add_argument("--precisions", default="",
                         help=f"comma list of {', '.join(PRECISIONS)} "
-                             "(default: fp32,amp-fp16 on a GPU, fp32,amp-bf16 on a CPU)")
+                             f"(default: {gpu} on a GPU, {cpu} on a CPU)")
     parser.add_argument("--batch-size", type=int, default=64, help="examples per step")
     parser.add_argument("--epochs", type=int, default=10, help="epochs per run (1..1000)")
     parser.add_argument("--seeds", type=int, default=1,

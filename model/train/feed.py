@@ -51,7 +51,7 @@ class TrainPath:
     feed: str  # one of FEEDS
     step: str  # one of STEPS
     reason: str  # why this path was chosen, in words
-    gru_kernel: str = ""  # "cudnn", "loop", "mixed", "none" or "unknown", after the first epoch
+    gru_kernel: str = ""  # "cudnn", "scan" (JAX), "loop", "mixed", "none" or "unknown", after the first epoch
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict for JSON."""

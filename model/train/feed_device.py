@@ -2,7 +2,7 @@
 
 On a GPU the float16 arrays are copied to device memory once per run; each batch is
 gathered and cast to float32 on the device. Host-fed 142 MB batches halved GPU throughput
-by themselves (DESIGN.md). torch is imported only when this feed is used, so the module
+by themselves (measured on the H200). torch is imported only when this feed is used, so the module
 costs nothing on other backends.
 """
 from __future__ import annotations

@@ -7,7 +7,7 @@ The dtype policy is passed to every layer instead of set process-wide
 (``keras.mixed_precision.set_global_policy``), so an AMP model and an FP32 model can
 live in one process. The output layer always computes in float32: a float16 sigmoid
 saturates and its loss underflows. ``Dense(1)`` already applies per time step;
-``TimeDistributed(Dense(1))`` cost 15x time and 12x memory on TF (DESIGN.md).
+``TimeDistributed(Dense(1))`` cost 15x time and 12x memory on TF (Keras 3.15, TF 2.21, measured here).
 """
 from __future__ import annotations
 

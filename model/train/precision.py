@@ -87,7 +87,7 @@ class PrecisionRecord:
     emulated: bool = False  # float16 arithmetic on a CPU (emulated, slow)
     feed: str = ""  # how batches reached the model: host-memmap or device-resident
     step_mode: str = ""  # sync (loss read every step) or async (read once per epoch)
-    gru_kernel: str = ""  # GRU kernel that ran: cudnn, loop (step-by-step fallback), unknown
+    gru_kernel: str = ""  # GRU kernel that ran: cudnn, scan (JAX), loop (step-by-step fallback), unknown
     notes: list[str] = field(default_factory=list)  # anything a reader should know
 
     def to_dict(self) -> dict[str, Any]:

@@ -8,7 +8,7 @@ optimizer's own moment variables, so a saved model carries the real optimizer st
 What differs is only where scalars live. Keras turns Python numbers (the step count, the
 batch size of the loss tracker, beta powers) into new device tensors every step and
 decides the loss-scale update with a Python ``if`` on a device value; each of those waits
-for the GPU to drain (torch's sync debug mode counted 8 per step, 11 with loss scaling),
+for the GPU to drain (torch's sync debug mode counted 8 per step, 12 with loss scaling),
 so the host could never queue step n+1 while step n ran. Here the step count is a host
 integer, the loss-scale decision a ``torch.where`` on the device, and the epoch's loss a
 device sum read once. The batch-norm layers' training calls run as one fused torch

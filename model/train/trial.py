@@ -23,7 +23,7 @@ from ..data.dataset import Dataset, load_dataset
 from .device import peak_memory, reset_peak_memory, synchronize
 from ..errors import ConfigError, LabError
 from .events import EpochRecord, RunSummary, TrialEvent, summarise_epochs
-from ..audio.features import FEATURE_KIND_SEED
+from ..audio.features import feature_kind
 from ..card import PRETRAINED_PATH, write_model_card
 from .feed import (Cancelled, Feed, StepRunner, choose_train_path, make_feed,
                    make_step_runner, predict_batches, read_examples, resident_bytes)
@@ -31,7 +31,7 @@ from .kernels import gru_kernel_report, install_gru_probe, reset_gru_counts
 from .specaug import mask_batches
 from .metrics import frr_at_fa_rate
 from .precision import (PrecisionRecord, apply_precision, make_optimizer, policy_for,
-                        record_model_dtypes)
+                        precision_mode, record_model_dtypes)
 from .tensorboard import ScalarLogger
 from .trial_config import TrialConfig, check_against_dataset, epoch_learning_rate
 
@@ -50,8 +50,21 @@ def binary_crossentropy(probs: np.ndarray, labels: np.ndarray) -> float:
     return float(-np.mean(y * np.log(p) + (1.0 - y) * np.log1p(-p)))
 
 
+def divergence_hint(kind_name: str, precision: str) -> str:
+    """Why a run may have diverged, as a parenthesised remark ("" if nothing is known).
+
+    Args:
+        kind_name: the dataset's feature kind.
+        precision: the run's precision mode.
+    """
+    kind = feature_kind(kind_name)
+    if not kind.float16_safe and precision_mode(precision).policy == "mixed_float16":
+        return f" ({kind.name} features exceed float16's maximum of 65504)"
+    return ""
+
+
 def probe_gru_kernel(model) -> str:
-    """Which GRU kernel this model runs on this device ("cudnn", "loop", ...).
+    """Which GRU kernel this model runs on this device ("cudnn", "scan", "loop", ...).
 
     One eager call of the first GRU layer on a 4-step input, counted by
     :mod:`model.train.kernels`: the kernel choice depends on device, dtype and layer settings,
@@ -144,9 +157,7 @@ class _Trial:
             seen += xb.shape[0]
         loss = runner.epoch_loss()
         if not np.isfinite(loss):
-            hint = ""
-            if data.meta.feature_kind == FEATURE_KIND_SEED and self.cfg.precision == "amp-fp16":
-                hint = " (seed-linear features exceed float16's maximum of 65504)"
+            hint = divergence_hint(data.meta.feature_kind, self.cfg.precision)
             raise TrainingDiverged(f"training loss became {loss} in epoch {len(self.epochs) + 1}"
                                    f" at {self.cfg.precision}{hint}")
         return loss, seen
