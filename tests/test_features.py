@@ -135,7 +135,7 @@ def test_every_kind_has_a_registry_row_that_keeps_its_promises():
         assert row.name == name
         feats = audio_to_features(audio, 44100, name)
         assert feats.dtype == np.float32
-        assert feats.shape == (row.frames.frames_for_samples(audio.size), row.n_values)
+        assert feats.shape == (row.frames.frames_for_audio(audio.size), row.n_values)
         assert row.steps.steps_for_frames(feats.shape[0]) > 0
         assert (float(np.abs(feats).max()) <= 65504.0) == row.float16_safe, name  # float16's max
         if row.synthesisable:  # make-data stores float16

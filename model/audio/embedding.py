@@ -39,8 +39,8 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from ..errors import AudioError, LabError
+from .feature_kinds import FEATURE_KIND_EMBEDDING  # noqa: F401  (re-exported)
 
-FEATURE_KIND_EMBEDDING = "speech-embedding-v1"
 SOURCE_RATE_HZ = 44100  # our clips
 EMBED_RATE_HZ = 16000  # what both ONNX models expect
 INT16_SCALE = 32768.0  # float audio -> int16 range, openWakeWord's mel input scale

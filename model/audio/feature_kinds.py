@@ -19,6 +19,7 @@ Two grids describe a kind:
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
@@ -54,6 +55,14 @@ class FrameGrid:
             return 0
         return 1 + (n_samples - self.window_samples) // self.hop_samples
 
+    def frames_for_audio(self, n_samples_44k: int) -> int:
+        """Frames of ``n_samples_44k`` samples of 44.1 kHz audio, resampled to this grid's rate
+        first (soxr's output length: the rounded ratio)."""
+        if self.sample_rate_hz == SAMPLE_RATE_HZ:
+            return self.frames_for_samples(n_samples_44k)
+        n = (2 * n_samples_44k * self.sample_rate_hz + SAMPLE_RATE_HZ) // (2 * SAMPLE_RATE_HZ)
+        return self.frames_for_samples(n)
+
     def samples_for_frames(self, n_frames: int) -> int:
         """Samples at ``sample_rate_hz`` that hold exactly ``n_frames`` frames (n_frames >= 1)."""
         return self.hop_samples * (n_frames - 1) + self.window_samples
@@ -84,6 +93,50 @@ N_FRAMES = LOG_POWER_FRAMES.frames_for_samples(CLIP_SAMPLES)  # 5511 frames per 
 N_STEPS = SEED_STEPS.steps_for_frames(N_FRAMES)  # 1375 output steps (labels) per clip
 STEP_SECONDS = CLIP_SECONDS / N_STEPS  # ~7.27 ms per output step
 
+FEATURE_KIND_EMBEDDING = "speech-embedding-v1"
+
+
+@dataclass(frozen=True)
+class StepTiming:
+    """Where a kind's output steps sit in time, and the detection rule's spans in its steps.
+
+    The seed's convention spreads a clip's steps evenly over it (``first_step_end_seconds``
+    0: a word ending at sample e is labelled from step e * steps // samples + 1). A kind
+    whose steps each hear a window of audio (a speech embedding) labels from the first step
+    whose window ends after the word.
+    """
+
+    step_seconds: float  # seconds between consecutive output steps
+    clip_steps: int  # output steps of one 10 s clip (the labels' length)
+    first_step_end_seconds: float  # end of the audio step 0 hears; 0: the seed's even spread
+    label_steps: int  # steps set to 1 after each trigger word's end (~0.36 s)
+    refractory_steps: int  # hold-off after a detection (~0.55 s, as the seed's chime)
+    early_tolerance_steps: int  # a detection this many steps before the word's end counts
+
+    def label_start_step(self, end_sample: int) -> int:
+        """First step labelled 1 for a trigger word ending at ``end_sample`` (44.1 kHz)."""
+        if self.first_step_end_seconds == 0.0:
+            return int(end_sample) * self.clip_steps // CLIP_SAMPLES + 1
+        past = int(end_sample) / SAMPLE_RATE_HZ - self.first_step_end_seconds
+        return max(0, math.floor(past / self.step_seconds + 1e-9) + 1)
+
+    def seconds_to_steps(self, seconds: float) -> int:
+        """Whole steps in ``seconds`` (rounded), at least 1."""
+        return max(1, round(seconds / self.step_seconds))
+
+
+# the seed network's steps: 50 label steps (0.36 s), 75 hold-off (0.55 s), 41 early (0.3 s)
+SEED_TIMING = StepTiming(step_seconds=STEP_SECONDS, clip_steps=N_STEPS, first_step_end_seconds=0.0,
+                         label_steps=50, refractory_steps=75, early_tolerance_steps=41)
+# openWakeWord's speech embeddings at 16 kHz: a 12,512-sample window (0.782 s) every 1,280
+EMBEDDING_FRAMES = FrameGrid(window_samples=12512, hop_samples=1280, sample_rate_hz=16000)
+EMBEDDING_STEPS = StepGrid(kernel_frames=1, stride_frames=1)  # the head reads one frame a step
+EMBEDDING_TIMING = StepTiming(
+    step_seconds=EMBEDDING_FRAMES.hop_samples / EMBEDDING_FRAMES.sample_rate_hz,
+    clip_steps=EMBEDDING_FRAMES.frames_for_samples(round(CLIP_SECONDS * 16000)),  # 116
+    first_step_end_seconds=EMBEDDING_FRAMES.window_samples / EMBEDDING_FRAMES.sample_rate_hz,
+    label_steps=5, refractory_steps=7, early_tolerance_steps=4)  # 0.40, 0.56, 0.32 s
+
 Features = Any  # np.ndarray; kept as Any so this module needs no numpy
 Transform = Callable[[Features], Features]  # features of one clip from its input
 
@@ -109,10 +162,17 @@ class FeatureKind:
     new_stream: Callable[[], Transform] | None = None
     # stored kind -> conversion of one clip's stored features (frames, values) to this kind
     converts_from: Mapping[str, Transform] = field(default_factory=dict)
+    timing: StepTiming = SEED_TIMING  # where its output steps sit in time; detection spans
+    # factory of a running state fed 44.1 kHz audio in order: an object whose push(audio)
+    # returns the features of the frames completed so far and flush() those left at the end
+    # (a speech embedding's resampler and mel context); None: streamed from power frames
+    new_audio_stream: Callable[[], Any] | None = None
 
     def __post_init__(self) -> None:
-        # detection (model/detect/stream.py) feeds running state the power frames it shares
-        # between kinds; a kind streamed from audio (a speech embedding) needs a path there first
+        # detection (model/detect/stream.py) feeds power-frame state the power frames it
+        # shares between kinds, and audio state the audio itself
         if self.new_stream is not None and self.from_power is None:
             raise ValueError(f"{self.name}: running state is fed power frames, so the kind "
                              "needs from_power")
+        if self.new_stream is not None and self.new_audio_stream is not None:
+            raise ValueError(f"{self.name}: one running state, fed power frames or audio")

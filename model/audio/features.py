@@ -30,10 +30,12 @@ from scipy.signal import get_window
 
 from ..errors import AudioError
 # the grids and names live below the transforms; re-exported here, where callers look
-from .feature_kinds import (CLIP_SAMPLES, CLIP_SECONDS, FEATURE_KIND_LOG, FEATURE_KIND_PCEN,
-                            FEATURE_KIND_SEED, HOP_SAMPLES, LOG_POWER_FRAMES, N_FRAMES, N_FREQ,
-                            N_STEPS, SAMPLE_RATE_HZ, SEED_STEPS, STEP_SECONDS, WINDOW_SAMPLES,
-                            FeatureKind, Transform)
+from .embedding import EMBED_DIM, EmbeddingStream, audio_to_embeddings
+from .feature_kinds import (CLIP_SAMPLES, CLIP_SECONDS, EMBEDDING_FRAMES, EMBEDDING_STEPS,
+                            EMBEDDING_TIMING, FEATURE_KIND_EMBEDDING, FEATURE_KIND_LOG,
+                            FEATURE_KIND_PCEN, FEATURE_KIND_SEED, HOP_SAMPLES, LOG_POWER_FRAMES,
+                            N_FRAMES, N_FREQ, N_STEPS, SAMPLE_RATE_HZ, SEED_STEPS, SEED_TIMING,
+                            STEP_SECONDS, WINDOW_SAMPLES, FeatureKind, StepTiming, Transform)
 
 LOG_FLOOR = 1e-10  # power floor before log: -100 dB, well below 16-bit quantisation noise
 LOG_OFFSET_DB = -40.0  # dB mapped to 0
@@ -231,6 +233,11 @@ FEATURE_REGISTRY: dict[str, FeatureKind] = {row.name: row for row in (
     _seed_network_kind(FEATURE_KIND_PCEN, synthesisable=True, float16_safe=True,
                        transform=lambda mono: _pcen(audio_to_power(mono)), from_power=_pcen,
                        new_stream=PcenStream, converts_from={FEATURE_KIND_LOG: log_power_to_pcen}),
+    # openWakeWord's frozen front-end trained on real speech, read by a small head
+    FeatureKind(name=FEATURE_KIND_EMBEDDING, frames=EMBEDDING_FRAMES, steps=EMBEDDING_STEPS,
+                n_values=EMBED_DIM, synthesisable=True, float16_safe=True,
+                transform=audio_to_embeddings, timing=EMBEDDING_TIMING,
+                new_audio_stream=EmbeddingStream),
 )}
 FEATURE_KINDS = tuple(FEATURE_REGISTRY)  # every kind a dataset or model card may name
 SYNTH_FEATURE_KINDS = tuple(k for k, row in FEATURE_REGISTRY.items() if row.synthesisable)
@@ -310,7 +317,8 @@ def audio_to_features(audio: np.ndarray, sample_rate_hz: int = SAMPLE_RATE_HZ,
     """
     row = feature_kind(kind)
     mono = to_mono_44k(audio, sample_rate_hz)
-    if mono.shape[0] < row.frames.window_samples:
+    if row.frames.frames_for_audio(mono.shape[0]) < 1:
+        need_s = row.frames.window_samples / row.frames.sample_rate_hz
         raise AudioError(f"the audio is too short: {mono.shape[0]} samples at 44.1 kHz, "
-                         f"need at least {row.frames.window_samples}")
+                         f"need at least {need_s:.3f} s for {kind} features")
     return row.transform(mono)
