@@ -1,23 +1,27 @@
 """Detection: any audio clip -> per-step trigger-word probabilities -> detections.
 
-One output step is 10 s / 1375 ~ 7.27 ms. Files of any length are streamed in bounded
-pieces (:mod:`model.detect.stream`) through the network with its GRU state carried
-(:mod:`model.detect.inference`), so memory stays flat and the probabilities equal whole-clip
-processing to within 1e-4 (tests/test_detect.py). The chime lives in :mod:`model.detect.chime`.
+One output step lasts what the model's feature kind says (:mod:`model.detect.timing`):
+10 s / 1375 ~ 7.27 ms for a spectrogram network, 80 ms for a head over speech embeddings.
+Files of any length are streamed in bounded pieces (:mod:`model.detect.stream`) through the
+network with its GRU state carried (:mod:`model.detect.inference`), so memory stays flat and
+the probabilities equal whole-clip processing to within 1e-4 (tests/test_detect.py). The
+chime lives in :mod:`model.detect.chime`.
 
 Detection rule (:func:`probabilities_to_detections`, pure): a step is *on* when its
 probability is >= threshold; a run of at least ``min_steps`` consecutive on-steps is an
 episode; an episode that starts fewer than ``refractory_steps`` steps after the start of
 the current detection belongs to it (so a detector chimes at most once per
-``refractory_steps`` steps, counted from the chime like the seed's 75-step hold-off). A
-detection's time is its first on-step; its score is the peak probability over its episodes.
-The rule itself is :func:`model.train.metrics.episodes` and :func:`model.train.metrics.detection_groups`,
-shared with the dev metric (:func:`model.train.metrics.detections_from_probs`), so a threshold
-chosen on the dev set carries over. A model whose card names members is an ensemble
-(:mod:`model.detect.ensemble`): every piece goes through each network and the probabilities are
-averaged before the rule. A clip needed for more than detection (the app's spectrogram and
-chime) is decoded once by :func:`decode_clip` and scanned by :meth:`Detector.detect_clip`,
-with the same checks and results as :meth:`Detector.detect_file`.
+``refractory_steps`` steps, counted from the chime like the seed's 75-step hold-off; by
+default the kind's own, ~0.55 s either way). A detection's time is its first on-step's
+time (:func:`model.detect.timing.step_time`); its score is the peak probability over its
+episodes. The rule itself is :func:`model.train.metrics.episodes` and
+:func:`model.train.metrics.detection_groups`, shared with the dev metric
+(:func:`model.train.metrics.detections_from_probs`), so a threshold chosen on the dev set
+carries over. A model whose card names members is an ensemble (:mod:`model.detect.ensemble`):
+every piece goes through each network and the probabilities are averaged before the rule;
+members on different time grids are refused. A clip needed for more than detection (the
+app's spectrogram and chime) is decoded once by :func:`decode_clip` and scanned by
+:meth:`Detector.detect_clip`, with the same checks and results as :meth:`Detector.detect_file`.
 """
 from __future__ import annotations
 
@@ -29,10 +33,12 @@ import numpy as np
 
 from ..audio.files import AudioLimits
 from ..errors import AudioError, ConfigError, LabError
-from ..audio.features import FEATURE_KIND_LOG, FEATURE_KINDS, SAMPLE_RATE_HZ, STEP_SECONDS, to_mono_44k
+from ..audio.feature_kinds import SEED_TIMING, StepTiming
+from ..audio.features import FEATURE_KIND_LOG, FEATURE_KINDS, SAMPLE_RATE_HZ, to_mono_44k
 from ..train.metrics import detection_groups, episodes
 from .stream import (StreamInfo, iter_feature_piece_sets, iter_mono_blocks, open_source,
                      resample_blocks)
+from .timing import shared_timing, step_times
 
 
 @dataclass
@@ -40,9 +46,10 @@ class DetectConfig:
     """How audio becomes detections (stored as JSON with any result that needs it)."""
 
     threshold: float = 0.5  # probability at or above which a step is "on", 0..1
-    min_steps: int = 1  # consecutive on-steps an episode needs (1 step = 7.27 ms)
-    refractory_steps: int = 75  # hold-off after a detection's start (seed: 75 ~ 0.55 s)
-    chunk_seconds: float = 10.24  # audio per network piece (1408 steps); one compiled length
+    min_steps: int = 1  # consecutive on-steps an episode needs (a step: 7.27 ms or 80 ms)
+    # hold-off after a detection's start, in steps; None: the kind's (75 x 7.27 ms, 7 x 80 ms)
+    refractory_steps: int | None = None
+    chunk_seconds: float = 10.24  # audio per network piece (1408 or 128 steps); one compiled length
     silence_peak: float = 1e-4  # a mono peak below this (-80 dBFS) is "silent" and refused
     feature_kind: str | None = None  # None: the model card's kind, else log-power-v1
     compile_xla: bool = True  # XLA-compile the network on TensorFlow (~4x faster on CPU)
@@ -53,7 +60,8 @@ class DetectConfig:
         """Raise ConfigError for a setting outside its range."""
         if not 0.0 < self.threshold <= 1.0:
             raise ConfigError(f"threshold must be in (0, 1], got {self.threshold}")
-        if self.min_steps < 1 or self.refractory_steps < 0:
+        held = self.refractory_steps
+        if self.min_steps < 1 or (held is not None and held < 0):
             raise ConfigError("min_steps must be >= 1 and refractory_steps >= 0")
         if not 0.5 <= self.chunk_seconds <= 120.0:
             raise ConfigError(f"chunk_seconds must be within 0.5..120, got {self.chunk_seconds}")
@@ -73,7 +81,7 @@ class Detection:
 
     step: int  # first on-step (index into the probabilities)
     end_step: int  # one past the last on-step of the merged episodes
-    time_s: float  # step * STEP_SECONDS, seconds from the start of the audio
+    time_s: float  # the step's time (model.detect.timing.step_time), s from the audio's start
     score: float  # peak probability over the detection
 
 
@@ -125,19 +133,22 @@ class DetectResult:
 
     source: str  # file path, or a name for in-memory audio
     duration_s: float  # decoded audio duration, seconds
-    probabilities: np.ndarray  # float32 (steps,), one per STEP_SECONDS
+    probabilities: np.ndarray  # float32 (steps,), one per step_s
     detections: list[Detection]  # in time order
     model: str  # the model spec used (path, "pretrained" or run ID)
     feature_kind: str  # features the network was fed
     sample_rate_hz: int  # the source's own sample rate
-    step_s: float = STEP_SECONDS  # seconds per output step
+    step_s: float = SEED_TIMING.step_seconds  # seconds per output step
+    step0_s: float = 0.0  # time of step 0, s (step i is at step0_s + i * step_s)
 
     def to_json_dict(self, decimals: int = 4) -> dict[str, Any]:
-        """The CLI's JSON object: file, duration_s, step_s, probabilities, detections, model."""
+        """The CLI's JSON object: file, duration_s, step_s, step0_s, probabilities,
+        detections, model."""
         return {
             "file": self.source,
             "duration_s": round(self.duration_s, 6),
             "step_s": self.step_s,
+            "step0_s": self.step0_s,
             "probabilities": np.round(self.probabilities.astype(np.float64), decimals).tolist(),
             "detections": [{"time_s": round(d.time_s, 6), "score": round(d.score, decimals)}
                            for d in self.detections],
@@ -157,16 +168,16 @@ def trace_to_episodes(probs: np.ndarray, threshold: float, min_steps: int = 1
 
 
 def probabilities_to_detections(probs: np.ndarray, threshold: float = 0.5, min_steps: int = 1,
-                                refractory_steps: int = 75,
-                                step_s: float = STEP_SECONDS) -> list[Detection]:
+                                refractory_steps: int | None = None,
+                                timing: StepTiming = SEED_TIMING) -> list[Detection]:
     """Apply the detection rule (module docstring) to one probability trace.
 
     Args:
         probs: (steps,) or (steps, 1) probabilities.
         threshold: on when probability >= threshold.
         min_steps: consecutive on-steps an episode needs.
-        refractory_steps: hold-off after a detection's start, in steps.
-        step_s: seconds per step.
+        refractory_steps: hold-off after a detection's start, in steps; None: the timing's.
+        timing: the model's step timing (step length and step 0's time, hold-off default).
 
     Returns:
         Detections in time order.
@@ -175,13 +186,15 @@ def probabilities_to_detections(probs: np.ndarray, threshold: float = 0.5, min_s
     starts, ends = trace_to_episodes(trace, threshold, min_steps)
     if starts.size == 0:
         return []
-    new_group = detection_groups(np.zeros_like(starts), starts, refractory_steps)
+    hold = timing.refractory_steps if refractory_steps is None else refractory_steps
+    new_group = detection_groups(np.zeros_like(starts), starts, hold)
     firsts = np.flatnonzero(new_group)
     lasts = np.append(firsts[1:], starts.size) - 1
     episode_peaks = np.array([trace[s:e].max() for s, e in zip(starts, ends)], np.float32)
     group_peaks = np.maximum.reduceat(episode_peaks, firsts)
-    return [Detection(int(starts[f]), int(ends[last]), float(starts[f] * step_s), float(peak))
-            for f, last, peak in zip(firsts, lasts, group_peaks)]
+    times = step_times(starts[firsts], timing)
+    return [Detection(int(starts[f]), int(ends[last]), float(t), float(peak))
+            for f, last, t, peak in zip(firsts, lasts, times, group_peaks)]
 
 
 class Detector:
@@ -223,17 +236,30 @@ class Detector:
         return self
 
     def _setup(self, models: list[tuple[Any, str]], label: str) -> None:
-        """Streaming networks for (keras model, feature kind) pairs, averaged if several."""
+        """Streaming networks for (keras model, feature kind) pairs, averaged if several.
+
+        Raises:
+            LabError: members on different time grids or piece grids.
+        """
         from .inference import StreamingModel
 
         self.label = label
-        self.piece_steps = max(1, round(self.config.chunk_seconds / STEP_SECONDS))
-        self.nets = [StreamingModel(m, self.piece_steps, self.config.compile_xla) for m, _ in models]
         self.kinds = [kind for _, kind in models]
+        self.timing = shared_timing(self.kinds)
+        self.piece_steps = max(1, round(self.config.chunk_seconds / self.timing.step_seconds))
+        self.nets = [StreamingModel(m, self.piece_steps, self.config.compile_xla, kind)
+                     for m, kind in models]
         if any(net.grid != self.nets[0].grid for net in self.nets):
-            raise LabError("the members of an ensemble must share the Conv1D kernel and stride")
+            raise LabError("the members of an ensemble must share the Conv1D kernel and stride "
+                           "and the features' frames")
         self.net = self.nets[0]
         self.feature_kind = "+".join(self.kinds)
+
+    @property
+    def refractory_steps(self) -> int:
+        """The hold-off in use, steps: the config's, else the model's kind's."""
+        held = self.config.refractory_steps
+        return self.timing.refractory_steps if held is None else int(held)
 
     def detect_file(self, source: str | Path | bytes) -> DetectResult:
         """Probabilities and detections of a file (or its bytes), streamed in pieces.
@@ -285,15 +311,17 @@ class Detector:
         if info.peak < self.config.silence_peak:
             raise AudioError(f"{info.name} is silent (peak {_dbfs(info.peak)}): nothing to detect")
         if not parts:
-            need_ms = 1000 * self.net.grid.piece_samples(1) / SAMPLE_RATE_HZ
+            need_ms = 1000 * self.net.grid.min_seconds
             raise AudioError(f"{info.name} is too short: {info.duration_s * 1000:.0f} ms, the "
                              f"network needs at least {need_ms:.0f} ms")
         probs = np.concatenate(parts)
         cfg = self.config
         found = probabilities_to_detections(probs, cfg.threshold, cfg.min_steps,
-                                            cfg.refractory_steps)
+                                            self.refractory_steps, self.timing)
         return DetectResult(info.name, info.duration_s, probs, found, self.label,
-                            self.feature_kind, info.sample_rate_hz)
+                            self.feature_kind, info.sample_rate_hz,
+                            step_s=self.timing.step_seconds,
+                            step0_s=self.timing.first_step_end_seconds)
 
     def _piece_probabilities(self, samples_44k):
         """Per piece, the mean probability over the networks, each fed its own features."""

@@ -11,7 +11,9 @@ so the mean fires falsely about half as often at the same miss rate.
 A dataset stores one feature kind. A member trained on another kind is fed a conversion
 the feature registry declares (``FeatureKind.converts_from`` in
 :data:`model.audio.features.FEATURE_REGISTRY`): PCEN from stored log power, whose power
-frames come back up to float16 rounding. Other conversions are refused.
+frames come back up to float16 rounding. Other conversions are refused, and so are members
+whose steps lie on another time grid (a spectrogram network's 7.27 ms steps and an embedding
+head's 80 ms steps: :func:`model.detect.timing.shared_timing`), rather than resampled.
 
 Fine-tuning (``--init pretrained``) starts from the model file itself, not its members.
 """
@@ -26,6 +28,7 @@ import numpy as np
 
 from ..errors import LabError
 from ..audio.features import FEATURE_KIND_LOG, FEATURE_REGISTRY, convert_features, converter
+from .timing import shared_timing
 
 MEMBERS_KEY = "members"
 MAX_MEMBERS = 4  # members besides the model itself; each one costs a network pass
@@ -99,7 +102,12 @@ def predict_ensemble(models: list[tuple[Any, str]], x: np.ndarray, x_kind: str,
 
     Returns:
         (clips, steps) float32 probabilities.
+
+    Raises:
+        LabError: a member that cannot be fed ``x_kind`` features, or members on
+            different time grids.
     """
+    shared_timing([kind for _, kind in models])
     for _, kind in models:
         check_convertible(x_kind, kind)
     parts = []

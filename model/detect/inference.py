@@ -6,6 +6,11 @@ same layers and weights, but every recurrent layer also takes and returns its st
 Feeding step-aligned feature pieces (see :mod:`model.detect.stream`) through it, state carried
 from piece to piece, gives the whole-clip outputs up to float rounding (tested).
 
+The network reads its feature kind's frames: a spectrogram network starts with a Conv1D
+(kernel 15, stride 4 over 101-bin frames); a head over speech embeddings has no Conv1D and
+reads one 96-value frame per step (kernel 1, stride 1). Either way the input width must
+be the kind's ``n_values``.
+
 Inference always computes in float32: on a CPU, float16 is slower, and the variables of
 a mixed-precision model are float32 anyway. On TensorFlow the network is XLA-compiled
 (about 4-8x faster than a plain tf.function for the GRUs on a CPU). Every piece has one
@@ -24,7 +29,7 @@ import numpy as np
 
 from ..card import PRETRAINED_PATH
 from ..errors import LabError
-from ..audio.features import FEATURE_KINDS, N_FREQ
+from ..audio.features import FEATURE_KIND_LOG, feature_kind
 
 if TYPE_CHECKING:  # stream imports soundfile; resolving and loading a model must not need it
     from .stream import PieceGrid
@@ -115,19 +120,23 @@ class StreamingModel:
     """A trained chain network run piece by piece with its recurrent state carried.
 
     Args:
-        model: a single-input, single-output chain: Conv1D (valid padding) first, then
-            per-step and recurrent layers (the shape :func:`model.train.network.build_model` makes).
+        model: a single-input, single-output chain: optionally a Conv1D (valid padding)
+            first, then per-step and recurrent layers (the shapes
+            :mod:`model.train.network` makes: the seed network, or a head over embeddings).
         piece_steps: output steps per piece; every call runs exactly this many.
         compile_xla: XLA-compile the network on the TensorFlow backend.
+        kind: the feature kind the model reads (its frames and values per frame).
 
     Raises:
-        LabError: a layout whose outputs would depend on where the pieces are cut.
+        LabError: a layout whose outputs would depend on where the pieces are cut, or an
+            input width other than the kind's values per frame.
     """
 
-    def __init__(self, model: Any, piece_steps: int = 1408, compile_xla: bool = True) -> None:
-        self.grid, self.n_freq = _chain_grid(model)
+    def __init__(self, model: Any, piece_steps: int = 1408, compile_xla: bool = True,
+                 kind: str = FEATURE_KIND_LOG) -> None:
+        self.grid, self.n_values = _chain_grid(model, kind)
         self.piece_steps = int(piece_steps)
-        self.net, self.state_sizes = _streaming_chain(model, self.n_freq)
+        self.net, self.state_sizes = _streaming_chain(model, self.n_values)
         self._call = _compiled_call(self.net, compile_xla)
         self.name = str(model.name)
 
@@ -140,7 +149,7 @@ class StreamingModel:
         """Outputs of one piece and the state after it.
 
         Args:
-            features: (frames, n_freq) float32 for n <= piece_steps output steps
+            features: (frames, n_values) float32 for n <= piece_steps output steps
                 (frames = stride*(n-1) + kernel); fewer steps are zero-padded at the end.
             state: from :meth:`initial_state` or the previous call.
 
@@ -151,7 +160,8 @@ class StreamingModel:
         n = self.grid.steps_for_frames(features.shape[0])
         if not 0 < n <= self.piece_steps:
             raise ValueError(f"a piece must hold 1..{self.piece_steps} steps, got {n}")
-        x = np.zeros((1, self.grid.frames_for_steps(self.piece_steps), self.n_freq), np.float32)
+        x = np.zeros((1, self.grid.frames_for_steps(self.piece_steps), self.n_values),
+                     np.float32)
         used = self.grid.frames_for_steps(n)
         x[0, :used] = features[:used]
         out = self._call(x, *state)
@@ -165,35 +175,44 @@ class StreamingModel:
         return counter() if counter else None
 
 
-def _chain_grid(model: Any) -> tuple[PieceGrid, int]:
-    """Check the layout and read the conv's kernel/stride and the input's bins."""
-    from .stream import PieceGrid
+def _chain_grid(model: Any, kind: str) -> tuple[PieceGrid, int]:
+    """Check the layout and input width; read the conv's kernel/stride (1, 1 without one).
+
+    Returns:
+        (the pieces' grid on the kind's frames, values per frame).
+    """
+    from .stream import piece_grid
 
     if len(model.inputs) != 1 or len(model.outputs) != 1:
         raise LabError("detection needs a model with one input and one output")
-    n_freq = int(model.inputs[0].shape[-1])
-    if n_freq != N_FREQ:
-        raise LabError(f"the model expects {n_freq} frequency bins per frame, "
-                       f"features have {N_FREQ}")
+    row = feature_kind(kind)
+    n_values = int(model.inputs[0].shape[-1])
+    if n_values != row.n_values:
+        raise LabError(f"the model expects {n_values} values per frame, {kind} features "
+                       f"have {row.n_values}")
     layers = [layer for layer in model.layers if type(layer).__name__ != "InputLayer"]
-    first = layers[0] if layers else None
-    if first is None or type(first).__name__ != "Conv1D" or first.padding != "valid" \
-            or tuple(first.dilation_rate) != (1,):
-        raise LabError("detection needs a model whose first layer is a valid-padded Conv1D")
-    for layer in layers[1:]:
-        kind = type(layer).__name__
+    if not layers:
+        raise LabError("detection needs a model with at least one layer")
+    first, kernel, stride = layers[0], 1, 1
+    if type(first).__name__ == "Conv1D":
+        if first.padding != "valid" or tuple(first.dilation_rate) != (1,):
+            raise LabError("detection needs a first Conv1D with valid padding and no dilation")
+        kernel, stride = int(first.kernel_size[0]), int(first.strides[0])
+        layers = layers[1:]
+    for layer in layers:
+        name = type(layer).__name__
         backwards = getattr(layer, "go_backwards", False) or getattr(layer, "stateful", False)
-        if kind not in _STEPWISE + _RECURRENT or backwards:
-            raise LabError(f"layer {layer.name!r} ({kind}) cannot be run in pieces; "
-                           "detection supports Conv1D + per-step layers + GRU/LSTM")
-    return PieceGrid(int(first.kernel_size[0]), int(first.strides[0])), n_freq
+        if name not in _STEPWISE + _RECURRENT or backwards:
+            raise LabError(f"layer {layer.name!r} ({name}) cannot be run in pieces; "
+                           "detection supports a Conv1D + per-step layers + GRU/LSTM")
+    return piece_grid(kind, kernel, stride), n_values
 
 
-def _streaming_chain(model: Any, n_freq: int) -> tuple[Any, list[int]]:
+def _streaming_chain(model: Any, n_values: int) -> tuple[Any, list[int]]:
     """Rebuild the chain in float32 with recurrent layers taking/returning state."""
     import keras
 
-    x_in = keras.Input((None, n_freq), name="features")
+    x_in = keras.Input((None, n_values), name="features")
     x, state_in, state_out, pairs = x_in, [], [], []
     for layer in (lay for lay in model.layers if type(lay).__name__ != "InputLayer"):
         cfg = {**layer.get_config(), "dtype": "float32"}

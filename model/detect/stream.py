@@ -2,9 +2,15 @@
 
 An hour of audio is never held whole: blocks are decoded, mixed to mono, resampled with a
 streaming soxr resampler (bit-identical to one-shot :func:`soxr.resample`) and cut into
-pieces whose starts fall on the network's output-step grid (``hop * conv_stride`` = 320
-samples), so that features and outputs of the pieces line up exactly with those of the
-whole file. Consecutive pieces overlap by the conv's receptive field minus one stride.
+pieces, so that features and outputs of the pieces line up exactly with those of the
+whole file. Two paths, by what a kind's running state is fed (its registry row):
+
+* power-frame kinds (log power, PCEN, seed-linear): pieces of audio start on the network's
+  output-step grid (``hop * conv_stride`` = 320 samples) and overlap by the conv's
+  receptive field minus one stride; PCEN's filter state is carried across them;
+* audio-fed kinds (speech embeddings, ``FeatureKind.new_audio_stream``): the kind's stream
+  is fed the audio itself, a bounded block at a time, and the frames it completes (one
+  every 80 ms) are cut into pieces of ``piece_steps`` steps.
 """
 from __future__ import annotations
 
@@ -24,6 +30,7 @@ from ..audio.features import (FEATURE_KIND_LOG, SAMPLE_RATE_HZ, audio_to_feature
                               feature_kind)
 
 BLOCK_SECONDS = 10.0  # decode granularity, seconds of source audio
+PUSH_SECONDS = 10.0  # audio handed to an audio-fed kind's stream at once (bounds its buffers)
 
 
 @dataclass
@@ -48,24 +55,35 @@ class StreamInfo:
 @dataclass(frozen=True)
 class PieceGrid(StepGrid):
     """How the network maps frames to steps (step s reads frames [stride*s, stride*s + kernel)),
-    and where those frames sit in the audio. Defaults: the seed network on log power's frames."""
+    and where those frames sit in the audio. Defaults: the seed network on log power's frames.
+    :func:`piece_grid` gives a kind's own."""
 
     kernel_frames: int = SEED_STEPS.kernel_frames  # Conv1D kernel, frames
     stride_frames: int = SEED_STEPS.stride_frames  # Conv1D stride, frames
-    frames: FrameGrid = LOG_POWER_FRAMES  # the features' frames, at 44.1 kHz (pieces' rate)
+    frames: FrameGrid = LOG_POWER_FRAMES  # the features' frames, at frames.sample_rate_hz
 
     @property
     def step_samples(self) -> int:
-        """Samples (44.1 kHz) between consecutive output steps."""
+        """Samples (at the frames' rate; 44.1 kHz on the power path) between output steps."""
         return self.frames.hop_samples * self.stride_frames
 
+    @property
+    def step_seconds(self) -> float:
+        """Seconds between consecutive output steps (log power: 320 / 44100; embeddings 0.08)."""
+        return self.step_samples / self.frames.sample_rate_hz
+
+    @property
+    def min_seconds(self) -> float:
+        """The shortest audio giving one output step, seconds (embeddings: 0.782)."""
+        return self.piece_samples(1) / self.frames.sample_rate_hz
+
     def piece_samples(self, n_steps: int) -> int:
-        """Samples needed to produce exactly ``n_steps`` output steps."""
+        """Samples (at the frames' rate) needed to produce exactly ``n_steps`` output steps."""
         return self.frames.samples_for_frames(self.frames_for_steps(n_steps))
 
     def steps_for_samples(self, n_samples: int) -> int:
         """Output steps produced by ``n_samples`` samples at 44.1 kHz (0 if too short)."""
-        return self.steps_for_frames(self.frames.frames_for_samples(n_samples))
+        return self.steps_for_frames(self.frames.frames_for_audio(n_samples))
 
 
 def open_source(source: str | Path | bytes, limits: AudioLimits | None = None) -> StreamInfo:
@@ -131,6 +149,24 @@ def resample_blocks(blocks: Iterable[np.ndarray], from_hz: int,
     yield resampler.resample_chunk(np.zeros(0, np.float32), last=True)
 
 
+def piece_grid(kind: str, kernel_frames: int | None = None,
+               stride_frames: int | None = None) -> PieceGrid:
+    """The piece grid of a feature kind: its frames, and a network's kernel and stride over them.
+
+    Args:
+        kind: a registry name (:data:`model.audio.features.FEATURE_KINDS`).
+        kernel_frames: frames one output step reads; None: the kind's own step grid.
+        stride_frames: frames between output steps; None: the kind's own step grid.
+
+    Raises:
+        ValueError: an unknown kind.
+    """
+    row = feature_kind(kind)
+    return PieceGrid(row.steps.kernel_frames if kernel_frames is None else int(kernel_frames),
+                     row.steps.stride_frames if stride_frames is None else int(stride_frames),
+                     row.frames)
+
+
 def iter_feature_pieces(samples_44k: Iterable[np.ndarray], piece_steps: int, grid: PieceGrid,
                         kind: str = FEATURE_KIND_LOG) -> Iterator[np.ndarray]:
     """Cut a 44.1 kHz mono stream into feature pieces of ``piece_steps`` output steps.
@@ -138,11 +174,11 @@ def iter_feature_pieces(samples_44k: Iterable[np.ndarray], piece_steps: int, gri
     Args:
         samples_44k: consecutive mono blocks at 44.1 kHz, any sizes.
         piece_steps: output steps per full piece (the last piece may be shorter).
-        grid: the network's frame-to-step mapping.
+        grid: the network's frame-to-step mapping on the kind's frames (:func:`piece_grid`).
         kind: feature kind (see :mod:`model.audio.features`).
 
     Returns:
-        Iterator of float32 feature arrays (frames, n_freq); piece i yields exactly
+        Iterator of float32 feature arrays (frames, values); piece i yields exactly
         ``piece_steps`` steps (except the last), whose concatenation equals the whole's.
     """
     for (features,) in iter_feature_piece_sets(samples_44k, piece_steps, grid, (kind,)):
@@ -152,27 +188,99 @@ def iter_feature_pieces(samples_44k: Iterable[np.ndarray], piece_steps: int, gri
 def iter_feature_piece_sets(samples_44k: Iterable[np.ndarray], piece_steps: int, grid: PieceGrid,
                             kinds: tuple[str, ...]) -> Iterator[tuple[np.ndarray, ...]]:
     """:func:`iter_feature_pieces` for several feature kinds at once (an ensemble's members):
-    per piece, one feature array per entry of ``kinds``, from one power spectrogram."""
-    need = grid.piece_samples(piece_steps)
-    advance = grid.step_samples * piece_steps
+    per piece, one feature array per entry of ``kinds``.
+
+    Kinds computed from power frames share one power spectrogram per piece of audio; kinds
+    with an audio stream (speech embeddings) are fed the audio block by block and their
+    frames cut into pieces. One call takes kinds of one sort only (their grids differ).
+
+    Raises:
+        ValueError: an unknown kind, or kinds of both sorts.
+    """
+    audio_fed = [feature_kind(kind).new_audio_stream is not None for kind in kinds]
+    if any(audio_fed) and not all(audio_fed):
+        raise ValueError(f"kinds {kinds} mix audio-fed and power-frame features: their steps "
+                         "lie on different time grids")
+    if all(audio_fed) and kinds:
+        yield from _audio_stream_piece_sets(samples_44k, piece_steps, grid, kinds)
+        return
     features = _PieceFeatures(kinds, grid.frames_for_steps(piece_steps)
                               - grid.stride_frames * piece_steps)
-    pending: list[np.ndarray] = []
-    held = 0
+    cutter = _Cutter(grid.piece_samples(piece_steps), grid.step_samples * piece_steps)
     for block in samples_44k:
-        pending.append(block)
-        held += block.shape[0]
-        if held < need:
-            continue
-        buf = np.concatenate(pending)
-        start = 0
-        while buf.shape[0] - start >= need:
-            yield features(buf[start:start + need])
-            start += advance
-        pending, held = [buf[start:]], buf.shape[0] - start
-    tail = np.concatenate(pending) if pending else np.zeros(0, np.float32)
+        for piece in cutter.push(block):
+            yield features(piece)
+    tail = cutter.tail()
     if grid.steps_for_samples(tail.shape[0]) > 0:
         yield features(tail)
+
+
+class _Cutter:
+    """Cuts a stream of arrays (samples, or frames along axis 0) into pieces of ``need`` rows
+    starting every ``advance`` rows; holds at most one piece's rows plus one block."""
+
+    def __init__(self, need: int, advance: int) -> None:
+        self.need, self.advance = int(need), int(advance)
+        self.pending: list[np.ndarray] = []
+        self.held = 0  # rows in pending
+
+    def push(self, block: np.ndarray) -> list[np.ndarray]:
+        """Add the next block; return the pieces it completes, in order."""
+        self.pending.append(block)
+        self.held += block.shape[0]
+        if self.held < self.need:
+            return []
+        buf = np.concatenate(self.pending)
+        out, start = [], 0
+        while buf.shape[0] - start >= self.need:
+            out.append(buf[start:start + self.need])
+            start += self.advance
+        self.pending, self.held = [buf[start:]], buf.shape[0] - start
+        return out
+
+    def tail(self) -> np.ndarray:
+        """The rows after the last full piece's start (may hold a short last piece)."""
+        if not self.pending:
+            return np.zeros(0, np.float32)
+        return np.concatenate(self.pending)
+
+
+def _audio_stream_piece_sets(samples_44k: Iterable[np.ndarray], piece_steps: int,
+                             grid: PieceGrid, kinds: tuple[str, ...]
+                             ) -> Iterator[tuple[np.ndarray, ...]]:
+    """Pieces of kinds whose running state is fed the audio itself (FeatureKind.new_audio_stream).
+
+    Each kind's state sees every sample once, in order, and returns the frames they
+    complete; the frames are cut like samples are on the power path. Blocks are pushed
+    :data:`PUSH_SECONDS` at a time, so a clip decoded whole still costs bounded memory.
+    """
+    unique = tuple(dict.fromkeys(kinds))
+    streams = {kind: feature_kind(kind).new_audio_stream() for kind in unique}
+    cutters = {kind: _Cutter(grid.frames_for_steps(piece_steps), grid.stride_frames * piece_steps)
+               for kind in unique}
+    ready: dict[str, list[np.ndarray]] = {kind: [] for kind in unique}
+    push = int(PUSH_SECONDS * SAMPLE_RATE_HZ)
+    for block in samples_44k:
+        for start in range(0, block.shape[0], push):
+            for kind in unique:
+                ready[kind] += cutters[kind].push(streams[kind].push(block[start:start + push]))
+            yield from _pop_ready(ready, kinds)
+    for kind in unique:
+        ready[kind] += cutters[kind].push(streams[kind].flush())
+    yield from _pop_ready(ready, kinds)
+    tails = {kind: cutters[kind].tail() for kind in unique}
+    if all(grid.steps_for_frames(tail.shape[0]) > 0 for tail in tails.values()):
+        yield tuple(tails[kind] for kind in kinds)
+
+
+def _pop_ready(ready: dict[str, list[np.ndarray]], kinds: tuple[str, ...]
+               ) -> Iterator[tuple[np.ndarray, ...]]:
+    """Yield (and drop) the pieces every kind has ready, in order."""
+    n = min(len(pieces) for pieces in ready.values())
+    for i in range(n):
+        yield tuple(ready[kind][i] for kind in kinds)
+    for kind in ready:
+        del ready[kind][:n]
 
 
 class _PieceFeatures:
