@@ -466,3 +466,100 @@ def test_decode_clip_refuses_bad_input_like_the_file_path(keras_model, tmp_path)
         with pytest.raises(AudioError) as got:
             det.detect_clip(decode_clip(data, limits))
         assert str(got.value) == str(want.value), name
+
+
+# ---------------------------------------------------------------- speech-embedding heads (80 ms)
+
+@pytest.fixture(scope="module")
+def head_path(tmp_path_factory):
+    """A random head over speech embeddings, saved with its card."""
+    from tests.embedding_heads import random_head, save_head
+
+    return save_head(random_head(), tmp_path_factory.mktemp("head"), "head.keras")
+
+
+def test_embedding_head_streams_a_file_in_pieces_like_the_whole_clip(head_path, tmp_path):
+    """A 48 kHz file, 6-step (0.48 s) pieces with GRU state carried, equals one call of the
+    saved head on the whole clip's embeddings; default pieces too."""
+    import keras
+
+    from model.audio.features import EMBEDDING_TIMING, FEATURE_KIND_EMBEDDING
+
+    x = _at(48000, _speechlike_16k(seconds=7.0, seed=3))
+    sf.write(tmp_path / "long.wav", x, 48000, subtype="FLOAT")
+    small = Detector(head_path, DetectConfig(chunk_seconds=0.5))
+    assert small.feature_kind == FEATURE_KIND_EMBEDDING and small.piece_steps == 6
+    result = small.detect_file(tmp_path / "long.wav")
+    feats = audio_to_features(soxr.resample(x, 48000, 44100, "HQ"), 44100, FEATURE_KIND_EMBEDDING)
+    head = keras.saving.load_model(head_path)
+    whole = np.asarray(head.predict_on_batch(feats[None]))[0, :, 0]
+    assert result.probabilities.shape == whole.shape == (feats.shape[0],)
+    assert whole.shape[0] > 10 * small.piece_steps and whole.std() > 0.05  # it reacts
+    assert np.abs(result.probabilities - whole).max() < 1e-4
+    default = Detector(head_path).detect_file(tmp_path / "long.wav").probabilities
+    assert np.abs(default - whole).max() < 1e-4
+    assert (result.step_s, result.step0_s) == (0.08, EMBEDDING_TIMING.first_step_end_seconds)
+
+
+def test_audio_fed_pieces_push_bounded_blocks(monkeypatch):
+    """A clip handed over whole (the app's decoded clip) reaches the embedding stream in
+    bounded pushes, with the same pieces."""
+    import model.detect.stream as stream
+    from model.audio.embedding import EmbeddingStream
+    from model.detect.stream import piece_grid
+
+    x = np.random.default_rng(8).normal(0, 0.1, 44100 * 4).astype(np.float32)
+    grid = piece_grid("speech-embedding-v1")
+    want = list(iter_feature_pieces([x], 5, grid, "speech-embedding-v1"))
+    sizes = []
+    push = EmbeddingStream.push
+    monkeypatch.setattr(EmbeddingStream, "push",
+                        lambda self, a: sizes.append(a.size) or push(self, a))
+    monkeypatch.setattr(stream, "PUSH_SECONDS", 0.5)
+    got = list(iter_feature_pieces([x], 5, grid, "speech-embedding-v1"))
+    assert max(sizes) == 22050 and sum(sizes) == x.size
+    assert [g.shape for g in got] == [w.shape for w in want]
+    assert [g.shape[0] for g in got] == [5] * 8 + [1]  # 41 steps: 1 + (4 s - 0.782 s) // 0.08
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, rtol=0, atol=1e-4)
+
+
+def test_embedding_detections_lie_on_the_80ms_grid_with_the_kinds_hold_off():
+    """Step i is at 0.782 + 0.08 i s; the default hold-off is 7 steps (0.56 s), not 75."""
+    from model.audio.features import EMBEDDING_TIMING
+
+    trace = _trace(116, runs=[(10, 2, 0.9), (15, 1, 0.8), (17, 1, 0.95), (30, 3, 0.7)])
+    found = probabilities_to_detections(trace, 0.5, timing=EMBEDDING_TIMING)
+    assert [d.step for d in found] == [10, 17, 30]  # 15 is within 7 steps of 10; 17 is not
+    assert [d.time_s for d in found] == pytest.approx([1.582, 2.142, 3.182])
+    seed_rule = probabilities_to_detections(trace, 0.5, refractory_steps=75,
+                                            timing=EMBEDDING_TIMING)
+    assert [d.step for d in seed_rule] == [10]
+
+
+def test_embedding_head_detects_on_its_grid_and_refuses_short_or_wrong_input(tmp_path):
+    """An always-on head: one detection at step 0, i.e. 0.782 s; a clip under 0.782 s and a
+    head of another width are one-line errors."""
+    import keras
+
+    from model.card import write_model_card
+    from tests.embedding_heads import always_on_head, save_head
+
+    path = save_head(always_on_head(), tmp_path, "on.keras")
+    det = Detector(path)
+    noise = np.random.default_rng(9).normal(0, 0.1, 44100 * 3).astype(np.float32)
+    result = det.detect_samples(noise, 44100)
+    assert result.probabilities.shape == (28,)  # 1 + (3 s - 0.782 s) // 0.08
+    assert [(d.step, d.time_s) for d in result.detections] == [(0, pytest.approx(0.782))]
+    assert det.refractory_steps == 7
+    with pytest.raises(AudioError, match="needs at least 782 ms"):
+        det.detect_samples(noise[:22050], 44100)
+    inputs = keras.Input((None, 101))
+    wide = keras.Model(inputs, keras.layers.Dense(1, activation="sigmoid")(
+        keras.layers.GRU(4, return_sequences=True)(inputs)))
+    wide.save(tmp_path / "wide.keras")
+    write_model_card(tmp_path / "wide.keras", "speech-embedding-v1")
+    with pytest.raises(LabError) as info:
+        Detector(tmp_path / "wide.keras")
+    assert "expects 101 values per frame, speech-embedding-v1 features have 96" in str(info.value)
+    assert "\n" not in str(info.value)

@@ -44,8 +44,10 @@ def test_json_lines_schema(files, capsys):
     lines = [json.loads(line) for line in out.splitlines()]
     assert [row["file"] for row in lines] == [str(files / "a.wav"), str(files / "b.flac")]
     for row, seconds in zip(lines, (3.0, 2.0)):
-        assert set(row) == {"file", "duration_s", "step_s", "probabilities", "detections", "model"}
+        assert set(row) == {"file", "duration_s", "step_s", "step0_s", "probabilities",
+                            "detections", "model"}
         assert row["duration_s"] == pytest.approx(seconds) and row["step_s"] == STEP_SECONDS
+        assert row["step0_s"] == 0.0
         assert row["model"] == str(files / "model.keras")
         probs = row["probabilities"]
         assert abs(len(probs) - seconds / STEP_SECONDS) < 5
@@ -127,3 +129,20 @@ def test_threshold_defaults_to_the_model_cards_recommendation(files, capsys, tmp
     for bad in ('{"threshold": 1.5}', '{"threshold": true}', "not json"):
         model.with_suffix(".json").write_text(bad)
         assert recommended_threshold(model) is None
+
+
+def test_an_embedding_head_reports_its_80ms_grid(tmp_path, capsys):
+    """Probability i of a head over speech embeddings is at 0.782 + 0.08 i s; an always-on
+    head gives one detection, at step 0's time, 0.782 s."""
+    from model.audio.embedding import n_embedding_steps
+    from tests.embedding_heads import always_on_head, save_head
+
+    model = save_head(always_on_head(), tmp_path, "on.keras")
+    audio = np.random.default_rng(1).normal(0, 0.1, 44100 * 3).astype(np.float32)
+    sf.write(tmp_path / "c.wav", audio, 44100, subtype="FLOAT")
+    code, out, err = _run(capsys, tmp_path / "c.wav", "--model", model, "--json")
+    row = json.loads(out)
+    assert code == 0 and err == ""
+    assert (row["step_s"], row["step0_s"]) == (0.08, 0.782)
+    assert len(row["probabilities"]) == n_embedding_steps(audio.size) == 28
+    assert [d["time_s"] for d in row["detections"]] == [0.782]

@@ -3,7 +3,10 @@
 The model is loaded once. A file that cannot be used gets one ``error:`` line on stderr
 and the others are still processed; the exit status is then 1. With ``--json`` each file
 gives one JSON object on its own line of stdout:
-``{"file", "duration_s", "step_s", "probabilities", "detections": [{"time_s", "score"}], "model"}``.
+``{"file", "duration_s", "step_s", "step0_s", "probabilities", "detections": [{"time_s",
+"score"}], "model"}``; probability i belongs to time ``step0_s + i * step_s`` (the model's
+step grid: 7.27 ms steps from 0 for spectrogram networks, 80 ms steps from 0.782 s for a
+head over speech embeddings, whose step i hears the 0.782 s before that time).
 """
 from __future__ import annotations
 
@@ -27,9 +30,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threshold", type=float, default=None,
                         help="probability threshold (default: the model card's, else 0.5)")
     parser.add_argument("--min-steps", type=int, default=1,
-                        help="consecutive steps (7.27 ms each) above the threshold (1)")
-    parser.add_argument("--refractory-steps", type=int, default=75,
-                        help="steps after a detection before the next can start (75)")
+                        help="consecutive steps above the threshold (1; a step is 7.27 ms, "
+                             "or 80 ms for speech-embedding models)")
+    parser.add_argument("--refractory-steps", type=int, default=None,
+                        help="steps after a detection before the next can start (default: "
+                             "the model's features': 75 x 7.27 ms, or 7 x 80 ms)")
     parser.add_argument("--json", action="store_true", help="one JSON object per file per line")
     parser.add_argument("--chime-out", metavar="OUT.wav",
                         help="write the audio with a chime at each detection (several files: "
