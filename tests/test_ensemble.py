@@ -154,3 +154,53 @@ def test_a_changed_member_makes_the_report_stale_and_the_detect_cache_key_move(p
     os.utime(other, (before + 5, before + 5))
     assert is_stale(report, folder / "main.keras")
     assert model_version(folder / "main.keras") == before + 5
+
+
+# ---------------------------------------------------------------- members on other time grids
+
+@pytest.fixture(scope="module")
+def heads(tmp_path_factory):
+    """Two random heads over speech embeddings; the first names the second."""
+    from tests.embedding_heads import random_head, save_head
+
+    d = tmp_path_factory.mktemp("heads")
+    save_head(random_head(seed=4), d, "head_a.keras")
+    save_head(random_head(seed=5), d, "head_b.keras")
+    card = d / "head_a.json"
+    card.write_text(json.dumps({**json.loads(card.read_text()), "members": ["head_b.keras"]}))
+    return d
+
+
+def test_members_on_another_time_grid_are_refused_in_one_line(pair, heads, tmp_path):
+    """A spectrogram network (7.27 ms steps) and a head over embeddings (80 ms steps) are
+    not averaged: detection and evaluation refuse them."""
+    import shutil
+
+    shutil.copy(pair / "main.keras", tmp_path / "main.keras")
+    shutil.copy(heads / "head_b.keras", tmp_path / "head_b.keras")
+    write_model_card(tmp_path / "head_b.keras", "speech-embedding-v1")
+    (tmp_path / "main.json").write_text(json.dumps({"feature_kind": "log-power-v1",
+                                                   "members": ["head_b.keras"]}))
+    with pytest.raises(LabError, match="one time grid") as err:
+        Detector(tmp_path / "main.keras", DetectConfig(compile_xla=False))
+    assert "\n" not in str(err.value) and "80 ms" in str(err.value)
+    models = [(load_keras_model(tmp_path / n), k) for n, k in
+              (("main.keras", FEATURE_KIND_LOG), ("head_b.keras", "speech-embedding-v1"))]
+    with pytest.raises(LabError, match="one time grid"):
+        predict_ensemble(models, np.zeros((1, 5511, 101), np.float32), FEATURE_KIND_LOG)
+
+
+def test_heads_over_embeddings_average_on_their_own_grid(heads):
+    """Two embedding heads: the mean of each alone, on 80 ms steps, state carried over
+    pieces of 1.04 s."""
+    audio = _speechlike(seconds=5.0)
+    cfg = DetectConfig(compile_xla=False, chunk_seconds=1.04)
+    both = Detector(heads / "head_a.keras", cfg).detect_samples(audio, SAMPLE_RATE_HZ)
+    alone = [Detector.from_keras(load_keras_model(heads / n), cfg,
+                                 feature_kind="speech-embedding-v1")
+             .detect_samples(audio, SAMPLE_RATE_HZ).probabilities
+             for n in ("head_a.keras", "head_b.keras")]
+    assert both.feature_kind == "speech-embedding-v1+speech-embedding-v1"
+    assert both.step_s == 0.08 and both.probabilities.shape == (53,)  # 1 + (5 - 0.782) // 0.08
+    assert np.abs(alone[0] - alone[1]).max() > 0.05
+    np.testing.assert_allclose(both.probabilities, (alone[0] + alone[1]) / 2, atol=1e-5)

@@ -145,3 +145,104 @@ def test_evaluate_path_needs_no_tensorflow_soundfile_librosa_or_matplotlib():
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
                           timeout=120)
     assert proc.returncode == 0, proc.stderr
+
+
+# ---------------------------------------------------------------- speech embeddings: 80 ms steps
+
+def _embedding_labels(ends_s, timing):
+    """(116,) labels of one clip: the kind's label span from its label_start_step."""
+    row = np.zeros(timing.clip_steps, np.float32)
+    for end in ends_s:
+        start = timing.label_start_step(int(round(end * SAMPLE_RATE_HZ)))
+        row[start:start + timing.label_steps] = 1
+    return row
+
+
+def test_embedding_timing_scores_latency_hold_off_and_early_tolerance():
+    """Step i is at 0.782 + 0.08 i s; the hold-off is 7 steps and a detection 4 steps (not
+    41) before a window counts: each figure differs from the seed grid's."""
+    from model.audio.features import EMBEDDING_TIMING as T
+
+    ends = [[3.0], [6.5], [], []]
+    labels = np.stack([_embedding_labels(e, T) for e in ends])
+    assert np.flatnonzero(labels[0]).tolist() == [28, 29, 30, 31, 32]  # (3.0 - 0.782) / 0.08 = 27.7
+    probs = np.zeros_like(labels)
+    probs[0, 29] = 0.9  # 0.782 + 29 * 0.08 - 3.0 = 102 ms after the word
+    probs[1, 68] = 0.9  # 4 steps before its window (72..76): found, 0.782 + 5.44 - 6.5 = -278 ms
+    probs[1, 75] = 0.9  # 7 steps after 68: a second detection, inside the found window
+    probs[2, 40] = probs[2, 46] = 0.9  # 6 steps apart: one false accept, not two
+    probs[3, 20] = 0.9  # 8 steps before nothing: a false accept
+    truth = DevTruth(np.array([1, 1, 0, 0]), ends, True)
+    s = score_dev(probs, labels, truth, threshold=0.5, timing=T)
+    assert (s.n_triggers, s.n_found, s.latency.n, s.latency.n_ends_from_csv) == (2, 2, 2, 2)
+    assert s.latency.median_ms == pytest.approx((102.0 - 278.0) / 2, abs=1e-6)
+    assert (s.negatives.n_false_accepts, s.negatives.fa_per_hour) == (2, pytest.approx(360.0))
+    at = int(np.flatnonzero(np.isclose(s.det.thresholds, 0.5))[0])
+    assert s.det.miss_rate[at] == 0.0 and s.det.fa_per_hour[at] == pytest.approx(180.0)
+    probs[1, 68] = 0.0
+    probs[1, 67] = 0.9  # 5 steps early: a false accept, and 75 alone finds the word
+    s = score_dev(probs, labels, truth, threshold=0.5, timing=T)
+    assert s.n_found == 2 and s.det.fa_per_hour[at] == pytest.approx(270.0)
+    assert s.latency.median_ms == pytest.approx((102.0 + 282.0) / 2, abs=1e-6)
+
+
+def test_embedding_ends_fall_back_to_the_window_start_on_its_grid():
+    from model.audio.features import EMBEDDING_TIMING as T
+
+    truth = DevTruth(np.array([2]), [[3.0, 9.0]], True)
+    end_s, from_csv = window_end_times(np.array([0, 0]), np.array([28, 60]), truth, T)
+    assert end_s[0] == 3.0 and from_csv.tolist() == [True, False]
+    assert end_s[1] == pytest.approx(0.782 + 59 * 0.08)  # no csv end within 2 steps of 59
+
+
+def _write_embedding_dev_set(folder, timing):
+    """X/Y/X_dev/Y_dev/meta.json/examples.csv of speech-embedding clips (m, 116, 96): noise
+    with embedding value 0 set to 1 where the oracle head should fire."""
+    import csv
+
+    from model.data.dataset import DatasetMeta
+
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    ends = [[3.0], [6.5], [], []]
+    fire = [[29], [72, 80], [50], []]  # step 80: 8 steps after 72, a second detection
+    x = rng.normal(0, 10, (4, timing.clip_steps, 96)).astype(np.float16)
+    x[..., 0] = 0
+    for i, steps in enumerate(fire):
+        x[i, steps, 0] = 1
+    y = np.stack([_embedding_labels(e, timing) for e in ends])[..., None].astype(np.float16)
+    for name, arr in (("X", x[:2]), ("Y", y[:2]), ("X_dev", x), ("Y_dev", y)):
+        np.save(folder / f"{name}.npy", arr, allow_pickle=False)
+    meta = DatasetMeta(word="pattern", feature_kind="speech-embedding-v1", n_train=2, n_dev=4)
+    (folder / "meta.json").write_text(meta.to_json())
+    with open(folder / "examples.csv", "w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["split", "index", "n_triggers", "trigger_end_s", "n_other",
+                         "background", "snr_db"])
+        for i, e in enumerate(ends):
+            writer.writerow(["dev", i, len(e), " ".join(map(str, e)), 0, "noise", "12.0"])
+    return folder
+
+
+def test_evaluate_an_embedding_head_on_an_embedding_dataset(tmp_path):
+    """End to end on (4, 116, 96) dev clips: FA/h and latency in ms on the 80 ms grid."""
+    from model.audio.features import EMBEDDING_TIMING as T
+    from model.detect.evaluate import evaluate_model
+    from tests.embedding_heads import oracle_head, save_head
+
+    data = _write_embedding_dev_set(tmp_path / "data", T)
+    model = save_head(oracle_head(), tmp_path, "oracle.keras")
+    report = evaluate_model(str(model), data, threshold=0.5, batch_size=3)
+    s = report.scores
+    assert report.feature_kind == "speech-embedding-v1" and s.n_clips == 4
+    assert s.hours == pytest.approx(40 / 3600) and (s.n_triggers, s.n_found) == (2, 2)
+    # 0.782 + 29 * 0.08 - 3.0 = 102 ms; 0.782 + 72 * 0.08 - 6.5 = 42 ms
+    assert s.latency.median_ms == pytest.approx(72.0, abs=1e-3) and s.latency.n == 2
+    assert s.latency.p95_ms == pytest.approx(42 + 0.95 * 60, abs=1e-3)
+    assert (s.negatives.n_false_accepts, s.negatives.fa_per_hour) == (1, pytest.approx(180.0))
+    at = int(np.flatnonzero(np.isclose(s.det.thresholds, 0.5))[0])
+    # step 80 is 8 steps after 72, past the 7-step hold-off: a false accept (with the
+    # seed's 75 it would have merged), so 2 in 40 s
+    assert s.det.fa_per_hour[at] == pytest.approx(180.0) and s.det.miss_rate[at] == 0.0
+    rows = {(r.group, r.value): r for r in s.conditions}
+    assert rows[("SNR", "10-20 dB")].n_false_accepts == 2

@@ -14,6 +14,7 @@ import json
 import os
 from pathlib import Path
 
+from ..detect.timing import kind_timing, timing_label
 from ..errors import LabError
 from ..train.metrics import DEFAULT_TARGET_FA_PER_HOUR
 
@@ -70,6 +71,14 @@ def _ms(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.0f} ms"
 
 
+def _steps_note(kind: str) -> str:
+    """", steps of 80 ms": the step length latency is measured in ("" for an unknown kind)."""
+    try:
+        return f", steps of {timing_label(kind_timing(kind))}"
+    except LabError:
+        return ""
+
+
 def summary_text(report, report_path: Path | None = None, plot_path: Path | None = None) -> str:
     """A few human-readable lines: FRR at the budget, threshold, latency, negatives, counts."""
     s = report.scores
@@ -81,6 +90,7 @@ def summary_text(report, report_path: Path | None = None, plot_path: Path | None
         "voices not recorded"
     members = f" with members {', '.join(report.members)} (mean probability)" \
         if report.members else ""
+    steps = _steps_note(report.feature_kind)
     lines = [
         f"model {report.model}{members} on {report.dataset} (dev split, {voices}; "
         f"{report.word!r}, {report.feature_kind})",
@@ -89,7 +99,7 @@ def summary_text(report, report_path: Path | None = None, plot_path: Path | None
         f"{at.fa_per_hour:.2f} FA/h, {at.n_found}/{at.n_triggers} found)",
         f"  threshold used ({which}): {s.threshold:.8g}, {s.n_found} words found",
         f"  latency from word end: median {_ms(lat.median_ms)}, p95 {_ms(lat.p95_ms)} "
-        f"({lat.n} words)",
+        f"({lat.n} words{steps})",
     ]
     if neg.fa_per_hour is None:
         lines.append("  false accepts on clips without the word: none such clips in the dev split")

@@ -6,7 +6,8 @@ one threshold, each trigger word's miss and each false accept is counted in its 
 band and background kind, so a report can say "14% of words under 5 dB are missed against
 5% above" instead of one average; misses are also counted per voice engine, accent and
 family of the word (false accepts have no trigger word, so no voice).
-Detection and matching are :mod:`model.train.metrics`' own, as for every other dev figure.
+Detection and matching are :mod:`model.train.metrics`' own, as for every other dev figure,
+with the dataset's feature kind's hold-off and early tolerance (its ``StepTiming``).
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..audio.features import STEP_SECONDS
+from ..audio.feature_kinds import SEED_TIMING, StepTiming
 from ..train.metrics import detections_from_probs, match_detections
 
 # SNR band edges, dB: the recipe mixes at roughly 0-30 dB (examples.csv has the exact value)
@@ -82,9 +83,16 @@ def read_dev_conditions(folder: str | Path, n_dev: int) -> DevConditions | None:
     return DevConditions(snr, kind, ends, fams)
 
 
-def window_families(w_rows: np.ndarray, w_starts: np.ndarray, cond: DevConditions) -> list[str]:
+def window_families(w_rows: np.ndarray, w_starts: np.ndarray, cond: DevConditions,
+                    timing: StepTiming = SEED_TIMING) -> list[str]:
     """The voice family behind each label window: the clip's trigger whose end is nearest
-    the window's start (labels begin one step after the word's end); "" if unknown."""
+    the window's start (labels begin one step after the word's end); "" if unknown.
+
+    Args:
+        w_rows, w_starts: label windows (clip index, first step).
+        cond: the clips' conditions (trigger ends and families).
+        timing: the dataset's step timing (where step ``start - 1`` lies in time).
+    """
     out = []
     for row, start in zip(w_rows, w_starts):
         ends = np.asarray(cond.trigger_ends_s[row], dtype=np.float64)
@@ -92,7 +100,8 @@ def window_families(w_rows: np.ndarray, w_starts: np.ndarray, cond: DevCondition
         if ends.size == 0 or len(fams) != ends.size:
             out.append("")
             continue
-        out.append(fams[int(np.argmin(np.abs(ends / STEP_SECONDS - (start - 1))))])
+        steps = (ends - timing.first_step_end_seconds) / timing.step_seconds
+        out.append(fams[int(np.argmin(np.abs(steps - (start - 1))))])
     return out
 
 
@@ -131,7 +140,8 @@ def _rows(group: str, keys: np.ndarray, missed: np.ndarray, word_keys: np.ndarra
 
 
 def breakdown_by_condition(probs: np.ndarray, labels: np.ndarray, cond: DevConditions,
-                           threshold: float, clip_seconds: float = 10.0) -> list[ConditionRow]:
+                           threshold: float, clip_seconds: float = 10.0,
+                           timing: StepTiming = SEED_TIMING) -> list[ConditionRow]:
     """Miss rate and false accepts per SNR band and background kind; misses per voice.
 
     Args:
@@ -139,14 +149,16 @@ def breakdown_by_condition(probs: np.ndarray, labels: np.ndarray, cond: DevCondi
         cond: the clips' mixing conditions (:func:`read_dev_conditions`).
         threshold: detection threshold.
         clip_seconds: audio seconds per clip.
+        timing: the dataset's step timing (hold-off, early tolerance, step times).
 
     Returns:
         SNR rows (ascending bands), background rows (worst miss rate first), then, when
         the families are known, rows per voice engine, accent and family (worst first;
         their clip and false-accept counts are 0: a clip can hold several voices).
     """
-    rows, steps = detections_from_probs(probs, threshold)
-    w_rows, w_starts, _, first_step, inside = match_detections(rows, steps, labels)
+    rows, steps = detections_from_probs(probs, threshold, timing.refractory_steps)
+    w_rows, w_starts, _, first_step, inside = match_detections(rows, steps, labels,
+                                                               timing.early_tolerance_steps)
     missed = first_step < 0
     fa_rows = rows[~inside]
     snr_keys = np.asarray([snr_band(v) for v in cond.snr_db])
@@ -157,7 +169,7 @@ def breakdown_by_condition(probs: np.ndarray, labels: np.ndarray, cond: DevCondi
     out = snr + _worst_first(_rows("background", bg_keys, missed, bg_keys[w_rows],
                                    bg_keys[fa_rows], clip_seconds))
     if cond.trigger_families is not None and w_rows.size:
-        groups = [voice_groups(f) for f in window_families(w_rows, w_starts, cond)]
+        groups = [voice_groups(f) for f in window_families(w_rows, w_starts, cond, timing)]
         for group in ("voice engine", "accent", "voice family"):
             keys = np.asarray([g[group] for g in groups])
             out += _worst_first(_rows(group, keys, missed, keys, None, clip_seconds))

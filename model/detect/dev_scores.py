@@ -1,8 +1,10 @@
 """Dev-set detection figures from probabilities and ground truth (pure numpy).
 
-One output step = 10 s / 1375 ~ 7.27 ms. The detection rule and the matching of
-detections to trigger words are :mod:`model.train.metrics`' own, so the numbers agree with a
-trial's dev metric and with what the Detect page chimes on. :func:`score_dev` gives:
+Steps, hold-off and early tolerance are the dataset's feature kind's (a ``StepTiming``:
+10 s / 1375 ~ 7.27 ms steps for spectrograms, 80 ms for speech embeddings, whose step i
+ends at 0.782 + 0.08 i s; :mod:`model.detect.timing`). The detection rule and the matching
+of detections to trigger words are :mod:`model.train.metrics`' own, so the numbers agree
+with a trial's dev metric and with what the Detect page chimes on. :func:`score_dev` gives:
 
 * a DET curve: per threshold of :data:`DET_THRESHOLDS`, the miss rate (trigger words not
   detected / trigger words) against false accepts per hour (detections that match no
@@ -11,7 +13,7 @@ trial's dev metric and with what the Detect page chimes on. :func:`score_dev` gi
   picked on that finer grid (so it can differ a little from a trial's coarse-grid figure);
 * at the chosen threshold (that one, or one given): latency from the end of each detected
   trigger word (``trigger_end_s`` of ``examples.csv``) to the first step whose probability
-  is at or above the threshold, median and 95th percentile in ms;
+  is at or above the threshold (that step's time), median and 95th percentile in ms;
 * false accepts per hour on the clips holding no trigger word (noises and other words);
 * with the clips' recording conditions, the miss rate and false accepts per SNR band and
   background kind at that threshold (:mod:`model.detect.dev_breakdown`).
@@ -25,10 +27,12 @@ from pathlib import Path
 import numpy as np
 
 from .dev_breakdown import ConditionRow, DevConditions, breakdown_by_condition
-from ..audio.features import CLIP_SECONDS, STEP_SECONDS
-from ..train.metrics import (DEFAULT_REFRACTORY_STEPS, DEFAULT_TARGET_FA_PER_HOUR, THRESHOLDS,
-                      DetectionMetrics, detections_from_probs, match_detections,
-                      operating_point, sweep_thresholds)
+from ..audio.feature_kinds import SEED_TIMING, StepTiming
+from ..audio.features import CLIP_SECONDS
+from ..train.metrics import (DEFAULT_TARGET_FA_PER_HOUR, THRESHOLDS, DetectionMetrics,
+                             detections_from_probs, match_detections, operating_point,
+                             sweep_thresholds)
+from .timing import step_times
 
 EXAMPLES_FILE = "examples.csv"
 # fine enough for a smooth curve; 1 - 10^-k reaches the saturated end of a sigmoid
@@ -142,23 +146,31 @@ def _parse_examples_csv(path: Path, n_dev: int) -> DevTruth:
     return DevTruth(counts, [sorted(e) for e in ends], True)
 
 
-def window_end_times(w_rows: np.ndarray, w_starts: np.ndarray, truth: DevTruth
-                     ) -> tuple[np.ndarray, np.ndarray]:
+def window_end_times(w_rows: np.ndarray, w_starts: np.ndarray, truth: DevTruth,
+                     timing: StepTiming = SEED_TIMING) -> tuple[np.ndarray, np.ndarray]:
     """The end time of the trigger word behind each label window.
 
-    Labels are 1 from the step after the word's end step (:func:`model.data.synth.labels_for_ends`),
-    so a csv end within ``_MATCH_STEPS`` of ``start - 1`` is that word's; without one, the
-    label convention gives ``(start - 1) * STEP_SECONDS``.
+    Labels are 1 from the first step after the word's end (the kind's
+    ``StepTiming.label_start_step``), so a csv end within ``_MATCH_STEPS`` steps of step
+    ``start - 1``'s time is that word's; without one, the label convention gives step
+    ``start - 1``'s time (:func:`model.detect.timing.step_times`).
+
+    Args:
+        w_rows, w_starts: label windows (clip index, first step), as
+            :func:`model.train.metrics.match_detections` gives them.
+        truth: per-clip end times.
+        timing: the dataset's step timing.
 
     Returns:
         (end_s, from_csv): float seconds and bool per window.
     """
-    end_s = (w_starts - 1).astype(np.float64) * STEP_SECONDS
+    end_s = step_times(w_starts - 1, timing)
     from_csv = np.zeros(w_starts.shape, dtype=bool)
     for k, (row, start) in enumerate(zip(w_rows, w_starts)):
         ends = np.asarray(truth.ends_s[row], dtype=np.float64)
         if ends.size:
-            gap = np.abs(ends / STEP_SECONDS - (start - 1))
+            gap = np.abs((ends - timing.first_step_end_seconds) / timing.step_seconds
+                         - (start - 1))
             best = int(np.argmin(gap))
             if gap[best] <= _MATCH_STEPS:
                 end_s[k], from_csv[k] = ends[best], True
@@ -166,23 +178,24 @@ def window_end_times(w_rows: np.ndarray, w_starts: np.ndarray, truth: DevTruth
 
 
 def latency_stats(probs: np.ndarray, labels: np.ndarray, truth: DevTruth, threshold: float,
-                  refractory_steps: int = DEFAULT_REFRACTORY_STEPS) -> tuple[LatencyStats, int]:
+                  timing: StepTiming = SEED_TIMING) -> tuple[LatencyStats, int]:
     """Latency of the detected trigger words at ``threshold``.
 
     Args:
         probs, labels: (clips, steps) probabilities and 0/1 labels.
         truth: trigger end times (:func:`read_dev_truth`).
         threshold: detection threshold.
-        refractory_steps: see :func:`model.train.metrics.detections_from_probs`.
+        timing: the dataset's step timing (step times, hold-off, early tolerance).
 
     Returns:
         (LatencyStats, trigger words detected).
     """
-    rows, steps = detections_from_probs(probs, threshold, refractory_steps)
-    w_rows, w_starts, _, first_step, _ = match_detections(rows, steps, labels)
+    rows, steps = detections_from_probs(probs, threshold, timing.refractory_steps)
+    w_rows, w_starts, _, first_step, _ = match_detections(rows, steps, labels,
+                                                          timing.early_tolerance_steps)
     hit = first_step >= 0
-    end_s, from_csv = window_end_times(w_rows[hit], w_starts[hit], truth)
-    lat_ms = (first_step[hit] * STEP_SECONDS - end_s) * 1000.0
+    end_s, from_csv = window_end_times(w_rows[hit], w_starts[hit], truth, timing)
+    lat_ms = (step_times(first_step[hit], timing) - end_s) * 1000.0
     if lat_ms.size == 0:
         return LatencyStats(None, None, 0, 0), 0
     median, p95 = np.percentile(lat_ms, [50.0, 95.0])
@@ -192,13 +205,13 @@ def latency_stats(probs: np.ndarray, labels: np.ndarray, truth: DevTruth, thresh
 
 def negative_stats(probs: np.ndarray, truth: DevTruth, threshold: float,
                    clip_seconds: float = CLIP_SECONDS,
-                   refractory_steps: int = DEFAULT_REFRACTORY_STEPS) -> NegativeStats:
+                   timing: StepTiming = SEED_TIMING) -> NegativeStats:
     """False accepts per hour on the clips with no trigger word (every detection is false)."""
     negative = np.flatnonzero(truth.n_triggers == 0)
     hours = negative.size * clip_seconds / 3600.0
     if negative.size == 0:
         return NegativeStats(0, 0.0, 0, None)
-    rows, _ = detections_from_probs(probs[negative], threshold, refractory_steps)
+    rows, _ = detections_from_probs(probs[negative], threshold, timing.refractory_steps)
     return NegativeStats(int(negative.size), hours, int(rows.size), rows.size / hours)
 
 
@@ -219,7 +232,8 @@ def score_dev(probs: np.ndarray, labels: np.ndarray, truth: DevTruth,
               target_fa_per_hour: float = DEFAULT_TARGET_FA_PER_HOUR,
               thresholds: np.ndarray = DET_THRESHOLDS,
               clip_seconds: float = CLIP_SECONDS,
-              conditions: DevConditions | None = None) -> DevScores:
+              conditions: DevConditions | None = None,
+              timing: StepTiming = SEED_TIMING) -> DevScores:
     """All dev figures from probabilities and truth (pure; see the module docstring).
 
     Args:
@@ -232,21 +246,24 @@ def score_dev(probs: np.ndarray, labels: np.ndarray, truth: DevTruth,
         clip_seconds: audio seconds per clip.
         conditions: the clips' mixing conditions, from
             :func:`model.detect.dev_breakdown.read_dev_conditions`; None: no breakdown.
+        timing: the dataset's feature kind's step timing (step length and times, hold-off,
+            early tolerance); default: the seed network's 7.27 ms steps.
 
     Returns:
         DevScores.
     """
     probs = np.asarray(probs, dtype=np.float32).reshape(probs.shape[0], -1)
     labels = np.asarray(labels).reshape(labels.shape[0], -1)
-    sweep = sweep_thresholds(probs, labels, thresholds, clip_seconds)
+    sweep = sweep_thresholds(probs, labels, thresholds, clip_seconds, timing.refractory_steps,
+                             early_steps=timing.early_tolerance_steps)
     at_target = operating_point(sweep, target_fa_per_hour)
     chosen = float(threshold) if threshold is not None else (
         at_target.threshold if at_target.n_found else fewest_false_accepts(sweep))
-    latency, n_found = latency_stats(probs, labels, truth, chosen)
+    latency, n_found = latency_stats(probs, labels, truth, chosen, timing)
     det = DetCurve(sweep.thresholds.tolist(), np.asarray(sweep.miss_rate, float).tolist(),
                    np.asarray(sweep.fa_per_hour, float).tolist())
-    rows = (breakdown_by_condition(probs, labels, conditions, chosen, clip_seconds)
+    rows = (breakdown_by_condition(probs, labels, conditions, chosen, clip_seconds, timing)
             if conditions is not None else [])
     return DevScores(int(probs.shape[0]), sweep.n_triggers, sweep.hours, det, at_target,
                      chosen, threshold is not None, n_found, latency,
-                     negative_stats(probs, truth, chosen, clip_seconds), rows)
+                     negative_stats(probs, truth, chosen, clip_seconds, timing), rows)

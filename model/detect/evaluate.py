@@ -2,8 +2,10 @@
 
 :func:`evaluate_model` loads a model ("pretrained", a run ID or a .keras path, as
 :mod:`model.detect.inference` resolves it), runs every dev clip through it in batches (the network
-maps (batch, 5511, 101) features to (batch, 1375, 1) probabilities) and scores them with
-:func:`model.detect.dev_scores.score_dev`: DET curve, FRR at 1 false accept per hour and its
+maps (batch, frames, values) features to (batch, steps, 1) probabilities: (5511, 101) to
+1375 steps for spectrograms, (116, 96) to 116 for speech embeddings) and scores them with
+:func:`model.detect.dev_scores.score_dev`, on the dataset's feature kind's step timing
+(step times, hold-off, early tolerance; :mod:`model.detect.timing`): DET curve, FRR at 1 false accept per hour and its
 threshold, latency from each detected word's end, false accepts per hour on clips without
 the trigger word. The result is an :class:`EvalReport`, stored as ``report.json`` (and a
 DET plot ``det.png``, drawn by :mod:`model.detect.det_plot`) in ``<model file>.eval/`` beside the
@@ -33,13 +35,14 @@ from .dev_breakdown import ConditionRow, read_dev_conditions
 from .dev_scores import (DetCurve, DevScores, LatencyStats, NegativeStats, read_dev_truth,
                          score_dev)
 from .ensemble import model_members, predict_ensemble
+from .timing import kind_timing
 from ..errors import DatasetError, LabError
 from ..audio.features import FEATURE_KIND_LOG
 from ..train.metrics import DEFAULT_TARGET_FA_PER_HOUR, DetectionMetrics
 
 REPORT_FILE = "report.json"
 PLOT_FILE = "det.png"
-DEFAULT_BATCH = 16  # clips per predict call: 16 x 5511 x 101 float32 = 36 MB of input
+DEFAULT_BATCH = 16  # clips per predict call: 16 x 5511 x 101 float32 = 36 MB of input (log power)
 ProgressFn = Callable[[int, int], None]  # (clips done, clips in all)
 
 
@@ -227,7 +230,8 @@ def evaluate_model(spec: str, dataset: str | Path | None = None, threshold: floa
                        f"dev labels have {labels.shape[1]}")
     truth, truth_notes = read_dev_truth(data.path, labels)
     scores = score_dev(probs, labels, truth, threshold, target_fa_per_hour,
-                       conditions=read_dev_conditions(data.path, probs.shape[0]))
+                       conditions=read_dev_conditions(data.path, probs.shape[0]),
+                       timing=kind_timing(data.meta.feature_kind))
     return EvalReport(str(spec), str(model_path), model_path.stat().st_mtime, str(data.path),
                       data.meta.word, data.meta.feature_kind, list(data.meta.dev_voices),
                       data.meta.created_utc, scores, _backend(), time.perf_counter() - t0,
