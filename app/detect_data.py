@@ -7,11 +7,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from model.audio.feature_kinds import SEED_TIMING, StepTiming
+from model.audio.features import FEATURE_KIND_LOG, audio_to_features
+from model.card import PRETRAINED_PATH, read_model_card
 from model.detect.detector import Detection
-from model.audio.features import FEATURE_KIND_LOG, STEP_SECONDS, audio_to_features
 from model.detect.ensemble import member_paths
+from model.detect.timing import kind_timing, step_times, timing_label
 from model.errors import LabError
-from model.card import PRETRAINED_PATH
 from model.runs.store import RunStore
 
 AUDIO_TYPES = ["wav", "flac", "ogg", "mp3"]
@@ -120,15 +122,39 @@ def spectrogram_image(samples: np.ndarray, sample_rate_hz: int
     return features_to_image(audio_to_features(head, rate, FEATURE_KIND_LOG)), head.shape[0] / rate
 
 
-def curve_frame(probs: np.ndarray, max_points: int = MAX_CURVE_POINTS) -> pd.DataFrame:
-    """time_s, probability; long traces are max-pooled so peaks stay visible."""
+def model_timing(path: Path) -> tuple[str, StepTiming]:
+    """The feature kind a model's card names (log power without a card) and its step timing.
+
+    An ensemble's members share the timing (the detector refuses them otherwise), so the
+    model file's own card decides.
+    """
+    kind = read_model_card(path) or FEATURE_KIND_LOG
+    return kind, kind_timing(kind)
+
+
+def timing_note(kind: str, timing: StepTiming) -> str:
+    """One line on how a model reads audio: its features, step length and hold-off."""
+    return (f"Features {kind}: one step every {timing_label(timing)}; a detection holds off "
+            f"the next for {timing.refractory_steps} steps "
+            f"({timing.refractory_steps * timing.step_seconds:.2f} s) by default.")
+
+
+def curve_frame(probs: np.ndarray, max_points: int = MAX_CURVE_POINTS,
+                timing: StepTiming = SEED_TIMING) -> pd.DataFrame:
+    """time_s, probability; long traces are max-pooled so peaks stay visible.
+
+    Args:
+        probs: (steps,) probabilities.
+        max_points: most rows returned.
+        timing: the model's step timing (each step's time, s).
+    """
     probs = np.asarray(probs, dtype=np.float32).reshape(-1)
     n = probs.shape[0]
     if n > max_points:
         edges = np.linspace(0, n, max_points + 1).astype(int)
-        return pd.DataFrame({"time_s": edges[:-1] * STEP_SECONDS,
+        return pd.DataFrame({"time_s": step_times(edges[:-1], timing),
                              "probability": np.maximum.reduceat(probs, edges[:-1])})
-    return pd.DataFrame({"time_s": np.arange(n) * STEP_SECONDS, "probability": probs})
+    return pd.DataFrame({"time_s": step_times(np.arange(n), timing), "probability": probs})
 
 
 def detections_frame(found: list[Detection]) -> pd.DataFrame:
@@ -137,13 +163,15 @@ def detections_frame(found: list[Detection]) -> pd.DataFrame:
                          "score": [round(d.score, 4) for d in found]})
 
 
-def probabilities_csv(probs: np.ndarray) -> str:
-    """CSV text: step, time_s, probability."""
+def probabilities_csv(probs: np.ndarray, timing: StepTiming = SEED_TIMING) -> str:
+    """CSV text: step, time_s (the step's time on the model's grid), probability."""
     probs = np.asarray(probs, dtype=np.float32).reshape(-1)
+    times = step_times(np.arange(probs.shape[0]), timing).tolist()
     lines = ["step,time_s,probability"]
-    lines += [f"{i},{i * STEP_SECONDS:.5f},{p:.5f}" for i, p in enumerate(probs.tolist())]
+    lines += [f"{i},{t:.5f},{p:.5f}" for i, (t, p) in enumerate(zip(times, probs.tolist()))]
     return "\n".join(lines) + "\n"
 
 
 __all__ = ["ModelChoice", "list_models", "list_demo_clips", "features_to_image",
-           "spectrogram_image", "curve_frame", "detections_frame", "probabilities_csv"]
+           "spectrogram_image", "model_timing", "timing_note", "curve_frame",
+           "detections_frame", "probabilities_csv"]

@@ -1,4 +1,7 @@
-"""Detect page: a clip (upload, recording or demo) -> probabilities, detections, chimed audio."""
+"""Detect page: a clip (upload, recording or demo) -> probabilities, detections, chimed audio.
+
+Times, the CSV and the hold-off follow the model's step grid (its feature kind's timing:
+7.27 ms steps for spectrogram networks, 80 ms for a head over speech embeddings)."""
 from __future__ import annotations
 
 import hashlib
@@ -9,6 +12,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from model.audio.feature_kinds import StepTiming
 from model.detect.chime import chimed_samples_wav_bytes
 from model.detect.detector import (DecodedClip, DetectConfig, Detector, decode_clip,
                                   probabilities_to_detections)
@@ -16,8 +20,8 @@ from model.card import recommended_threshold
 
 from .common import guarded, settings, store
 from .detect_data import (AUDIO_TYPES, ModelChoice, curve_frame, detections_frame,
-                          list_demo_clips, list_models, model_version, probabilities_csv,
-                          spectrogram_image)
+                          list_demo_clips, list_models, model_timing, model_version,
+                          probabilities_csv, spectrogram_image, timing_note)
 from .quality_view import quality_expander
 
 SOURCES = ("Upload a file", "Record", "Demo clip")
@@ -41,6 +45,7 @@ class Scan:
 
     probabilities: np.ndarray  # float32 per output step
     duration_s: float  # decoded duration
+    timing: StepTiming  # the model's step grid: step length, step 0's time, default hold-off
 
 
 @st.cache_resource(max_entries=4, show_spinner="Loading the model...")
@@ -69,8 +74,9 @@ def decoded_clip(key: str, _data: bytes) -> DecodedClip:
 def scan_clip(spec: str, mtime: float, store_path: str, key: str, _clip: DecodedClip) -> Scan:
     """Per-step probabilities of a clip (threshold-independent, so the slider is instant);
     ``key`` is the clip's digest, which stands for ``_clip`` in the cache key."""
-    result = load_detector(spec, mtime, store_path).detect_clip(_clip)
-    return Scan(result.probabilities, result.duration_s)
+    detector = load_detector(spec, mtime, store_path)
+    result = detector.detect_clip(_clip)
+    return Scan(result.probabilities, result.duration_s, detector.timing)
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
@@ -103,7 +109,9 @@ def _pick_model() -> ModelChoice | None:
         return None
     labels = [c.label for c in choices]
     label = st.selectbox("Model", labels, key="d_model")
-    return choices[labels.index(label)]
+    choice = choices[labels.index(label)]
+    st.caption(timing_note(*model_timing(choice.path)))
+    return choice
 
 
 def probability_chart(curve: pd.DataFrame, found: pd.DataFrame, threshold: float) -> alt.LayerChart:
@@ -118,28 +126,45 @@ def probability_chart(curve: pd.DataFrame, found: pd.DataFrame, threshold: float
     return (line + rule + points).properties(height=260)
 
 
-def _show_result(clip: Clip, choice: ModelChoice) -> None:
-    app = settings()
-    audio = decoded_clip(clip.key, clip.data)  # the only decode; bad input raises here
-    scan = scan_clip(choice.spec, model_version(choice.path), str(app.store_path), clip.key, audio)
+def _rule_controls(choice: ModelChoice, timing: StepTiming) -> tuple[float, int, int]:
+    """The detection rule's settings: threshold, minimum steps on, hold-off in steps.
+
+    Args:
+        choice: the selected model (its card recommends a threshold and names its kind).
+        timing: the model's step timing (step length, default hold-off).
+    """
     c = st.columns(3)
     card = recommended_threshold(choice.path)
     threshold = c[0].slider("threshold", 0.01, 0.999, card or 0.5, 0.001, key="d_threshold",
                             format="%.3f", help=f"the model card recommends {card:g}" if card
                             else "no recommendation in the model card")
-    min_steps = c[1].number_input("minimum steps on", 1, 200, 1, key="d_min_steps")
-    refractory = c[2].number_input("refractory steps", 0, 2000, 75, key="d_refractory",
-                                   help="after a detection, steps (7.27 ms) before the next")
-    found = probabilities_to_detections(scan.probabilities, threshold, int(min_steps),
-                                        int(refractory))
+    step_ms = f"{timing.step_seconds * 1000:.3g} ms"
+    min_steps = c[1].number_input("minimum steps on", 1, 200, 1, key="d_min_steps",
+                                  help=f"consecutive steps ({step_ms} each) at or above the "
+                                       "threshold")
+    # one key per kind: a model on another grid starts from its own default hold-off
+    refractory = c[2].number_input("refractory steps", 0, 2000, timing.refractory_steps,
+                                   key=f"d_refractory_{model_timing(choice.path)[0]}",
+                                   help=f"after a detection, steps ({step_ms}) before the next")
+    return float(threshold), int(min_steps), int(refractory)
+
+
+def _show_result(clip: Clip, choice: ModelChoice) -> None:
+    app = settings()
+    audio = decoded_clip(clip.key, clip.data)  # the only decode; bad input raises here
+    scan = scan_clip(choice.spec, model_version(choice.path), str(app.store_path), clip.key, audio)
+    timing = scan.timing
+    threshold, min_steps, refractory = _rule_controls(choice, timing)
+    found = probabilities_to_detections(scan.probabilities, threshold, min_steps, refractory,
+                                        timing)
     st.metric("detections", len(found), help=f"{scan.duration_s:.1f} s of audio")
     spec = cached_spectrogram(clip.key, audio)
     if spec is not None:
         img, seconds = spec
         st.image(img, caption=f"Spectrogram (log power, first {seconds:.1f} s; low frequencies "
                               "at the bottom)", width="stretch")
-    st.altair_chart(probability_chart(curve_frame(scan.probabilities), detections_frame(found),
-                                      threshold), width="stretch")
+    st.altair_chart(probability_chart(curve_frame(scan.probabilities, timing=timing),
+                                      detections_frame(found), threshold), width="stretch")
     times = [d.time_s for d in found]
     chimed = chimed_samples_wav_bytes(audio.samples, audio.sample_rate_hz, times)
     a, b = st.columns(2)
@@ -151,7 +176,8 @@ def _show_result(clip: Clip, choice: ModelChoice) -> None:
     d1, d2 = st.columns(2)
     d1.download_button("Download chimed WAV", chimed, f"{stem}_chimed.wav", "audio/wav",
                        key="d_dl_wav")
-    d2.download_button("Download probabilities CSV", probabilities_csv(scan.probabilities),
+    d2.download_button("Download probabilities CSV",
+                       probabilities_csv(scan.probabilities, timing),
                        f"{stem}_probabilities.csv", "text/csv", key="d_dl_csv")
     if found:
         st.dataframe(detections_frame(found), hide_index=True)

@@ -11,6 +11,7 @@ from pathlib import Path
 import streamlit as st
 
 from model.detect.ensemble import member_paths
+from model.detect.timing import kind_timing, timing_label
 from model.errors import LabError
 from model.detect.evaluate import (PLOT_FILE, EvalReport, default_dataset, default_out_dir,
                             evaluate_model, file_sha256, read_report, write_report)
@@ -26,6 +27,14 @@ def _ms(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.0f} ms"
 
 
+def _step_note(report: EvalReport) -> str:
+    """The report's step length (its dataset's feature kind), for help texts."""
+    try:
+        return f" (steps of {timing_label(kind_timing(report.feature_kind))})"
+    except LabError:  # a report of a kind this version does not know
+        return ""
+
+
 def quality_figures(report: EvalReport) -> list[tuple[str, str, str]]:
     """(label, value, help) of the key figures, in display order."""
     s = report.scores
@@ -38,7 +47,7 @@ def quality_figures(report: EvalReport) -> list[tuple[str, str, str]]:
          "given by hand" if s.threshold_given else "the one reaching the false-accept budget"),
         ("latency median / p95", f"{_ms(lat.median_ms)} / {_ms(lat.p95_ms)}",
          f"from the end of each of the {lat.n} detected words to the first step at or above "
-         "the threshold"),
+         f"the threshold{_step_note(report)}"),
         ("FA/h without the word", neg_value,
          f"{neg.n_false_accepts} false accepts in {neg.hours:.3f} h of dev clips holding only "
          f"noises and other words ({neg.n_clips} clips)"),
@@ -62,7 +71,8 @@ def report_caption(report: EvalReport) -> str:
     s = report.scores
     voices = f", {len(report.dev_voices)} unseen voice families" if report.dev_voices else ""
     return (f"{s.n_clips} dev clips, {s.n_triggers} trigger words, {s.hours:.2f} h of audio"
-            f"{voices}; dataset {report.dataset} ({report.word!r}); evaluated "
+            f"{voices}; dataset {report.dataset} ({report.word!r}, {report.feature_kind}); "
+            f"evaluated "
             f"{report.created_utc} on {report.backend or 'unknown backend'} in "
             f"{report.seconds:.1f} s")
 

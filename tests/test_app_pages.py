@@ -361,3 +361,27 @@ def test_detect_page_decodes_each_clip_once_and_scans_it_like_the_file(lab, monk
         want = Detector(random_model).detect_file(clip)
         assert np.array_equal(seen.probabilities, want.probabilities)
         assert seen.duration_s == want.duration_s and 0.0 < np.ptp(want.probabilities)
+
+
+@pytest.fixture(scope="module")
+def embedding_head(tmp_path_factory):
+    """A head over speech embeddings whose every step is on (sigmoid(6)), with its card."""
+    from tests.embedding_heads import always_on_head, save_head
+    return save_head(always_on_head(), tmp_path_factory.mktemp("head"), "on_head.keras")
+
+
+def test_detect_page_runs_an_embedding_head_on_its_80ms_grid(lab, monkeypatch, embedding_head):
+    """Selectable like any .keras file; its card's kind sets the grid: one detection at step
+    0's time (0.782 s), the 7-step hold-off by default; too short a clip is one line."""
+    monkeypatch.setenv("LAB_MODELS", str(embedding_head))
+    at = AppTest.from_function(detect_script, default_timeout=TIMEOUT).run()
+    at.selectbox(key="d_model").set_value("file on_head.keras").run()
+    assert any("speech-embedding-v1" in c and "80 ms" in c for c in texts(at.caption))
+    at.file_uploader(key="d_upload").upload("noise.wav", _wav(3.0), "audio/wav").run()
+    assert not at.exception and not at.error
+    assert at.metric[0].label == "detections" and at.metric[0].value == "1"
+    assert list(at.dataframe[0].value["time_s"]) == [0.782]
+    assert at.number_input(key="d_refractory_speech-embedding-v1").value == 7
+    at.file_uploader(key="d_upload").upload("short.wav", _wav(0.5), "audio/wav").run()
+    assert not at.exception and len(at.error) == 1
+    assert "too short" in at.error[0].value and "\n" not in at.error[0].value

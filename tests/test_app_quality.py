@@ -106,3 +106,46 @@ def test_figures_and_staleness_are_plain_values(tmp_path):
     report.model_mtime -= 10
     assert is_stale(report, model) and is_stale(report, tmp_path / "gone.keras")
     assert json.loads(json.dumps(report.to_dict()))["scores"]["n_triggers"] == 1
+
+
+def test_an_embedding_models_times_and_figures_are_on_its_80ms_grid(tmp_path):
+    """Chart, CSV and help texts use the model's kind: step i at 0.782 + 0.08 i s."""
+    from app.detect_data import curve_frame, model_timing, probabilities_csv, timing_note
+    from model.audio.features import EMBEDDING_TIMING
+    from model.card import write_model_card
+
+    model = tmp_path / "head.keras"
+    model.write_bytes(b"x")
+    assert model_timing(model)[0] == "log-power-v1"  # no card: log power's 7.27 ms
+    write_model_card(model, "speech-embedding-v1")
+    kind, timing = model_timing(model)
+    assert (kind, timing) == ("speech-embedding-v1", EMBEDDING_TIMING)
+    assert "80 ms" in timing_note(kind, timing) and "7 steps (0.56 s)" in timing_note(kind, timing)
+    csv = probabilities_csv(np.array([0.25, 0.5], np.float32), timing).splitlines()
+    assert csv[1:] == ["0,0.78200,0.25000", "1,0.86200,0.50000"]
+    curve = curve_frame(np.zeros(116, np.float32), max_points=50, timing=timing)
+    assert curve["time_s"].iloc[0] == pytest.approx(0.782) and len(curve) == 50
+    assert curve["time_s"].iloc[-1] < 0.782 + 115 * 0.08
+    probs = np.zeros((1, 116), np.float32)
+    labels = np.zeros((1, 116), np.float32)
+    labels[0, 28:33] = 1
+    probs[0, 29] = 0.9
+    scores = score_dev(probs, labels, DevTruth(np.array([1]), [[3.0]], True), 0.5,
+                       timing=timing)
+    report = EvalReport("m", str(model), 0.0, "/d", "hey", "speech-embedding-v1", [], "",
+                        scores)
+    figures = {label: (value, help_text) for label, value, help_text in quality_figures(report)}
+    assert figures["latency median / p95"][0] == "102 ms / 102 ms"
+    assert "steps of 80 ms" in figures["latency median / p95"][1]
+    assert "speech-embedding-v1" in report_caption(report)
+
+
+def test_evaluating_an_embedding_model_on_log_power_data_is_one_line(lab, monkeypatch, tmp_path):
+    from tests.embedding_heads import always_on_head, save_head
+
+    monkeypatch.setenv("LAB_MODELS", str(save_head(always_on_head(), tmp_path, "head.keras")))
+    at = AppTest.from_function(detect_script, default_timeout=TIMEOUT).run()
+    select_model(at, "head.keras")
+    at.button(key="d_eval").click().run()
+    assert not at.exception and len(at.error) == 1 and "\n" not in at.error[0].value
+    assert "trained on speech-embedding-v1 features but dataset" in at.error[0].value
