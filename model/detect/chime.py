@@ -5,7 +5,10 @@
 Overlaying works on arrays (:func:`overlay_chime`), streams a whole file block by block
 into a WAV (:func:`write_chimed_wav`), so an hour-long file never sits in memory, or encodes
 audio already decoded (:func:`chimed_samples_wav_bytes`: the app's clip, decoded once).
-Output is mono at the source's own sample rate.
+Output is mono at the source's own sample rate. The times are the detector's
+(:attr:`model.detect.detector.Detection.time_s`: each detection's step time on its model's
+grid, :mod:`model.detect.timing`), so a head over speech embeddings chimes at the end of the
+0.782 s window that heard the word, not at the window's start.
 """
 from __future__ import annotations
 

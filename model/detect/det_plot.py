@@ -82,6 +82,6 @@ def _draw(ax, report: EvalReport) -> None:
     ax.set_xlabel(f"false accepts per hour (log; none drawn at {floor:.2g})")
     ax.set_ylabel("miss rate (trigger words not detected)")
     ax.set_title(f"{report.word!r} on unseen voices: {report.scores.n_triggers} words, "
-                 f"{report.scores.hours:.2f} h", fontsize=10)
+                 f"{report.scores.hours:.2f} h ({report.feature_kind})", fontsize=10)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(loc="best", fontsize=8)
