@@ -10,7 +10,8 @@ from model.audio.files import read_audio, write_wav_atomic
 from model.data.bank import WordBank
 from model.data.dataset import load_dataset
 from model.errors import ConfigError, DatasetError, SpeechError
-from model.audio.features import CLIP_SAMPLES, FEATURE_KIND_PCEN, N_STEPS, audio_to_features
+from model.audio.features import (CLIP_SAMPLES, FEATURE_KIND_EMBEDDING, FEATURE_KIND_PCEN, N_STEPS,
+                                  audio_to_features)
 from model.data.makedata import make_dataset
 from model.data.samples import read_samples, write_samples
 from model.data.synth import SynthConfig
@@ -135,6 +136,53 @@ def test_pcen_dataset_holds_pcen_of_the_same_mixes(tiny, tmp_path, cache):
         make_dataset(SynthConfig(**TINY), tmp_path / "bad", workers=1, cache_dir=cache,
                      feature_kind="seed-linear")
     assert not (tmp_path / "bad").exists()
+
+
+def _embedding_labels_from_csv(row: dict) -> tuple[np.ndarray, bool]:
+    """Labels of one examples.csv row on the embedding's 116 steps, found by walking the
+    windows' ends (step_end_seconds); and whether an end sits within the CSV's 1 ms rounding
+    of a window's end (then the exact label may differ by a step)."""
+    from model.audio.embedding import step_end_seconds
+
+    expected, near = np.zeros(116, np.float32), False
+    for end_s in (float(t) for t in row["trigger_end_s"].split()):
+        first = next(i for i in range(200) if step_end_seconds(i) > end_s)
+        expected[first:first + 5] = 1
+        near |= min(abs(step_end_seconds(first) - end_s), abs(step_end_seconds(first - 1) - end_s)) < 1e-3
+    return expected, near
+
+
+def test_embedding_dataset_holds_embeddings_of_the_same_mixes(tiny, tmp_path, cache, monkeypatch):
+    """--features speech-embedding-v1 (through the CLI): same clips and CSV, X (m, 116, 96) the
+    embeddings of the sample audio, Y on the embedding's steps; same bytes with 2 workers."""
+    out, _ = tiny
+    from model.cli import main
+    args = ["make-data", "--examples", "6", "--dev-examples", "3", "--seed", "5",
+            "--bank-trigger-clips", "4", "--bank-other-clips", "4", "--background-pool", "4",
+            "--cache-dir", str(cache), "--features", FEATURE_KIND_EMBEDDING]
+    assert main(args + ["--workers", "1", "--out", str(tmp_path / "emb")]) == 0
+    ds = load_dataset(tmp_path / "emb")
+    assert ds.meta.feature_kind == FEATURE_KIND_EMBEDDING and ds.x_train.dtype == np.float16
+    assert ds.x_train.shape == (6, 116, 96) and ds.y_train.shape == (6, 116, 1)
+    assert ds.x_dev.shape == (3, 116, 96) and ds.y_dev.shape == (3, 116, 1)
+    assert (tmp_path / "emb" / "examples.csv").read_text() == (out / "examples.csv").read_text()
+    with open(out / "examples.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    checked = 0
+    for row in rows:
+        y = (ds.y_train if row["split"] == "train" else ds.y_dev)[int(row["index"]), :, 0]
+        expected, near = _embedding_labels_from_csv(row)
+        if not near:
+            np.testing.assert_array_equal(y.astype(np.float32), expected, err_msg=str(row))
+            checked += int(row["n_triggers"])
+    assert checked >= 5
+    clips = write_samples(SynthConfig(**TINY), tmp_path / "s", count=2, cache_dir=cache)
+    audio, sr = read_audio(tmp_path / "s" / clips[1].file)
+    feats = audio_to_features(audio, sr, FEATURE_KIND_EMBEDDING)  # 16-bit WAV: the mix's grid
+    assert np.max(np.abs(feats - ds.x_train[1].astype(np.float32))) < 0.05  # float16 at |x| < 64
+    monkeypatch.setattr(makedata, "_PARALLEL_MIN", 0)
+    assert main(args + ["--workers", "2", "--out", str(tmp_path / "emb2")]) == 0
+    assert _digest(tmp_path / "emb2") == _digest(tmp_path / "emb")
 
 
 @pytest.mark.parametrize("kwargs,err,msg", [

@@ -36,7 +36,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="generated backgrounds per split, reused at random shifts "
                         "(default 48; 0: a fresh one for every clip)")
     p.add_argument("--features", choices=SYNTH_FEATURE_KINDS, default=SYNTH_FEATURE_KINDS[0],
-                   help="features stored: log power (default) or per-channel energy normalisation")
+                   help="features stored: log power (default), per-channel energy normalisation, "
+                        "or openWakeWord's speech embeddings (96 values every 80 ms; a small head "
+                        "trains on them)")
     p.add_argument("--cache-dir", default="", help="word-bank cache folder (default .cache/banks)")
 
 

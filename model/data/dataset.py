@@ -2,11 +2,15 @@
 
 Layout of a dataset folder (default ``XY_train/``)::
 
-    X.npy      (m, 5511, 101)  features; float16 for our data (see features.py)
-    Y.npy      (m, 1375, 1)    labels 0/1; float16 for our data
-    X_dev.npy  (d, 5511, 101)  dev split whose voices training never heard
-    Y_dev.npy  (d, 1375, 1)
+    X.npy      (m, frames, values)  features; float16 for our data (see features.py)
+    Y.npy      (m, steps, 1)        labels 0/1; float16 for our data
+    X_dev.npy  (d, frames, values)  dev split whose voices training never heard
+    Y_dev.npy  (d, steps, 1)
     meta.json  DatasetMeta as JSON
+
+The shapes are the feature kind's (meta.json's ``feature_kind``, a row of the registry):
+(5511, 101) frames and 1375 steps for the spectrogram kinds, (116, 96) and 116 steps for
+``speech-embedding-v1`` (:func:`expected_shapes`).
 
 Readers must accept float16 or float32 storage (the seed's data is float32/float64
 and has no meta.json, which means the ``seed-linear`` feature kind). The seed kept its
@@ -23,7 +27,8 @@ from typing import Any
 import numpy as np
 
 from ..errors import DatasetError
-from ..audio.features import FEATURE_KIND_LOG, FEATURE_KIND_SEED, FEATURE_KINDS, N_FRAMES, N_FREQ, N_STEPS
+from ..audio.features import (CLIP_SAMPLES, FEATURE_KIND_LOG, FEATURE_KIND_SEED, FEATURE_KINDS,
+                              feature_kind)
 
 DEFAULT_DATASET_DIR = Path(__file__).resolve().parents[2] / "XY_train"
 META_FILE = "meta.json"
@@ -65,10 +70,10 @@ class Dataset:
     """A loaded dataset: memory-mapped arrays plus metadata."""
 
     path: Path  # the folder
-    x_train: np.ndarray  # (m, 5511, 101), memory-mapped
-    y_train: np.ndarray  # (m, 1375, 1), memory-mapped
-    x_dev: np.ndarray | None  # (d, 5511, 101) or None when no dev split exists
-    y_dev: np.ndarray | None  # (d, 1375, 1) or None
+    x_train: np.ndarray  # (m, frames, values), memory-mapped (log power: (m, 5511, 101))
+    y_train: np.ndarray  # (m, steps, 1), memory-mapped (log power: (m, 1375, 1))
+    x_dev: np.ndarray | None  # (d, frames, values) or None when no dev split exists
+    y_dev: np.ndarray | None  # (d, steps, 1) or None
     meta: DatasetMeta
 
     @property
@@ -94,15 +99,32 @@ def _open_npy(path: Path) -> np.ndarray:
         raise DatasetError(f"cannot read {path}: {err}") from None
 
 
-def _check_pair(x: np.ndarray, y: np.ndarray, name: str) -> None:
-    """Shapes, dtypes and counts of one X/Y pair."""
+def expected_shapes(kind: str) -> tuple[tuple[int, int], tuple[int, int]]:
+    """Per-example shapes of X and Y for a feature kind, from the registry.
+
+    Args:
+        kind: a name of FEATURE_KINDS.
+
+    Returns:
+        ((frames, values), (steps, 1)) of one 10 s clip: ((5511, 101), (1375, 1)) for the
+        spectrogram kinds, ((116, 96), (116, 1)) for speech embeddings.
+    """
+    row = feature_kind(kind)
+    return (row.frames.frames_for_audio(CLIP_SAMPLES), row.n_values), (row.timing.clip_steps, 1)
+
+
+def _check_pair(x: np.ndarray, y: np.ndarray, name: str, kind: str = FEATURE_KIND_LOG) -> None:
+    """Shapes (those of ``kind``), dtypes and counts of one X/Y pair."""
     for arr, what in ((x, "X"), (y, "Y")):
         if not np.issubdtype(arr.dtype, np.floating):
             raise DatasetError(f"{name} {what} has dtype {arr.dtype}; expected float16/32/64")
-    if x.ndim != 3 or x.shape[2] != N_FREQ or x.shape[1] != N_FRAMES:
-        raise DatasetError(f"{name} X has shape {x.shape}; expected (m, {N_FRAMES}, {N_FREQ})")
-    if y.ndim != 3 or y.shape[1:] != (N_STEPS, 1):
-        raise DatasetError(f"{name} Y has shape {y.shape}; expected (m, {N_STEPS}, 1)")
+    (frames, values), (steps, _) = expected_shapes(kind)
+    if x.ndim != 3 or x.shape[1:] != (frames, values):
+        raise DatasetError(f"{name} X has shape {x.shape}; expected (m, {frames}, {values}) "
+                           f"for {kind} features")
+    if y.ndim != 3 or y.shape[1:] != (steps, 1):
+        raise DatasetError(f"{name} Y has shape {y.shape}; expected (m, {steps}, 1) "
+                           f"for {kind} features")
     if x.shape[0] != y.shape[0]:
         raise DatasetError(f"{name} X has {x.shape[0]} examples but Y has {y.shape[0]}")
     if x.shape[0] == 0:
@@ -137,12 +159,12 @@ def load_dataset(path: str | Path = DEFAULT_DATASET_DIR, check_values: bool = Tr
                            "make one with: python -m model make-data")
     meta = _read_meta(folder)
     x, y = _open_npy(folder / "X.npy"), _open_npy(folder / "Y.npy")
-    _check_pair(x, y, "training")
+    _check_pair(x, y, "training", meta.feature_kind)
     x_dev = y_dev = None
     dev_dir = folder if (folder / "X_dev.npy").exists() else folder.parent / "XY_dev"
     if (dev_dir / "X_dev.npy").exists():
         x_dev, y_dev = _open_npy(dev_dir / "X_dev.npy"), _open_npy(dev_dir / "Y_dev.npy")
-        _check_pair(x_dev, y_dev, "dev")
+        _check_pair(x_dev, y_dev, "dev", meta.feature_kind)
     if check_values:
         for arr, name in ((x, "X.npy"), (y, "Y.npy"), (x_dev, "X_dev.npy"), (y_dev, "Y_dev.npy")):
             if arr is not None:

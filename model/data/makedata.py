@@ -25,11 +25,11 @@ from typing import Callable
 import numpy as np
 
 from .bank import BankConfig, WordBank, build_or_load_bank
-from .dataset import DEFAULT_DATASET_DIR, META_FILE, DatasetMeta
+from .dataset import DEFAULT_DATASET_DIR, META_FILE, DatasetMeta, expected_shapes
 from ..errors import ConfigError, LabError
 from ..procs import bare_main
-from ..audio.features import (CLIP_SAMPLES, FEATURE_KIND_LOG, N_FRAMES, N_FREQ, N_STEPS, SAMPLE_RATE_HZ,
-                       SYNTH_FEATURE_KINDS)
+from ..audio.features import (CLIP_SAMPLES, FEATURE_KIND_EMBEDDING, FEATURE_KIND_LOG, SAMPLE_RATE_HZ,
+                              SYNTH_FEATURE_KINDS, feature_kind)
 from .rawdata import ROLES, RawData, load_raw_data
 from .sources import ClipPool, split_families, split_sources
 from .synth import (GENERATOR_VERSION, Example, Sources, SynthConfig, make_background_pool,
@@ -83,9 +83,10 @@ _W: dict[str, object] = {}  # per-process state set by _init_worker (module glob
 
 
 def _init_worker(cfg_dict: dict, bank_paths: dict[str, str | None], raw_folder: str,
-                 out_dir: str, feature_kind: str = FEATURE_KIND_LOG) -> None:
+                 out_dir: str, feature_kind: str = FEATURE_KIND_LOG, onnx_threads: int = 1) -> None:
     cfg = SynthConfig.from_dict(cfg_dict)
     _W["cfg"], _W["out"], _W["sources"], _W["kind"] = cfg, Path(out_dir), {}, feature_kind
+    _W["threads"] = onnx_threads
     _W["banks"] = {s: (WordBank.load(p) if p else None) for s, p in bank_paths.items()}
     _W["raw"] = _load_raw(cfg) if raw_folder else None
 
@@ -106,28 +107,41 @@ def _worker_sources(split: str) -> Sources:
 
 
 def _render_range(task: tuple[str, int, int]) -> list[list[str]]:
-    """Render examples [start, stop) of a split into the memory-mapped arrays."""
+    """Render examples [start, stop) of a split into the memory-mapped arrays.
+
+    The chunk's clips are rendered first and featurised together, so a kind computed by a
+    network (speech embeddings) runs it on the whole chunk in few calls.
+    """
     split, start, stop = task
     cfg, out = _W["cfg"], _W["out"]
+    timing = feature_kind(_W["kind"]).timing
+    examples = [render_example(example_rng(cfg.seed, split, i), _worker_sources(split), cfg, timing)
+                for i in range(start, stop)]
     suffix = "" if split == "train" else "_dev"
     x = np.load(out / f"X{suffix}.npy", mmap_mode="r+")
     y = np.load(out / f"Y{suffix}.npy", mmap_mode="r+")
-    rows = []
-    for i in range(start, stop):
-        ex = render_example(example_rng(cfg.seed, split, i), _worker_sources(split), cfg)
-        x[i] = _features16(ex)
-        y[i, :, 0] = ex.labels
-        rows.append(_csv_row(split, i, ex))
+    for k, feats in enumerate(_features16([ex.audio for ex in examples])):
+        x[start + k] = feats
+        y[start + k, :, 0] = examples[k].labels
     x.flush()
     y.flush()
     del x, y
-    return rows
+    return [_csv_row(split, start + k, ex) for k, ex in enumerate(examples)]
 
 
-def _features16(ex: Example) -> np.ndarray:
+def _features16(clips: list[np.ndarray]) -> list[np.ndarray]:
+    """float16 features of the worker's kind for each 10 s clip."""
+    kind = _W.get("kind", FEATURE_KIND_LOG)
+    if kind == FEATURE_KIND_EMBEDDING:
+        # the registry's transform embeds one clip; batching a chunk across clips in one
+        # process is ~the same work in 1/16 of the ONNX calls
+        from ..audio.embedding import EmbeddingConfig, audio_to_embeddings_batch
+
+        config = EmbeddingConfig(intra_op_threads=int(_W.get("threads", 1)))
+        return [e.astype(np.float16) for e in audio_to_embeddings_batch(clips, config)]
     from ..audio.features import audio_to_features
 
-    return audio_to_features(ex.audio, SAMPLE_RATE_HZ, _W.get("kind", FEATURE_KIND_LOG)).astype(np.float16)
+    return [audio_to_features(a, SAMPLE_RATE_HZ, kind).astype(np.float16) for a in clips]
 
 
 def _csv_row(split: str, index: int, ex: Example) -> list[str]:
@@ -169,13 +183,29 @@ def _build_banks(cfg: SynthConfig, families: dict[str, list[str]], cache_dir: Pa
     return paths
 
 
-def _allocate(tmp: Path, n_train: int, n_dev: int) -> None:
-    """Create the memory-mapped output arrays (sparse files: no memory, little disk until written)."""
+def _allocate(tmp: Path, n_train: int, n_dev: int, kind: str = FEATURE_KIND_LOG) -> None:
+    """Create the memory-mapped output arrays in ``kind``'s shapes (sparse files: no memory,
+    little disk until written)."""
+    x_shape, y_shape = expected_shapes(kind)
     for suffix, n in (("", n_train), ("_dev", n_dev)):
-        for name, shape in (("X", (n, N_FRAMES, N_FREQ)), ("Y", (n, N_STEPS, 1))):
+        for name, shape in (("X", (n, *x_shape)), ("Y", (n, *y_shape))):
             arr = np.lib.format.open_memmap(tmp / f"{name}{suffix}.npy", mode="w+",
                                             dtype=np.float16, shape=shape)
             del arr
+
+
+def usable_cores() -> int:
+    """CPU cores this process may run on (its affinity mask, else the machine's count)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def onnx_threads(processes: int) -> int:
+    """ONNX threads per featurising process, so that ``processes`` of them fill the cores
+    without oversubscribing them (more threads than cores slowed the embedding down)."""
+    return max(1, usable_cores() // max(1, processes))
 
 
 def _tasks(n_train: int, n_dev: int) -> list[tuple[str, int, int]]:
@@ -187,10 +217,11 @@ def _mix_all(cfg: SynthConfig, bank_paths: dict[str, Path | None], tmp: Path, wo
              progress: ProgressFn | None, cancel: threading.Event | None,
              feature_kind: str = FEATURE_KIND_LOG) -> list[list[str]]:
     """Render every example into ``tmp``; returns the examples.csv rows in order."""
-    init = (cfg.to_dict(), {s: (str(p) if p else None) for s, p in bank_paths.items()},
-            cfg.raw_data, str(tmp), feature_kind)
     tasks, total, rows = _tasks(cfg.n_train, cfg.n_dev), cfg.n_train + cfg.n_dev, []
-    if workers <= 1 or total < _PARALLEL_MIN:
+    in_process = workers <= 1 or total < _PARALLEL_MIN
+    init = (cfg.to_dict(), {s: (str(p) if p else None) for s, p in bank_paths.items()},
+            cfg.raw_data, str(tmp), feature_kind, onnx_threads(1 if in_process else workers))
+    if in_process:
         _init_worker(*init)
         for task in tasks:
             rows += _render_range(task)
@@ -232,10 +263,13 @@ def make_dataset(cfg: SynthConfig, out_dir: str | Path = DEFAULT_DATASET_DIR,
         cfg: synthesis settings (validated here).
         out_dir: destination folder; replaced only after everything is written.
         progress: ``progress(stage, done, total)`` callback, called in this thread.
-        workers: mixing processes (default: CPU count, at most 4).
+        workers: mixing processes (default: usable cores, at most 4); each runs ONNX (speech
+            embeddings) on its share of the cores.
         cache_dir: where word banks are cached between runs.
         cancel: set it to stop early; raises Cancelled and leaves ``out_dir`` untouched.
-        feature_kind: features stored in X (``log-power-v1`` or ``pcen-v1``).
+        feature_kind: features stored in X, one of SYNTH_FEATURE_KINDS (``log-power-v1``,
+            ``pcen-v1``, ``speech-embedding-v1``); X and Y take its shapes and its labels'
+            step timing.
 
     Returns:
         MakeDataReport with the meta and timings.
@@ -245,8 +279,8 @@ def make_dataset(cfg: SynthConfig, out_dir: str | Path = DEFAULT_DATASET_DIR,
     """
     cfg.validate()
     if feature_kind not in SYNTH_FEATURE_KINDS:
-        raise ConfigError(f"unknown feature kind {feature_kind!r}; choose "
-                          f"{' or '.join(SYNTH_FEATURE_KINDS)}")
+        raise ConfigError(f"unknown feature kind {feature_kind!r}; choose one of "
+                          f"{', '.join(SYNTH_FEATURE_KINDS)}")
     out = Path(out_dir).resolve()
     raw = _load_raw(cfg) if cfg.raw_data else None
     from .sources import split_families
@@ -260,8 +294,8 @@ def make_dataset(cfg: SynthConfig, out_dir: str | Path = DEFAULT_DATASET_DIR,
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
     try:
-        _allocate(tmp, cfg.n_train, cfg.n_dev)
-        rows = _mix_all(cfg, bank_paths, tmp, workers or min(os.cpu_count() or 1, 4), progress, cancel,
+        _allocate(tmp, cfg.n_train, cfg.n_dev, feature_kind)
+        rows = _mix_all(cfg, bank_paths, tmp, workers or min(usable_cores(), 4), progress, cancel,
                         feature_kind)
         meta = _meta(cfg, raw, train_fams, dev_fams, feature_kind)
         _write_csv(tmp / "examples.csv", rows)

@@ -2,7 +2,9 @@
 
 The deeplearning.ai recipe, generalised: 0-4 trigger words and 0-2 other words at
 non-overlapping random positions over a generated (or recorded) background, each word
-at its own level; the label is 1 for the 50 output steps after each trigger word ends.
+at its own level; the label is 1 for the 50 output steps after each trigger word ends
+(on the seed network's 1375 steps; a kind with its own step timing, such as the speech
+embedding's 116 steps of 80 ms, gets its labels on its own steps: ``labels_for_ends``).
 Functions here are pure given a numpy Generator: same seed, same example.
 """
 from __future__ import annotations
@@ -16,6 +18,7 @@ from .augment import AugmentConfig, augment_mix, augment_word_timed
 from ..audio.effects import limit_peak, rms_dbfs, scale_to_dbfs
 from .backgrounds import BackgroundConfig, crop_background, make_background
 from ..errors import ConfigError
+from ..audio.feature_kinds import StepTiming
 from ..audio.features import CLIP_SAMPLES, N_STEPS, SAMPLE_RATE_HZ
 
 GENERATOR_VERSION = "1"
@@ -111,7 +114,7 @@ class Example:
     """One rendered clip and its ground truth."""
 
     audio: np.ndarray  # float32 (441000,), 44.1 kHz
-    labels: np.ndarray  # float32 (1375,), 1 after each trigger end
+    labels: np.ndarray  # float32 (steps,), 1 after each trigger end (1375 on the seed's grid)
     trigger_spans: list[tuple[int, int]]  # (start, end) samples of each trigger word
     other_spans: list[tuple[int, int]]  # (start, end) samples of each other word
     background_kind: str  # which background generator (or "recorded")
@@ -178,18 +181,30 @@ def quantize_pcm16(audio: np.ndarray) -> np.ndarray:
 
 
 def labels_for_ends(end_samples: Sequence[int], n_samples: int = CLIP_SAMPLES,
-                    n_steps: int = N_STEPS, label_steps: int = LABEL_STEPS) -> np.ndarray:
-    """Label vector: ``label_steps`` ones right after each word end (seed convention).
+                    n_steps: int = N_STEPS, label_steps: int = LABEL_STEPS,
+                    timing: StepTiming | None = None) -> np.ndarray:
+    """Label vector: ones on the output steps right after each trigger word's end.
 
     Args:
-        end_samples: end sample of each trigger word.
-        n_samples: clip length in samples.
-        n_steps: output steps for the clip.
-        label_steps: ones per trigger.
+        end_samples: end sample of each trigger word (44.1 kHz).
+        n_samples: clip length in samples (seed convention only).
+        n_steps: output steps for the clip (seed convention only).
+        label_steps: ones per trigger (seed convention only).
+        timing: a feature kind's step timing (``feature_kind(name).timing``); when given it
+            sets the step count, where each label starts (its ``label_start_step``) and how
+            many steps it spans, and the three arguments above are ignored. None: the seed
+            convention, ``label_steps`` ones from step ``end * n_steps // n_samples + 1``.
 
     Returns:
-        float32 array (n_steps,).
+        float32 array (n_steps,), or (timing.clip_steps,) with a timing; a label that runs
+        past the clip's end is cut there.
     """
+    if timing is not None:
+        y = np.zeros(timing.clip_steps, dtype=np.float32)
+        for end in end_samples:
+            start = timing.label_start_step(int(end))
+            y[start: start + timing.label_steps] = 1.0
+        return y
     y = np.zeros(n_steps, dtype=np.float32)
     for end in end_samples:
         step = int(end) * n_steps // n_samples
@@ -252,7 +267,8 @@ def make_background_pool(seed: int, split_code: int, src: Sources, cfg: SynthCon
     return pool
 
 
-def render_example(rng: np.random.Generator, src: Sources, cfg: SynthConfig) -> Example:
+def render_example(rng: np.random.Generator, src: Sources, cfg: SynthConfig,
+                   timing: StepTiming | None = None) -> Example:
     """Render one 10 s example.
 
     Words are augmented one by one (speed, pitch, reverb), set to the clip's speech
@@ -264,6 +280,8 @@ def render_example(rng: np.random.Generator, src: Sources, cfg: SynthConfig) -> 
         rng: the example's own generator (seeded per example, so workers do not matter).
         src: clips of the split being rendered.
         cfg: synthesis settings.
+        timing: the step timing of the feature kind the labels are for (None: the seed's
+            1375 steps); the audio does not depend on it.
 
     Returns:
         Example with audio, labels and ground-truth spans.
@@ -291,5 +309,5 @@ def render_example(rng: np.random.Generator, src: Sources, cfg: SynthConfig) -> 
         bg = scale_to_dbfs(bg, speech_db - snr_db, max_peak=np.inf)
     mix = augment_mix(speech + bg, rng, cfg.augment)
     mix = quantize_pcm16(limit_peak(mix, _PEAK_LIMIT))
-    return Example(mix, labels_for_ends(trig_ends), trig_spans, other_spans, kind,
+    return Example(mix, labels_for_ends(trig_ends, timing=timing), trig_spans, other_spans, kind,
                    snr_db if kind != "room" else speech_db - rms_dbfs(bg), trig_fams)
