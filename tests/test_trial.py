@@ -277,3 +277,33 @@ def test_divergence_hint_names_float16_overflow_only_where_it_can_happen():
     assert divergence_hint("seed-linear", "amp-bf16") == ""  # bfloat16 has float32's range
     assert divergence_hint("log-power-v1", "amp-fp16") == ""
     assert divergence_hint("seed-linear", "fp32") == ""
+
+
+def test_embedding_dataset_trains_the_head_and_scores_on_its_steps(tmp_path, monkeypatch):
+    """A speech-embedding dataset: the head is built (not the seed network), the dev metric
+    uses the kind's hold-off and early tolerance, the card names the kind."""
+    from model.card import read_model_card
+    from model.train import trial as trial_mod
+    from model.train.network import HeadConfig
+    from tests.tinydata import write_tiny_embedding_dataset
+    data = write_tiny_embedding_dataset(tmp_path / "emb", n_train=16, n_dev=6)
+    spans = []
+
+    def frr_spy(*args, **kwargs):
+        spans.append((kwargs.get("refractory_steps"), kwargs.get("early_steps")))
+        return real_frr(*args, **kwargs)
+    real_frr = trial_mod.frr_at_fa_rate
+    monkeypatch.setattr(trial_mod, "frr_at_fa_rate", frr_spy)
+    events = []
+    cfg = small_cfg(data, batch_size=4, epochs=2, head=HeadConfig(dense_units=16, gru_units=8))
+    assert run_trial(cfg, "run-e", tmp_path / "run", events.append) == "finished"
+    assert spans == [(7, 4), (7, 4)]  # EMBEDDING_TIMING's, not the seed's 75 and 41
+    epochs = [e.epoch for e in events if e.kind == "epoch"]
+    assert epochs[-1].train_loss < epochs[0].train_loss
+    assert epochs[-1].detection.n_triggers == 9 and epochs[-1].detection.dev_hours == pytest.approx(60 / 3600)
+    assert "GRU kernel: loop" in events[0].device.notes[-1]
+    path = events[-1].extra["model_path"]
+    assert read_model_card(path) == "speech-embedding-v1"
+    model = keras.saving.load_model(path, compile=False)
+    assert model.get_layer("gru1").units == 8 and model.inputs[0].shape[-1] == 96
+    assert "Conv1D" not in [type(layer).__name__ for layer in model.layers]

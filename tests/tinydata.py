@@ -95,3 +95,51 @@ def write_examples_csv(path: str | Path, labels: dict[str, np.ndarray]) -> Path:
                 ends = " ".join(f"{(s - 1) * STEP_SECONDS:.3f}" for s in starts)
                 writer.writerow([split, i, len(starts), ends, 0, "noise", "10.0"])
     return Path(path)
+
+
+EMBED_PATTERN_DIMS = slice(10, 30)  # embedding values a tiny "trigger word" raises
+EMBED_WORD_STEPS = 6  # steps the tiny word lasts
+
+
+def make_embedding_split(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """(X, Y) float16 arrays of ``n`` speech-embedding-like clips, 1 or 2 triggers each.
+
+    X is (n, 116, 96) noise of the embeddings' scale (~10); a trigger raises values 10..29
+    by 20 for 6 steps, and the kind's ``label_steps`` steps right after it are labelled 1
+    (as make-data labels the steps whose windows end after a word).
+    """
+    from model.audio.features import EMBEDDING_TIMING, EMBED_DIM
+
+    steps, span = EMBEDDING_TIMING.clip_steps, EMBEDDING_TIMING.label_steps
+    x = rng.normal(0.0, 10.0, size=(n, steps, EMBED_DIM)).astype(np.float16)
+    y = np.zeros((n, steps, 1), dtype=np.float16)
+    for i in range(n):
+        for k in range(1 + i % 2):
+            half = steps // 2  # one trigger per half: windows never overlap
+            start = int(rng.integers(k * half + 2, (k + 1) * half - EMBED_WORD_STEPS - span))
+            end = start + EMBED_WORD_STEPS
+            x[i, start:end, EMBED_PATTERN_DIMS] += 20.0
+            y[i, end:end + span, 0] = 1.0
+    return x, y
+
+
+def write_tiny_embedding_dataset(folder: str | Path, n_train: int = 16, n_dev: int = 6,
+                                 seed: int = 0) -> Path:
+    """Write a tiny ``speech-embedding-v1`` dataset (see :func:`make_embedding_split`).
+
+    Returns:
+        The folder, as a Path.
+    """
+    from model.audio.features import FEATURE_KIND_EMBEDDING
+
+    out = Path(folder)
+    out.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    for suffix, n in (("", n_train), ("_dev", n_dev)):
+        x, y = make_embedding_split(n, rng)
+        np.save(out / f"X{suffix}.npy", x, allow_pickle=False)
+        np.save(out / f"Y{suffix}.npy", y, allow_pickle=False)
+    meta = DatasetMeta(word="pattern", feature_kind=FEATURE_KIND_EMBEDDING, n_train=n_train,
+                       n_dev=n_dev, seed=seed, generator_version="tests.tinydata")
+    (out / "meta.json").write_text(meta.to_json())
+    return out

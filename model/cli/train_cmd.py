@@ -43,11 +43,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="score only the first N dev examples (0: all)")
     parser.add_argument("--store", default=str(DEFAULT_DB_PATH), help="SQLite run store")
     parser.add_argument("--conv-filters", type=int, default=None,
-                        help="Conv1D channels (default: the seed's 196)")
+                        help="spectrogram datasets: Conv1D channels (default: the seed's 196)")
     parser.add_argument("--gru-units", type=int, default=None,
                         help="units of each GRU (default: the seed's 128)")
     parser.add_argument("--dropout", type=float, default=None,
                         help="drop rate of every Dropout layer (default: the seed's 0.8)")
+    parser.add_argument("--head-dense-units", type=int, default=None,
+                        help="speech-embedding datasets: units of the head's Dense (default 64)")
+    parser.add_argument("--head-gru-units", type=int, default=None,
+                        help="speech-embedding datasets: units of the head's GRU (default 64)")
+    parser.add_argument("--head-dropout", type=float, default=None,
+                        help="speech-embedding datasets: the head's drop rate (default 0.2)")
     parser.add_argument("--spec-augment", default="",
                         help="SpecAugment-style masking per training clip: 'on' (2 time spans of "
                              "<= 100 frames, 2 bands of <= 10 bins) or 'T,FRAMES,F,BINS'")
@@ -56,13 +62,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def config_from_args(args: argparse.Namespace):
     """The ComparisonConfig the options describe (not yet validated)."""
-    from ..train.network import NetworkConfig
+    from dataclasses import replace
+
+    from ..train.network import HeadConfig, NetworkConfig
     from ..train.trial_config import ComparisonConfig, TrialConfig
     net = NetworkConfig()
     for name in ("conv_filters", "gru_units", "dropout"):
         if getattr(args, name) is not None:
             setattr(net, name, getattr(args, name))
-    base = TrialConfig(network=net, batch_size=args.batch_size, epochs=args.epochs,
+    # the dataset's feature kind picks network or head when the run starts; both are stored
+    head = replace(HeadConfig(), **{field: getattr(args, f"head_{field}")
+                                    for field in ("dense_units", "gru_units", "dropout")
+                                    if getattr(args, f"head_{field}") is not None})
+    base = TrialConfig(network=net, head=head, batch_size=args.batch_size, epochs=args.epochs,
                        learning_rate=args.lr, lr_schedule=args.lr_schedule,
                        init=args.init, seed=args.seed, dataset=args.dataset,
                        train_examples=args.train_examples, dev_examples=args.dev_examples,

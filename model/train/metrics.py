@@ -4,7 +4,9 @@ Accuracy is useless here (an all-zeros model scores >90%), so a trial is judged 
 wake-word detector is: how many trigger words it misses while it false-fires at most
 ``target_fa_per_hour`` times per hour of audio.
 
-Definitions (all per example, on the network's 1375 output steps per 10 s clip):
+Definitions (all per example, on the network's output steps: 1375 per 10 s clip for the
+seed network, 116 for the head over speech embeddings; the step counts below are the seed's,
+and a kind's own are in its ``StepTiming``: label span, hold-off and early tolerance):
 
 * A *trigger* is a run of consecutive label steps equal to 1 (the 50 steps after a word).
 * A *detection* starts where the probability rises to or above the threshold. After a
@@ -16,7 +18,7 @@ Definitions (all per example, on the network's 1375 output steps per 10 s clip):
   a miss even when the network flagged it with an episode of its own: 213 of the shipped
   model's 473 misses on its 3,000-clip dev set.)
 * A trigger is *found* if a detection starts inside its label window or at most
-  ``EARLY_TOLERANCE_STEPS`` (0.3 s) before it, i.e. during the word's last syllables: a
+  ``EARLY_TOLERANCE_STEPS`` (0.3 s; ``early_steps``) before it, i.e. during the word's last syllables: a
   network trained on labels that begin at the word's end rises at that boundary, and at
   threshold 0.5 half of a good model's detections start one step early (measured on the
   shipped model). A detection outside every (widened) window is a *false accept*; a second
@@ -182,14 +184,14 @@ def match_detections(det_rows: np.ndarray, det_steps: np.ndarray, labels: np.nda
     return w_rows, w_starts, w_ends, first_step, inside
 
 
-def score_detections(det_rows: np.ndarray, det_steps: np.ndarray, labels: np.ndarray
-                     ) -> tuple[int, int, int]:
-    """Count matched detections (see :func:`match_detections`).
+def score_detections(det_rows: np.ndarray, det_steps: np.ndarray, labels: np.ndarray,
+                     early_steps: int = EARLY_TOLERANCE_STEPS) -> tuple[int, int, int]:
+    """Count matched detections (see :func:`match_detections`, also for ``early_steps``).
 
     Returns:
         (n_triggers, n_found, n_false_accepts).
     """
-    _, w_starts, _, first_step, inside = match_detections(det_rows, det_steps, labels)
+    _, w_starts, _, first_step, inside = match_detections(det_rows, det_steps, labels, early_steps)
     return int(w_starts.size), int((first_step >= 0).sum()), int((~inside).sum())
 
 
@@ -218,7 +220,8 @@ class ThresholdSweep:
 
 def sweep_thresholds(probs: np.ndarray, labels: np.ndarray, thresholds: np.ndarray = THRESHOLDS,
                      clip_seconds: float = CLIP_SECONDS,
-                     refractory_steps: int = DEFAULT_REFRACTORY_STEPS) -> ThresholdSweep:
+                     refractory_steps: int = DEFAULT_REFRACTORY_STEPS,
+                     early_steps: int = EARLY_TOLERANCE_STEPS) -> ThresholdSweep:
     """Score detections at every threshold of a grid.
 
     Args:
@@ -226,7 +229,9 @@ def sweep_thresholds(probs: np.ndarray, labels: np.ndarray, thresholds: np.ndarr
         labels: same shape, 0/1.
         thresholds: probability thresholds to try.
         clip_seconds: audio seconds per example.
-        refractory_steps: see :func:`detections_from_probs`.
+        refractory_steps: see :func:`detections_from_probs` (a kind's: its
+            ``timing.refractory_steps``).
+        early_steps: see :func:`match_detections` (a kind's: ``timing.early_tolerance_steps``).
 
     Returns:
         ThresholdSweep with one count per threshold.
@@ -236,7 +241,7 @@ def sweep_thresholds(probs: np.ndarray, labels: np.ndarray, thresholds: np.ndarr
     found, fas, n_trig = [], [], 0
     for threshold in np.asarray(thresholds, dtype=np.float64):
         rows, steps = detections_from_probs(probs, float(threshold), refractory_steps)
-        n_trig, n_found, n_fa = score_detections(rows, steps, labels)
+        n_trig, n_found, n_fa = score_detections(rows, steps, labels, early_steps)
         found.append(n_found)
         fas.append(n_fa)
     return ThresholdSweep(np.asarray(thresholds, dtype=np.float64), np.asarray(found, np.int64),
@@ -280,7 +285,8 @@ def frr_at_fa_rate(probs: np.ndarray, labels: np.ndarray,
                    target_fa_per_hour: float = DEFAULT_TARGET_FA_PER_HOUR,
                    clip_seconds: float = CLIP_SECONDS,
                    refractory_steps: int = DEFAULT_REFRACTORY_STEPS,
-                   thresholds: np.ndarray = THRESHOLDS) -> DetectionMetrics:
+                   thresholds: np.ndarray = THRESHOLDS,
+                   early_steps: int = EARLY_TOLERANCE_STEPS) -> DetectionMetrics:
     """False-reject rate at a false-accept budget, sweeping the threshold.
 
     Args:
@@ -290,10 +296,12 @@ def frr_at_fa_rate(probs: np.ndarray, labels: np.ndarray,
         clip_seconds: audio seconds per example (10 s clips).
         refractory_steps: see :func:`detections_from_probs`.
         thresholds: the grid swept (default: the fixed :data:`THRESHOLDS`).
+        early_steps: see :func:`match_detections`.
 
     Returns:
         DetectionMetrics at the threshold with the lowest FRR within the budget
         (ties: fewer false accepts).
     """
-    sweep = sweep_thresholds(probs, labels, thresholds, clip_seconds, refractory_steps)
+    sweep = sweep_thresholds(probs, labels, thresholds, clip_seconds, refractory_steps,
+                             early_steps)
     return operating_point(sweep, target_fa_per_hour)

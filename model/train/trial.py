@@ -23,7 +23,7 @@ from ..data.dataset import Dataset, load_dataset
 from .device import peak_memory, reset_peak_memory, synchronize
 from ..errors import ConfigError, LabError
 from .events import EpochRecord, RunSummary, TrialEvent, summarise_epochs
-from ..audio.features import feature_kind
+from ..audio.features import FEATURE_KIND_LOG, feature_kind
 from ..card import PRETRAINED_PATH, write_model_card
 from .feed import (Cancelled, Feed, StepRunner, choose_train_path, make_feed,
                    make_step_runner, predict_batches, read_examples, resident_bytes)
@@ -68,24 +68,35 @@ def probe_gru_kernel(model) -> str:
 
     One eager call of the first GRU layer on a 4-step input, counted by
     :mod:`model.train.kernels`: the kernel choice depends on device, dtype and layer settings,
-    not on the input's length, and an eager layer call traces no graph.
+    not on the input's length, and an eager layer call traces no graph. "none" for a
+    model without a GRU.
     """
     import keras
+    grus = [layer for layer in model.layers if type(layer).__name__ == "GRU"]
+    if not grus:
+        return "none"
     install_gru_probe()
     reset_gru_counts()
-    width = model.get_layer("conv").filters
-    model.get_layer("gru1")(keras.ops.zeros((1, 4, width)), training=False)
+    width = int(grus[0].cell.kernel.shape[0])  # the GRU's input width (seed: conv filters)
+    grus[0](keras.ops.zeros((1, 4, width)), training=False)
     report = gru_kernel_report()
     return report.label + (f" ({'; '.join(report.errors)})" if report.errors else "")
 
 
-def build_trial_model(cfg: TrialConfig, record: PrecisionRecord):
-    """Build and compile the network for ``cfg``, filling the record's dtypes and loss scaling."""
+def build_trial_model(cfg: TrialConfig, record: PrecisionRecord, kind: str = FEATURE_KIND_LOG):
+    """Build and compile the network for ``cfg``, filling the record's dtypes and loss scaling.
+
+    Args:
+        cfg: the trial; its ``network`` (spectrogram kinds) or ``head`` (speech embeddings)
+            is built, whichever reads ``kind``.
+        record: the run's precision record.
+        kind: the dataset's feature kind.
+    """
     import keras
 
     from .network import build_model
     keras.utils.set_random_seed(cfg.seed)
-    model = build_model(policy_for(cfg.precision), cfg.network)
+    model = build_model(policy_for(cfg.precision), cfg.network_for(kind), kind=kind)
     if cfg.init == "pretrained":
         load_pretrained_weights(model)
     model.compile(optimizer=make_optimizer(cfg.precision, cfg.learning_rate, record),
@@ -165,13 +176,16 @@ class _Trial:
     def score_dev(self, model, data: Dataset) -> tuple[float, object]:
         probs = predict_batches(model, self.feed.dev_batches(self.cfg.batch_size), self.cancel)
         labels = read_examples(data.y_dev, np.arange(probs.shape[0]))[..., 0]
+        timing = feature_kind(data.meta.feature_kind).timing  # spans in the kind's steps
         return (binary_crossentropy(probs, labels),
-                frr_at_fa_rate(probs, labels, self.cfg.target_fa_per_hour))
+                frr_at_fa_rate(probs, labels, self.cfg.target_fa_per_hour,
+                               refractory_steps=timing.refractory_steps,
+                               early_steps=timing.early_tolerance_steps))
 
     def prepare(self, data: Dataset):
         """Precision, model, feed and step mode; returns (model, runner, record)."""
         record = apply_precision(self.cfg.precision)
-        model = build_trial_model(self.cfg, record)
+        model = build_trial_model(self.cfg, record, data.meta.feature_kind)
         n_train = min(self.cfg.train_examples or data.n_train, data.n_train)
         n_dev = min(self.cfg.dev_examples or data.n_dev, data.n_dev)
         path = choose_train_path(record.backend, record.device_kind,

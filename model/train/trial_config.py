@@ -17,7 +17,7 @@ from ..data.dataset import DEFAULT_DATASET_DIR, Dataset, load_dataset
 from ..errors import ConfigError
 from .feed import PATH_MODES
 from .metrics import DEFAULT_TARGET_FA_PER_HOUR
-from .network import NetworkConfig
+from .network import NETWORK_SEED, HeadConfig, NetworkConfig, network_family
 from .precision import PRECISIONS, check_precision, default_precisions
 from .specaug import SpecAugmentConfig, check_spec_augment
 
@@ -45,9 +45,15 @@ class TrialConfig:
     target_fa_per_hour: float = DEFAULT_TARGET_FA_PER_HOUR  # FA budget of the FRR metric
     save_model: bool = True  # save the trained model as runs/<run_id>/model.keras
     tensorboard: bool = True  # write TensorBoard scalars under runs/<run_id>/tb
-    network: NetworkConfig = field(default_factory=NetworkConfig)  # architecture
+    network: NetworkConfig = field(default_factory=NetworkConfig)  # seed network (spectrogram kinds)
     train_path: str = "auto"  # "auto": fastest correct feed/step path; "portable": host feed, sync steps
     spec_augment: SpecAugmentConfig = field(default_factory=SpecAugmentConfig)  # training masks (off)
+    # the head trained instead of ``network`` when the dataset holds speech embeddings
+    head: HeadConfig = field(default_factory=HeadConfig)
+
+    def network_for(self, kind: str) -> NetworkConfig | HeadConfig:
+        """The architecture this trial trains on ``kind`` features (network or head)."""
+        return self.network if network_family(kind) == NETWORK_SEED else self.head
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict for JSON."""
@@ -61,6 +67,9 @@ class TrialConfig:
             net = known["network"]
             known["network"] = NetworkConfig(**{k: v for k, v in net.items()
                                                 if k in NetworkConfig.__dataclass_fields__})
+        if isinstance(known.get("head"), dict):
+            known["head"] = HeadConfig(**{k: v for k, v in known["head"].items()
+                                          if k in HeadConfig.__dataclass_fields__})
         if isinstance(known.get("spec_augment"), dict):
             aug = known["spec_augment"]
             known["spec_augment"] = SpecAugmentConfig(
@@ -132,8 +141,8 @@ def validate_trial_config(cfg: TrialConfig) -> None:
     _check_positive("false accepts per hour", cfg.target_fa_per_hour)
     _check_int("Conv1D filters", cfg.network.conv_filters, 1, 4096)
     _check_int("GRU units", cfg.network.gru_units, 1, 4096)
-    if not isinstance(cfg.network.dropout, (int, float)) or not 0 <= cfg.network.dropout < 1:
-        raise ConfigError(f"dropout must be in [0, 1), got {cfg.network.dropout!r}")
+    _check_dropout("dropout", cfg.network.dropout)
+    _check_head(cfg.head)
     check_spec_augment(cfg.spec_augment)
     if cfg.train_path not in PATH_MODES:
         raise ConfigError(f"unknown train path {cfg.train_path!r}; choose auto or portable")
@@ -141,6 +150,20 @@ def validate_trial_config(cfg: TrialConfig) -> None:
         raise ConfigError(f"unknown init {cfg.init!r}; choose scratch or pretrained")
     if cfg.init == "pretrained":
         check_pretrained_network(cfg.network)
+
+
+def _check_dropout(name: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
+        raise ConfigError(f"{name} must be in [0, 1), got {value!r}")
+
+
+def _check_head(head: HeadConfig) -> None:
+    """The head's settings (checked whatever the dataset: they are stored with every run)."""
+    _check_int("head Dense units", head.dense_units, 1, 4096)
+    _check_int("head GRU units", head.gru_units, 1, 4096)
+    _check_dropout("head dropout", head.dropout)
+    if not isinstance(head.layer_norm, bool):
+        raise ConfigError(f"head layer norm must be true or false, got {head.layer_norm!r}")
 
 
 def epoch_learning_rate(cfg: TrialConfig, epoch: int) -> float:
@@ -176,7 +199,8 @@ def check_pretrained_network(network: NetworkConfig, path: Path | None = None) -
 
 
 def check_against_dataset(cfg: TrialConfig, data: Dataset) -> None:
-    """Settings that depend on the data: batch size, example limits, a dev split."""
+    """Settings that depend on the data: batch size, example limits, a dev split, SpecAugment
+    on the kind's frames, the pretrained model's kind."""
     n_train = min(cfg.train_examples or data.n_train, data.n_train)
     if cfg.batch_size > n_train:
         raise ConfigError(f"batch size {cfg.batch_size} is larger than the {n_train} "
@@ -184,11 +208,23 @@ def check_against_dataset(cfg: TrialConfig, data: Dataset) -> None:
     if data.n_dev == 0:
         raise ConfigError(f"dataset {data.path} has no dev split (X_dev.npy, Y_dev.npy); "
                           "a trial needs one to measure dev loss")
+    _check_spec_augment_for(cfg.spec_augment, data)
     if cfg.init == "pretrained":
         kind = read_model_card(PRETRAINED_PATH)
         if kind is not None and kind != data.meta.feature_kind:
             raise ConfigError(f"init pretrained: the pretrained model reads {kind} features, "
-                              f"dataset {data.path} holds {data.meta.feature_kind}")
+                              f"dataset {data.path} holds {data.meta.feature_kind}; "
+                              "use init scratch")
+
+
+def _check_spec_augment_for(aug: SpecAugmentConfig, data: Dataset) -> None:
+    """SpecAugment masks spectrogram frames and bins: widths within the dataset's frames,
+    and no masks at all on speech embeddings (their values are not frequency bands)."""
+    kind = data.meta.feature_kind
+    if aug.active and network_family(kind) != NETWORK_SEED:
+        raise ConfigError(f"SpecAugment masks spectrogram bins; dataset {data.path} holds "
+                          f"{kind} features: turn SpecAugment off")
+    check_spec_augment(aug, int(data.x_train.shape[1]), int(data.x_train.shape[2]))
 
 
 def validate_comparison(cfg: ComparisonConfig, check_values: bool = False) -> Dataset:
