@@ -2,7 +2,9 @@
 
 The slow, single-process part (text-to-speech) runs once per split into a cached
 word bank; mixing is numpy only and runs in worker processes, each example seeded
-by (seed, split, index), so the bytes do not depend on the number of workers. Arrays
+by (seed, split, index), so the bytes do not depend on the number of workers. Each worker
+also computes its clips' features: speech embeddings (ONNX, one thread a process) cost
+~0.3 s a clip on this CPU, ten times the mixing, so they dominate such a dataset. Arrays
 are written through memory-mapped .npy files in a temporary folder beside the
 destination, which replaces the old folder only when everything is written: peak
 memory stays flat in the number of examples and nothing is ever half-written.
@@ -83,10 +85,9 @@ _W: dict[str, object] = {}  # per-process state set by _init_worker (module glob
 
 
 def _init_worker(cfg_dict: dict, bank_paths: dict[str, str | None], raw_folder: str,
-                 out_dir: str, feature_kind: str = FEATURE_KIND_LOG, onnx_threads: int = 1) -> None:
+                 out_dir: str, feature_kind: str = FEATURE_KIND_LOG) -> None:
     cfg = SynthConfig.from_dict(cfg_dict)
     _W["cfg"], _W["out"], _W["sources"], _W["kind"] = cfg, Path(out_dir), {}, feature_kind
-    _W["threads"] = onnx_threads
     _W["banks"] = {s: (WordBank.load(p) if p else None) for s, p in bank_paths.items()}
     _W["raw"] = _load_raw(cfg) if raw_folder else None
 
@@ -133,12 +134,13 @@ def _features16(clips: list[np.ndarray]) -> list[np.ndarray]:
     """float16 features of the worker's kind for each 10 s clip."""
     kind = _W.get("kind", FEATURE_KIND_LOG)
     if kind == FEATURE_KIND_EMBEDDING:
-        # the registry's transform embeds one clip; batching a chunk across clips in one
-        # process is ~the same work in 1/16 of the ONNX calls
-        from ..audio.embedding import EmbeddingConfig, audio_to_embeddings_batch
+        # the registry's transform embeds one clip; a chunk's clips go through the embedding
+        # model together (the same numbers, 1/16 of the calls). One ONNX thread per process
+        # (EmbeddingConfig's default): on this 2-core machine 2 threads made one process
+        # slower (2.1 vs 2.8 examples/s), and 2 workers x 2 threads slower still (1.5)
+        from ..audio.embedding import audio_to_embeddings_batch
 
-        config = EmbeddingConfig(intra_op_threads=int(_W.get("threads", 1)))
-        return [e.astype(np.float16) for e in audio_to_embeddings_batch(clips, config)]
+        return [e.astype(np.float16) for e in audio_to_embeddings_batch(clips)]
     from ..audio.features import audio_to_features
 
     return [audio_to_features(a, SAMPLE_RATE_HZ, kind).astype(np.float16) for a in clips]
@@ -202,12 +204,6 @@ def usable_cores() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def onnx_threads(processes: int) -> int:
-    """ONNX threads per featurising process, so that ``processes`` of them fill the cores
-    without oversubscribing them (more threads than cores slowed the embedding down)."""
-    return max(1, usable_cores() // max(1, processes))
-
-
 def _tasks(n_train: int, n_dev: int) -> list[tuple[str, int, int]]:
     return [(split, s, min(s + _CHUNK, n)) for split, n in (("train", n_train), ("dev", n_dev))
             for s in range(0, n, _CHUNK)]
@@ -218,10 +214,9 @@ def _mix_all(cfg: SynthConfig, bank_paths: dict[str, Path | None], tmp: Path, wo
              feature_kind: str = FEATURE_KIND_LOG) -> list[list[str]]:
     """Render every example into ``tmp``; returns the examples.csv rows in order."""
     tasks, total, rows = _tasks(cfg.n_train, cfg.n_dev), cfg.n_train + cfg.n_dev, []
-    in_process = workers <= 1 or total < _PARALLEL_MIN
     init = (cfg.to_dict(), {s: (str(p) if p else None) for s, p in bank_paths.items()},
-            cfg.raw_data, str(tmp), feature_kind, onnx_threads(1 if in_process else workers))
-    if in_process:
+            cfg.raw_data, str(tmp), feature_kind)
+    if workers <= 1 or total < _PARALLEL_MIN:
         _init_worker(*init)
         for task in tasks:
             rows += _render_range(task)
@@ -263,8 +258,8 @@ def make_dataset(cfg: SynthConfig, out_dir: str | Path = DEFAULT_DATASET_DIR,
         cfg: synthesis settings (validated here).
         out_dir: destination folder; replaced only after everything is written.
         progress: ``progress(stage, done, total)`` callback, called in this thread.
-        workers: mixing processes (default: usable cores, at most 4); each runs ONNX (speech
-            embeddings) on its share of the cores.
+        workers: mixing processes (default: usable cores, at most 4); each featurises its
+            own clips (speech embeddings: one ONNX thread each).
         cache_dir: where word banks are cached between runs.
         cancel: set it to stop early; raises Cancelled and leaves ``out_dir`` untouched.
         feature_kind: features stored in X, one of SYNTH_FEATURE_KINDS (``log-power-v1``,
