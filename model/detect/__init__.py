@@ -1,1 +1,2 @@
-"""Detection: streaming inference, the detector, ensembles, the chime, dev-set evaluation and its plots."""
+"""Detection: streaming inference, the detector, ensembles, the chime, dev-set evaluation
+and its plots, each on its model's step grid (:mod:`model.detect.timing`)."""
