@@ -88,10 +88,10 @@ def test_cancel_running_and_queued(runner, tiny):
 def test_a_failing_run_does_not_stop_the_worker(runner, tiny, monkeypatch):
     real_build = trial_mod.build_trial_model
 
-    def build(cfg, record):
+    def build(cfg, record, *rest):
         if cfg.precision == "amp-bf16":
             raise RuntimeError("simulated out of memory\nwith detail lines")
-        return real_build(cfg, record)
+        return real_build(cfg, record, *rest)
     monkeypatch.setattr(trial_mod, "build_trial_model", build)
     cid = runner.start(comparison(tiny, ("amp-bf16", "fp32")))
     assert runner.wait(cid, timeout=300)
