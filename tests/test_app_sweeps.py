@@ -5,6 +5,7 @@ The fake trainer's speeds are known (tests/sweep_helpers.py): AMP gains 1.0x at 
 """
 import json
 import threading
+import time
 
 import pytest
 from streamlit.dataframe_util import convert_arrow_bytes_to_pandas_df
@@ -114,6 +115,11 @@ def test_a_running_sweep_shows_progress_and_can_be_cancelled(lab, monkeypatch):
     at = AppTest.from_function(sweeps_script, default_timeout=TIMEOUT).run()
     at.text_input(key="s_batches").input("2, 4")
     at.button(key="s_start").click().run()
+    for _ in range(50):  # on a loaded machine the worker may not have picked the run up yet
+        if any("0/4 runs ended · running" in p.proto.text for p in at.get("progress")):
+            break
+        time.sleep(0.1)
+        at.run()
     assert any("0/4 runs ended · running" in p.proto.text for p in at.get("progress"))
     assert "No batch size has finished" in texts(at.info)[0]
     at.button(key="s_cancel").click().run()
