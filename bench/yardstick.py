@@ -30,12 +30,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench_args import invocation  # noqa: E402  (bench/ is the script's folder)
-from model.audio.feature_kinds import CLIP_SAMPLES, SAMPLE_RATE_HZ, SEED_TIMING, StepTiming  # noqa: E402
-from model.train.metrics import detections_from_probs, match_detections  # noqa: E402
+from model.audio.feature_kinds import CLIP_SAMPLES, SAMPLE_RATE_HZ  # noqa: E402
+from yardstick_score import (LEVEL_THRESHOLDS, count_false_accepts, labels_on_grid,  # noqa: E402
+                             prob_levels, report_thresholds, score_clips, timing_for)
 
 CACHE_DIR = ROOT / ".cache" / "yardstick"
 FETCH_HINT = "real speech is missing: fetch it once with  bash scripts/fetch_yardstick.sh"
-LEVEL_THRESHOLDS = (0.5, 0.9, 0.99)
 ENGINES = ("piper", "espeak")
 
 
@@ -66,102 +66,6 @@ REAL_SOURCES = (
 )
 
 
-# --- pure scoring (tests/test_yardstick.py) ------------------------------------------------
-def report_thresholds(card_threshold: float | None) -> list[float]:
-    """The card's threshold (when it has one) and the fixed levels, ascending, no repeats."""
-    levels = set(LEVEL_THRESHOLDS) | ({float(card_threshold)} if card_threshold else set())
-    return sorted(levels)
-
-
-def timing_for(feature_kind: str, step_s: float) -> StepTiming:
-    """The detection spans of a result (kind ``+``-joined for an ensemble; seconds per step):
-    the registry row's timing when one of its kinds has that step length, else the seed's
-    spans in seconds (0.36 s label, 0.55 s hold-off, 0.3 s early) on ``step_s``."""
-    from model.audio.features import FEATURE_REGISTRY
-
-    for name in feature_kind.split("+"):
-        row = FEATURE_REGISTRY.get(name)
-        if row is not None and abs(row.timing.step_seconds - step_s) <= 1e-3 * step_s:
-            return row.timing
-    seed = SEED_TIMING
-    return StepTiming(step_s, max(1, round(10.0 / step_s)), 0.0,
-                      *(max(1, round(n * seed.step_seconds / step_s)) for n in
-                        (seed.label_steps, seed.refractory_steps, seed.early_tolerance_steps)))
-
-
-def labels_on_grid(end_samples: Sequence[int], n_steps: int, timing: StepTiming) -> np.ndarray:
-    """0/1 labels of one 10 s clip on a model's step grid (the make-data convention).
-
-    Args:
-        end_samples: each trigger word's end, samples at 44.1 kHz.
-        n_steps: steps of the model's probabilities for the clip.
-        timing: the grid's spans.
-
-    Returns:
-        float32 (n_steps,): ``timing.label_steps`` ones from each word's first label step.
-    """
-    y = np.zeros(n_steps, np.float32)
-    for end in end_samples:
-        start = timing.label_start_step(int(end))
-        y[start:start + timing.label_steps] = 1.0
-    return y
-
-
-def score_clips(probs: np.ndarray, labels: np.ndarray, thresholds: Sequence[float],
-                timing: StepTiming, clip_seconds: float) -> list[dict[str, Any]]:
-    """Recall and false accepts per hour of labelled clips at each threshold.
-
-    Args:
-        probs, labels: (clips, steps) probabilities and 0/1 labels; thresholds: probabilities.
-        timing: hold-off and early tolerance, in the probabilities' steps.
-        clip_seconds: audio seconds per clip.
-
-    Returns:
-        Per threshold: threshold, triggers, found, recall, false_accepts, fa_per_hour.
-    """
-    hours = probs.shape[0] * clip_seconds / 3600.0
-    rows = []
-    for thr in thresholds:
-        det_rows, det_steps = detections_from_probs(probs, float(thr), timing.refractory_steps)
-        _, w_starts, _, first, inside = match_detections(det_rows, det_steps, labels,
-                                                         timing.early_tolerance_steps)
-        found, n_fa = int((first >= 0).sum()), int((~inside).sum())
-        rows.append({"threshold": float(thr), "triggers": int(w_starts.size), "found": found,
-                     "recall": found / w_starts.size if w_starts.size else None,
-                     "false_accepts": n_fa, "fa_per_hour": n_fa / hours if hours else 0.0})
-    return rows
-
-
-def count_false_accepts(traces: Sequence[np.ndarray], thresholds: Sequence[float],
-                        refractory_steps: int, seconds: float) -> list[dict[str, Any]]:
-    """Detections on speech without the trigger word (each one is a false accept).
-
-    Args:
-        traces: one probability trace per recording, any lengths; thresholds: probabilities.
-        refractory_steps: hold-off after a detection's start, steps; seconds: all the audio, s.
-
-    Returns:
-        Per threshold: threshold, false_accepts, fa_per_hour.
-    """
-    rows = []
-    for thr in thresholds:
-        n = sum(detections_from_probs(np.asarray(t, np.float32).reshape(1, -1), float(thr),
-                                      refractory_steps)[0].size for t in traces)
-        rows.append({"threshold": float(thr), "false_accepts": int(n),
-                     "fa_per_hour": n * 3600.0 / seconds if seconds > 0 else 0.0})
-    return rows
-
-
-def prob_levels(values: np.ndarray) -> dict[str, float]:
-    """Median, 99th percentile and max of probabilities (any shape; empty: zeros)."""
-    flat = np.asarray(values, np.float64).ravel()
-    if flat.size == 0:
-        return {"median": 0.0, "p99": 0.0, "max": 0.0, "steps": 0}
-    return {"median": float(np.median(flat)), "p99": float(np.quantile(flat, 0.99)),
-            "max": float(flat.max()), "steps": int(flat.size)}
-
-
-# --- sources ---------------------------------------------------------------------------------
 def real_speech_files(cache_dir: Path = CACHE_DIR) -> list[Path]:
     """The fetched real recordings, checked against their SHA-256 (SystemExit, saying how to
     fetch, when one is missing or altered)."""
