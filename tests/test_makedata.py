@@ -254,3 +254,80 @@ def test_cli_mixing_options_reach_the_synth_config(tmp_path, capsys):
         err = capsys.readouterr().err
         assert code == 2 and msg in err and err.count("\n") == 1
     assert not (tmp_path / "XY").exists()
+
+
+# --- --dev-engines: a whole text-to-speech engine held out of training ----------------------
+@pytest.mark.parametrize("seed,share,digest", [
+    (0, 0.2, "bf786cdb4b866fd2"), (5, 0.2, "7767aa3d5ed57f32"), (2026, 0.3, "db592914585d59b0")])
+def test_default_family_split_is_unchanged(seed, share, digest):
+    """No engine held out: the split the datasets made before --dev-engines existed (digests of it)."""
+    import json
+
+    from model.data.sources import split_families
+
+    assert split_families(seed, share, ()) == split_families(seed, share)
+    assert hashlib.sha256(json.dumps(split_families(seed, share)).encode()).hexdigest()[:16] == digest
+
+
+def test_dev_engines_piper_puts_every_piper_family_in_dev_only():
+    from model.data.sources import split_families
+    from model.data.speech import voice_families
+
+    train, dev = split_families(5, 0.2, ["piper"])
+    assert not [f for f in train if f.startswith("piper:")]
+    assert set(voice_families("piper")) <= set(dev)
+    default_train, default_dev = split_families(5, 0.2)
+    # espeak splits exactly as by default
+    assert train == [f for f in default_train if f.startswith("espeak:")]
+    assert [f for f in dev if f.startswith("espeak:")] == [f for f in default_dev if f.startswith("espeak:")]
+
+
+@pytest.mark.parametrize("engines,share,msg", [
+    (["festival"], 0.5, "unknown engine 'festival'"),
+    (["piper", "espeak"], 0.5, "training would have no voice"),
+    (["piper"], 1.0, "strictly between 0 and 1"),
+    (["espeak"], 0.0, "strictly between 0 and 1"),
+])
+def test_bad_dev_engines_fail_in_one_line_before_writing(tmp_path, cache, engines, share, msg):
+    out = tmp_path / "XY_train"
+    with pytest.raises(ConfigError, match=msg) as err:
+        make_dataset(SynthConfig(**{**TINY, "neural_share": share}), out, workers=1, cache_dir=cache,
+                     dev_engines=engines)
+    assert "\n" not in str(err.value) and not tmp_path.joinpath("XY_train").exists()
+
+
+def test_default_dev_engines_keep_the_same_bytes(tiny, tmp_path, cache):
+    out, report = tiny
+    again = make_dataset(SynthConfig(**TINY), tmp_path / "same", workers=1, cache_dir=cache, dev_engines=())
+    assert _digest(tmp_path / "same") == _digest(out)
+    assert (tmp_path / "same" / "examples.csv").read_bytes() == (out / "examples.csv").read_bytes()
+    assert "dev_engines" not in report.meta.config and again.meta.config == report.meta.config
+
+
+def test_dev_engines_piper_dataset_trains_on_espeak_only(tmp_path, cache):
+    from model.data.speech import voice_families
+
+    out = tmp_path / "XY_train"
+    report = make_dataset(SynthConfig(**TINY), out, workers=1, cache_dir=cache, dev_engines=["piper"])
+    meta = load_dataset(out).meta
+    assert meta.config["dev_engines"] == report.meta.config["dev_engines"] == ["piper"]
+    assert not [f for f in meta.train_voices if f.startswith("piper:")]
+    assert set(voice_families("piper")) <= set(meta.dev_voices)
+    with open(out / "examples.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    train_fams = {f for r in rows if r["split"] == "train" for f in r["trigger_families"].split(";") if f}
+    assert train_fams and all(f.startswith("espeak:") for f in train_fams)
+
+
+def test_cli_dev_engines_reach_make_dataset(tmp_path, capsys, monkeypatch):
+    import argparse
+
+    from model.cli import data_cmd, main
+    parser = argparse.ArgumentParser()
+    data_cmd.add_arguments(parser)
+    assert data_cmd.dev_engines_from_args(parser.parse_args([])) == ()
+    assert data_cmd.dev_engines_from_args(parser.parse_args(["--dev-engines", " piper, "])) == ("piper",)
+    code = main(["make-data", "--dev-engines", "piper,nope", "--examples", "2", "--out", str(tmp_path / "XY")])
+    err = capsys.readouterr().err
+    assert code == 2 and "unknown engine 'nope'" in err and err.count("\n") == 1
+    assert not (tmp_path / "XY").exists()

@@ -39,6 +39,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="features stored: log power (default), per-channel energy normalisation, "
                         "or openWakeWord's speech embeddings (96 values every 80 ms; a small head "
                         "trains on them)")
+    p.add_argument("--dev-engines", default="", metavar="ENGINES",
+                   help="comma list of text-to-speech engines (espeak, piper) held out of training "
+                        "whole: all their voices go to dev, to measure a model on an engine it never "
+                        "heard (default: none; each engine's families split train/dev)")
     p.add_argument("--cache-dir", default="", help="word-bank cache folder (default .cache/banks)")
 
 
@@ -71,6 +75,11 @@ def _mixing_overrides(args: argparse.Namespace) -> dict:
     return out
 
 
+def dev_engines_from_args(args: argparse.Namespace) -> tuple[str, ...]:
+    """Engine names of --dev-engines (checked by make_dataset; empty: none held out)."""
+    return tuple(e.strip() for e in (getattr(args, "dev_engines", "") or "").split(",") if e.strip())
+
+
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
@@ -88,7 +97,8 @@ def run(args: argparse.Namespace) -> int:
     from ..data.makedata import DEFAULT_CACHE_DIR
 
     report = make_dataset(config_from_args(args), args.out, progress=progress, workers=args.workers,
-                          cache_dir=args.cache_dir or DEFAULT_CACHE_DIR, feature_kind=args.features)
+                          cache_dir=args.cache_dir or DEFAULT_CACHE_DIR, feature_kind=args.features,
+                          dev_engines=dev_engines_from_args(args))
     meta = report.meta
     print(f"wrote {report.out_dir}: {meta.n_train} train + {meta.n_dev} dev examples of "
           f"'{meta.word}' ({len(meta.train_voices)} train / {len(meta.dev_voices)} dev voice families); "

@@ -22,7 +22,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -33,7 +33,7 @@ from ..procs import bare_main
 from ..audio.features import (CLIP_SAMPLES, FEATURE_KIND_EMBEDDING, FEATURE_KIND_LOG, SAMPLE_RATE_HZ,
                               SYNTH_FEATURE_KINDS, feature_kind)
 from .rawdata import ROLES, RawData, load_raw_data
-from .sources import ClipPool, split_families, split_sources
+from .sources import ClipPool, check_dev_engines, split_families, split_sources
 from .synth import (GENERATOR_VERSION, Example, Sources, SynthConfig, make_background_pool,
                     render_example)
 
@@ -251,7 +251,8 @@ def make_dataset(cfg: SynthConfig, out_dir: str | Path = DEFAULT_DATASET_DIR,
                  progress: ProgressFn | None = None, workers: int | None = None,
                  cache_dir: str | Path = DEFAULT_CACHE_DIR,
                  cancel: threading.Event | None = None,
-                 feature_kind: str = FEATURE_KIND_LOG) -> MakeDataReport:
+                 feature_kind: str = FEATURE_KIND_LOG,
+                 dev_engines: Sequence[str] = ()) -> MakeDataReport:
     """Synthesise a dataset folder (X.npy, Y.npy, X_dev.npy, Y_dev.npy, meta.json, examples.csv).
 
     Args:
@@ -265,6 +266,9 @@ def make_dataset(cfg: SynthConfig, out_dir: str | Path = DEFAULT_DATASET_DIR,
         feature_kind: features stored in X, one of SYNTH_FEATURE_KINDS (``log-power-v1``,
             ``pcen-v1``, ``speech-embedding-v1``); X and Y take its shapes and its labels'
             step timing.
+        dev_engines: text-to-speech engines ("espeak", "piper") held out of training whole:
+            every family of theirs goes to dev, so a model can be measured on an engine it
+            never heard. Empty (default): the usual per-engine family split.
 
     Returns:
         MakeDataReport with the meta and timings.
@@ -276,11 +280,11 @@ def make_dataset(cfg: SynthConfig, out_dir: str | Path = DEFAULT_DATASET_DIR,
     if feature_kind not in SYNTH_FEATURE_KINDS:
         raise ConfigError(f"unknown feature kind {feature_kind!r}; choose one of "
                           f"{', '.join(SYNTH_FEATURE_KINDS)}")
+    # the share only matters where banks are drawn (not for recordings alone)
+    held = check_dev_engines(dev_engines, cfg.neural_share if cfg.raw_mode != "only" else None)
     out = Path(out_dir).resolve()
     raw = _load_raw(cfg) if cfg.raw_data else None
-    from .sources import split_families
-
-    train_fams, dev_fams = split_families(cfg.seed, cfg.dev_family_share)
+    train_fams, dev_fams = split_families(cfg.seed, cfg.dev_family_share, held)
     t0 = time.perf_counter()
     bank_paths = _build_banks(cfg, {"train": train_fams, "dev": dev_fams}, Path(cache_dir), progress)
     t1 = time.perf_counter()
@@ -292,7 +296,7 @@ def make_dataset(cfg: SynthConfig, out_dir: str | Path = DEFAULT_DATASET_DIR,
         _allocate(tmp, cfg.n_train, cfg.n_dev, feature_kind)
         rows = _mix_all(cfg, bank_paths, tmp, workers or min(usable_cores(), 4), progress, cancel,
                         feature_kind)
-        meta = _meta(cfg, raw, train_fams, dev_fams, feature_kind)
+        meta = _meta(cfg, raw, train_fams, dev_fams, feature_kind, held)
         _write_csv(tmp / "examples.csv", rows)
         (tmp / META_FILE).write_text(meta.to_json())
         _swap_in(tmp, out)
@@ -303,14 +307,16 @@ def make_dataset(cfg: SynthConfig, out_dir: str | Path = DEFAULT_DATASET_DIR,
 
 
 def _meta(cfg: SynthConfig, raw: RawData | None, train_fams: list[str], dev_fams: list[str],
-          feature_kind: str = FEATURE_KIND_LOG) -> DatasetMeta:
+          feature_kind: str = FEATURE_KIND_LOG, dev_engines: Sequence[str] = ()) -> DatasetMeta:
     recorded = {"raw_files": raw.files, "raw_dev_disjoint": raw.dev_disjoint} if raw else {}
+    # beside the SynthConfig fields, like raw_files: readers keep only the fields they know
+    held = {"dev_engines": list(dev_engines)} if dev_engines else {}
     synthetic = cfg.raw_mode != "only"
     return DatasetMeta(
         word=cfg.word, feature_kind=feature_kind, n_train=cfg.n_train, n_dev=cfg.n_dev,
         seed=cfg.seed, generator_version=GENERATOR_VERSION, storage_dtype="float16",
         train_voices=train_fams if synthetic else [], dev_voices=dev_fams if synthetic else [],
-        config={**cfg.to_dict(), **recorded, "clip_samples": CLIP_SAMPLES,
+        config={**cfg.to_dict(), **recorded, **held, "clip_samples": CLIP_SAMPLES,
                 "sample_rate_hz": SAMPLE_RATE_HZ},
         created_utc=datetime.now(timezone.utc).isoformat(timespec="seconds"))
 

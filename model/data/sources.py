@@ -10,6 +10,7 @@ from typing import Sequence
 
 import numpy as np
 
+from ..errors import ConfigError
 from .bank import BankConfig, WordBank
 from .rawdata import RawData
 from .speech import ENGINES, voice_families
@@ -48,17 +49,58 @@ class ClipPool:
         return self.bank.families[int(self.rows[i])] if i < len(self.rows) else "recorded"
 
 
-def split_families(seed: int, dev_share: float) -> tuple[list[str], list[str]]:
+def check_dev_engines(dev_engines: Sequence[str], neural_share: float | None = None) -> tuple[str, ...]:
+    """Validate engines to hold out of training whole; returns them sorted, without repeats.
+
+    Args:
+        dev_engines: engine names (each one of ENGINES).
+        neural_share: the recipe's piper share, when banks will be drawn: with an engine
+            held out it must draw both engines (training one, dev the held-out one).
+
+    Raises:
+        ConfigError (one line): an unknown engine, every engine held out, or a share of 0 or 1.
+    """
+    held = tuple(sorted({str(e).strip() for e in dev_engines if str(e).strip()}))
+    unknown = [e for e in held if e not in ENGINES]
+    if unknown:
+        raise ConfigError(f"unknown engine {unknown[0]!r} in dev engines; choose from {', '.join(ENGINES)}")
+    if len(held) == len(ENGINES):
+        raise ConfigError(f"dev engines hold out every engine ({', '.join(held)}): training would have no voice")
+    # banks draw piper with probability neural_share: at 0 or 1 one engine is never drawn,
+    # so either training asks only for held-out voices or dev never hears the held-out engine
+    if neural_share is not None and held and not 0.0 < neural_share < 1.0:
+        raise ConfigError(f"dev engines {', '.join(held)} need a neural share strictly between 0 and 1 "
+                          f"(got {neural_share}): one side would have no voice of its engines")
+    return held
+
+
+def split_families(seed: int, dev_share: float,
+                   dev_engines: Sequence[str] = ()) -> tuple[list[str], list[str]]:
     """Hold out ``dev_share`` of each engine's voice families for the dev split.
 
+    Args:
+        seed: the dataset seed.
+        dev_share: share of each engine's families that goes to dev.
+        dev_engines: engines held out whole: all their families go to dev, none to train
+            (a model trained without them is then measured on voices of an unseen engine).
+
     Returns:
-        (train families, dev families); each engine keeps at least one family on each side.
+        (train families, dev families); each engine not held out keeps at least one family
+        on each side.
+
+    Raises:
+        ConfigError: an unknown engine, or every engine held out.
     """
+    held = check_dev_engines(dev_engines)
     rng = np.random.default_rng([int(seed), _FAMILY_SALT])
     train, dev = [], []
     for engine in ENGINES:
         fams = voice_families(engine)
+        # drawn even for a held-out engine, so the other engines' split stays the default one
         order = rng.permutation(len(fams))
+        if engine in held:
+            dev += sorted(fams)
+            continue
         n_dev = min(len(fams) - 1, max(1, int(round(dev_share * len(fams)))))
         dev += sorted(fams[i] for i in order[:n_dev])
         train += sorted(fams[i] for i in order[n_dev:])
@@ -80,13 +122,24 @@ def weighted_vocabulary(word: str, near_share: float) -> tuple[tuple[str, ...], 
 
 def bank_config_for(cfg: SynthConfig, split: str, families: list[str], n_examples: int,
                     auto_clips: int) -> BankConfig:
-    """The word bank of one split: its families only, sized to its example count."""
+    """The word bank of one split: its families only, sized to its example count.
+
+    A split whose families are all of one engine (an engine held out by dev engines)
+    draws that engine only: the recipe's neural share would otherwise ask for voices the
+    split does not have. With both engines present (always, by default) the share stays.
+    """
     vocab, _ = weighted_vocabulary(cfg.word, cfg.near_miss_share)
+    neural_share = cfg.neural_share
+    engines = {f.split(":", 1)[0] for f in families}
+    if engines == {"espeak"}:
+        neural_share = 0.0
+    elif engines == {"piper"}:
+        neural_share = 1.0
     return BankConfig(
         word=cfg.word, other_words=vocab,
         n_trigger_clips=cfg.bank_trigger_clips or auto_clips,
         n_other_clips=cfg.bank_other_clips or auto_clips,
-        neural_share=cfg.neural_share, seed=int(cfg.seed) * 2 + (split == "dev"),
+        neural_share=neural_share, seed=int(cfg.seed) * 2 + (split == "dev"),
         families=tuple(families))
 
 
