@@ -317,6 +317,12 @@ def test_dev_engines_piper_dataset_trains_on_espeak_only(tmp_path, cache):
         rows = list(csv.DictReader(fh))
     train_fams = {f for r in rows if r["split"] == "train" for f in r["trigger_families"].split(";") if f}
     assert train_fams and all(f.startswith("espeak:") for f in train_fams)
+    # samples of such a dataset are its own training examples (drawn from its own split)
+    clips = write_samples(SynthConfig(**TINY), tmp_path / "s", count=2, cache_dir=cache,
+                          dev_engines=["piper"])
+    audio, sr = read_audio(tmp_path / "s" / clips[1].file)
+    x1 = load_dataset(out).x_train[1].astype(np.float32)
+    assert np.max(np.abs(audio_to_features(audio, sr) - x1)) < 0.05
 
 
 def test_cli_dev_engines_reach_make_dataset(tmp_path, capsys, monkeypatch):

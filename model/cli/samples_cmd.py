@@ -19,13 +19,15 @@ def run(args: argparse.Namespace) -> int:
     from ..data.samples import write_samples
 
     folder = Path(args.dataset)
+    held: list[str] = []
     if (folder / "meta.json").is_file():
         meta = load_dataset(folder, check_values=False).meta
         known = {k: v for k, v in meta.config.items() if k in SynthConfig.__dataclass_fields__}
         cfg = SynthConfig.from_dict(known)
+        held = list(meta.config.get("dev_engines", []))
     else:
         cfg = SynthConfig()
-    for clip in write_samples(cfg, args.out, args.count):
+    for clip in write_samples(cfg, args.out, args.count, dev_engines=held):
         ends = ", ".join(f"{t:.2f}" for t in clip.trigger_end_s) or "none"
         print(f"{Path(args.out) / clip.file}: '{cfg.word}' ends at [{ends}] s; "
               f"{len(clip.other_spans_s)} other words; background {clip.background}")

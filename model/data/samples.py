@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -37,7 +38,8 @@ class SampleClip:
 
 
 def write_samples(cfg: SynthConfig, out_dir: str | Path, count: int = 4,
-                  cache_dir: str | Path | None = None) -> list[SampleClip]:
+                  cache_dir: str | Path | None = None,
+                  dev_engines: Sequence[str] = ()) -> list[SampleClip]:
     """Render the first ``count`` training examples of ``cfg`` as 16-bit WAV files.
 
     Args:
@@ -45,6 +47,8 @@ def write_samples(cfg: SynthConfig, out_dir: str | Path, count: int = 4,
         out_dir: folder for example_NNN.wav and labels.json.
         count: number of clips, 1..50.
         cache_dir: word-bank cache (default: the one make_dataset uses).
+        dev_engines: engines the dataset held out of training (its meta config's
+            ``dev_engines``), so the clips come from the dataset's own training voices.
 
     Returns:
         The written clips with their label times.
@@ -55,7 +59,7 @@ def write_samples(cfg: SynthConfig, out_dir: str | Path, count: int = 4,
     if not 1 <= count <= 50:
         raise ConfigError(f"sample count must be within 1..50 (got {count})")
     cfg.validate()
-    train_fams, dev_fams = split_families(cfg.seed, cfg.dev_family_share)
+    train_fams, dev_fams = split_families(cfg.seed, cfg.dev_family_share, tuple(dev_engines))
     paths = _build_banks(cfg, {"train": train_fams, "dev": dev_fams},
                          Path(cache_dir or DEFAULT_CACHE_DIR), None)
     bank = WordBank.load(paths["train"]) if paths["train"] else None
