@@ -13,7 +13,8 @@ from model.detect.chime import (CHIME_PATH, load_chime, mix_chimes, overlay_chim
 from model.detect.detector import DetectConfig, Detector, probabilities_to_detections
 from model.errors import AudioError, ConfigError, LabError
 from model.audio.features import FEATURE_KIND_PCEN, FEATURE_KINDS, STEP_SECONDS, audio_to_features
-from model.detect.stream import PieceGrid, iter_feature_pieces, resample_blocks
+from model.detect.pieces import PieceGrid, iter_feature_pieces
+from model.detect.stream import resample_blocks
 
 SPEECH_BINS = 37  # bins 0..36 = 0..8 kHz: the test network listens where speech lives
 
@@ -150,7 +151,7 @@ def test_every_kind_streams_in_pieces_like_the_whole_clip(kind):
     equals the whole clip, on the kind's own step grid: pieces of ~0.29 s (40 seed steps,
     4 embedding steps), fed in odd-sized blocks."""
     from model.audio.features import feature_kind
-    from model.detect.stream import piece_grid
+    from model.detect.pieces import piece_grid
 
     x = np.random.default_rng(7).normal(0, 0.1, 44100 * 2).astype(np.float32)
     x[20000:40000] *= 10  # a loud stretch, so running state matters
@@ -504,9 +505,9 @@ def test_embedding_head_streams_a_file_in_pieces_like_the_whole_clip(head_path, 
 def test_audio_fed_pieces_push_bounded_blocks(monkeypatch):
     """A clip handed over whole (the app's decoded clip) reaches the embedding stream in
     bounded pushes, with the same pieces."""
-    import model.detect.stream as stream
+    import model.detect.pieces as pieces
     from model.audio.embedding import EmbeddingStream
-    from model.detect.stream import piece_grid
+    from model.detect.pieces import piece_grid
 
     x = np.random.default_rng(8).normal(0, 0.1, 44100 * 4).astype(np.float32)
     grid = piece_grid("speech-embedding-v1")
@@ -515,7 +516,7 @@ def test_audio_fed_pieces_push_bounded_blocks(monkeypatch):
     push = EmbeddingStream.push
     monkeypatch.setattr(EmbeddingStream, "push",
                         lambda self, a: sizes.append(a.size) or push(self, a))
-    monkeypatch.setattr(stream, "PUSH_SECONDS", 0.5)
+    monkeypatch.setattr(pieces, "PUSH_SECONDS", 0.5)
     got = list(iter_feature_pieces([x], 5, grid, "speech-embedding-v1"))
     assert max(sizes) == 22050 and sum(sizes) == x.size
     assert [g.shape for g in got] == [w.shape for w in want]

@@ -122,7 +122,7 @@ def test_evaluate_command_names_the_members(pair, tmp_path, capsys):
 
 
 def test_piece_sets_share_power_and_equal_each_kind_alone():
-    from model.detect.stream import PieceGrid, iter_feature_piece_sets, iter_feature_pieces
+    from model.detect.pieces import PieceGrid, iter_feature_piece_sets, iter_feature_pieces
 
     audio = _speechlike(seconds=7.0)
     blocks = [audio[i:i + 30000] for i in range(0, audio.size, 30000)]

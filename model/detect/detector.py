@@ -2,10 +2,11 @@
 
 One output step lasts what the model's feature kind says (:mod:`model.detect.timing`):
 10 s / 1375 ~ 7.27 ms for a spectrogram network, 80 ms for a head over speech embeddings.
-Files of any length are streamed in bounded pieces (:mod:`model.detect.stream`) through the
-network with its GRU state carried (:mod:`model.detect.inference`), so memory stays flat and
-the probabilities equal whole-clip processing to within 1e-4 (tests/test_detect.py). The
-chime lives in :mod:`model.detect.chime`.
+Files of any length are decoded in bounded blocks (:mod:`model.detect.stream`) and cut into
+bounded pieces (:mod:`model.detect.pieces`) that go through the network with its GRU state
+carried (:mod:`model.detect.inference`), so memory stays flat and the probabilities equal
+whole-clip processing to within 1e-4 (tests/test_detect.py). The chime lives in
+:mod:`model.detect.chime`.
 
 Detection rule (:func:`probabilities_to_detections`, pure): a step is *on* when its
 probability is >= threshold; a run of at least ``min_steps`` consecutive on-steps is an
@@ -36,8 +37,8 @@ from ..errors import AudioError, ConfigError, LabError
 from ..audio.feature_kinds import SEED_TIMING, StepTiming
 from ..audio.features import FEATURE_KIND_LOG, FEATURE_KINDS, SAMPLE_RATE_HZ, to_mono_44k
 from ..train.metrics import detection_groups, episodes
-from .stream import (StreamInfo, iter_feature_piece_sets, iter_mono_blocks, open_source,
-                     resample_blocks)
+from .pieces import iter_feature_piece_sets
+from .stream import StreamInfo, iter_mono_blocks, open_source, resample_blocks
 from .timing import shared_timing, step_times
 
 

@@ -3,7 +3,7 @@
 A model is found from a spec ("pretrained", a .keras path or a run ID), loaded safely
 (.keras only, ``safe_mode=True``, no pickles) and rebuilt as a *streaming* network: the
 same layers and weights, but every recurrent layer also takes and returns its state.
-Feeding step-aligned feature pieces (see :mod:`model.detect.stream`) through it, state carried
+Feeding step-aligned feature pieces (see :mod:`model.detect.pieces`) through it, state carried
 from piece to piece, gives the whole-clip outputs up to float rounding (tested).
 
 The network reads its feature kind's frames: a spectrogram network starts with a Conv1D
@@ -31,8 +31,8 @@ from ..card import PRETRAINED_PATH
 from ..errors import LabError
 from ..audio.features import FEATURE_KIND_LOG, feature_kind
 
-if TYPE_CHECKING:  # stream imports soundfile; resolving and loading a model must not need it
-    from .stream import PieceGrid
+if TYPE_CHECKING:
+    from .pieces import PieceGrid
 
 PRETRAINED_SPEC = "pretrained"
 # layers that act on each time step alone, so pieces cannot change their output
@@ -181,7 +181,7 @@ def _chain_grid(model: Any, kind: str) -> tuple[PieceGrid, int]:
     Returns:
         (the pieces' grid on the kind's frames, values per frame).
     """
-    from .stream import piece_grid
+    from .pieces import piece_grid
 
     if len(model.inputs) != 1 or len(model.outputs) != 1:
         raise LabError("detection needs a model with one input and one output")
