@@ -169,7 +169,7 @@ class FeatureKind:
     new_audio_stream: Callable[[], Any] | None = None
 
     def __post_init__(self) -> None:
-        # detection (model/detect/stream.py) feeds power-frame state the power frames it
+        # detection (model/detect/pieces.py) feeds power-frame state the power frames it
         # shares between kinds, and audio state the audio itself
         if self.new_stream is not None and self.from_power is None:
             raise ValueError(f"{self.name}: running state is fed power frames, so the kind "
