@@ -34,12 +34,23 @@ class ModelChoice:
     path: Path  # the .keras file (its mtime keys the cache)
 
 
-def list_models(store: RunStore, extra: list[Path], limit: int = 50) -> list[ModelChoice]:
-    """The pretrained model (if shipped), extra .keras files, then finished runs, newest first."""
+def list_models(store: RunStore, extra: list[Path], limit: int = 50,
+                candidates: list[Path] | None = None) -> list[ModelChoice]:
+    """The pretrained model (if shipped), extra .keras files, candidate detectors, then
+    finished runs, newest first.
+
+    Args:
+        store: the run store.
+        extra: .keras files named by LAB_MODELS.
+        limit: comparisons to look at, newest first.
+        candidates: candidate detectors (bench/candidates/*.keras), labelled with their kind.
+    """
     out = []
     if PRETRAINED_PATH.is_file():
         out.append(ModelChoice(_pretrained_label(), "pretrained", PRETRAINED_PATH))
     out += [ModelChoice(f"file {p.name}", str(p), p) for p in extra if p.is_file()]
+    out += [ModelChoice(f"candidate {p.stem} ({read_model_card(p) or 'log-power-v1'})", str(p), p)
+            for p in candidates or [] if p.is_file()]
     for comp in store.comparisons(limit=limit):
         for run in store.runs(comp.id):
             path = store.model_path(run.id) if run.status == "finished" else None

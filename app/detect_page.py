@@ -102,7 +102,8 @@ def _pick_clip() -> Clip | None:
 
 
 def _pick_model() -> ModelChoice | None:
-    choices = list_models(store(), settings().extra_models)
+    app = settings()
+    choices = list_models(store(), app.extra_models, candidates=app.candidate_models)
     if not choices:
         st.info("No model yet: no pretrained model is shipped and no run has finished. "
                 "Train one on the Trials page.")

@@ -4,6 +4,7 @@ elsewhere without touching the code).
 * ``LAB_STORE``: run store database (default ``runs/lab.sqlite``).
 * ``LAB_DATASET``: dataset folder the Trials page trains on (default ``XY_train``).
 * ``LAB_MODELS``: extra .keras models offered on the Detect page, separated by ``:``.
+* ``LAB_CANDIDATES``: folder of candidate detectors offered there too (default bench/candidates).
 * ``LAB_DEMO_DIR``: folder of demo clips for the Detect page (default ``assets/demo``;
   ``assets/samples`` is offered too when it exists).
 * ``LAB_NETWORK``: default network size for new trials, ``FILTERS,GRU_UNITS[,DROPOUT]``
@@ -30,6 +31,7 @@ class AppSettings:
     extra_models: list[Path] = field(default_factory=list)  # additional .keras files
     demo_dirs: list[Path] = field(default_factory=list)  # folders with demo WAV clips
     network: NetworkConfig = field(default_factory=NetworkConfig)  # default architecture
+    candidate_models: list[Path] = field(default_factory=list)  # bench/candidates/*.keras
 
 
 def parse_network(text: str) -> NetworkConfig:
@@ -55,4 +57,6 @@ def load_settings(env: dict[str, str] | None = None) -> AppSettings:
     models = [Path(p) for p in (env.get("LAB_MODELS") or "").split(os.pathsep) if p.strip()]
     demo = Path(env.get("LAB_DEMO_DIR") or ROOT / "assets" / "demo")
     network = parse_network(env["LAB_NETWORK"]) if env.get("LAB_NETWORK") else NetworkConfig()
-    return AppSettings(store, dataset, models, [demo, ROOT / "assets" / "samples"], network)
+    candidates = Path(env.get("LAB_CANDIDATES") or ROOT / "bench" / "candidates")
+    return AppSettings(store, dataset, models, [demo, ROOT / "assets" / "samples"], network,
+                       sorted(candidates.glob("*.keras")) if candidates.is_dir() else [])

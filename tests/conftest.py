@@ -22,7 +22,7 @@ def tiny(tmp_path_factory):
 
 @pytest.fixture
 def lab(tmp_path, tiny, monkeypatch):
-    """Environment of a fresh app: temp store, tiny dataset, small network, empty demo folder.
+    """Environment of a fresh app: temp store, tiny dataset, small network, no demo clips or candidates.
 
     Yields the temp folder; the process-wide runner of that store is shut down afterwards.
     """
@@ -32,5 +32,6 @@ def lab(tmp_path, tiny, monkeypatch):
     monkeypatch.setenv("LAB_DATASET", str(tiny))
     monkeypatch.setenv("LAB_NETWORK", "8,8,0.1")
     monkeypatch.setenv("LAB_DEMO_DIR", str(tmp_path / "demo"))
+    monkeypatch.setenv("LAB_CANDIDATES", str(tmp_path / "candidates"))  # none unless a test adds
     yield tmp_path
     get_runner(tmp_path / "lab.sqlite").shutdown(timeout=30)

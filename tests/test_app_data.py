@@ -121,6 +121,20 @@ def test_detect_helpers(tmp_path, store):
     # the shipped pretrained model comes first, then extra files that exist
     assert [c.spec for c in list_models(store, [model, tmp_path / "missing.keras"])] == \
         ["pretrained", str(model)]
+    # candidate detectors follow the extra files, labelled with the features they read
+    from model.card import write_model_card
+    cand = tmp_path / "cands" / "embed-x.keras"
+    cand.parent.mkdir()
+    cand.write_bytes(b"x")
+    write_model_card(cand, "speech-embedding-v1")
+    choices = list_models(store, [model], candidates=[cand, tmp_path / "cands" / "gone.keras"])
+    assert [c.spec for c in choices] == ["pretrained", str(model), str(cand)]
+    assert choices[2].label == "candidate embed-x (speech-embedding-v1)"
+    settings = load_settings({"LAB_CANDIDATES": str(cand.parent)})
+    assert settings.candidate_models == [cand]
+    assert load_settings({"LAB_CANDIDATES": str(tmp_path / "none")}).candidate_models == []
+    shipped = load_settings({}).candidate_models  # the repository's own candidates
+    assert all(p.suffix == ".keras" and p.parent.name == "candidates" for p in shipped)
 
 
 def test_ran_as_names_precision_switches_and_the_engine_path():

@@ -35,6 +35,7 @@ def lab(tmp_path, tiny, monkeypatch):
     monkeypatch.setenv("LAB_DATASET", str(tiny))
     monkeypatch.setenv("LAB_MODELS", str(model))
     monkeypatch.setenv("LAB_DEMO_DIR", str(tmp_path / "demo"))
+    monkeypatch.setenv("LAB_CANDIDATES", str(tmp_path / "candidates"))
     yield model
     get_runner(tmp_path / "lab.sqlite").shutdown(timeout=30)
 
