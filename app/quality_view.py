@@ -84,7 +84,8 @@ def is_stale(report: EvalReport, model_path: Path) -> bool:
     modification times, not bytes), else by path and modification time.
     """
     try:
-        if report.model_sha256:  # an ensemble's members count too (their hashes since session 5)
+        # an ensemble's members count too (reports record their hashes since 5591732, 2026-11-29)
+        if report.model_sha256:
             members = {p.name: file_sha256(p) for p in member_paths(model_path)}
             return file_sha256(model_path) != report.model_sha256 or members != report.members
         mtime = model_path.stat().st_mtime

@@ -12,11 +12,11 @@ and a kind's own are in its ``StepTiming``: label span, hold-off and early toler
 * A *detection* starts where the probability rises to or above the threshold. After a
   detection the detector is refractory for ``refractory_steps`` steps counted from its
   start, as the seed's chime hold-off (75 steps since the last chime): an episode that
-  starts within that time belongs to the same detection. (Until session 5 the hold-off ran
-  from the *end* of the last episode; the probability stays high through the 50-step label
-  window, so the second of two trigger words said back to back, ~0.67 s apart, was scored
-  a miss even when the network flagged it with an episode of its own: 213 of the shipped
-  model's 473 misses on its 3,000-clip dev set.)
+  starts within that time belongs to the same detection. (Until commit 1463dee, 2026-11-29,
+  the hold-off ran from the *end* of the last episode; the probability stays high through
+  the 50-step label window, so the second of two trigger words said back to back, ~0.67 s
+  apart, was scored a miss even when the network flagged it with an episode of its own: 213
+  of the shipped model's 473 misses on its 3,000-clip dev set.)
 * A trigger is *found* if a detection starts inside its label window or at most
   ``EARLY_TOLERANCE_STEPS`` (0.3 s; ``early_steps``) before it, i.e. during the word's last syllables: a
   network trained on labels that begin at the word's end rises at that boundary, and at
