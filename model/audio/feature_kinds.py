@@ -128,8 +128,16 @@ class StepTiming:
 # the seed network's steps: 50 label steps (0.36 s), 75 hold-off (0.55 s), 41 early (0.3 s)
 SEED_TIMING = StepTiming(step_seconds=STEP_SECONDS, clip_steps=N_STEPS, first_step_end_seconds=0.0,
                          label_steps=50, refractory_steps=75, early_tolerance_steps=41)
-# openWakeWord's speech embeddings at 16 kHz: a 12,512-sample window (0.782 s) every 1,280
-EMBEDDING_FRAMES = FrameGrid(window_samples=12512, hop_samples=1280, sample_rate_hz=16000)
+# openWakeWord's speech embeddings: mel frames of 512 samples every 160 at 16 kHz, and one
+# embedding per 76 mel frames every 8: a 12,512-sample window (0.782 s) every 1,280 (80 ms)
+EMBED_RATE_HZ = 16000  # what both ONNX models expect
+MEL_WINDOW_SAMPLES = 512  # 16 kHz samples each mel frame reads (32 ms)
+MEL_HOP_SAMPLES = 160  # 16 kHz samples between mel frames (10 ms)
+EMBED_WINDOW_FRAMES = 76  # mel frames per embedding window
+EMBED_STRIDE_FRAMES = 8  # mel frames between embedding windows
+EMBEDDING_FRAMES = FrameGrid(
+    window_samples=(EMBED_WINDOW_FRAMES - 1) * MEL_HOP_SAMPLES + MEL_WINDOW_SAMPLES,
+    hop_samples=EMBED_STRIDE_FRAMES * MEL_HOP_SAMPLES, sample_rate_hz=EMBED_RATE_HZ)
 EMBEDDING_STEPS = StepGrid(kernel_frames=1, stride_frames=1)  # the head reads one frame a step
 EMBEDDING_TIMING = StepTiming(
     step_seconds=EMBEDDING_FRAMES.hop_samples / EMBEDDING_FRAMES.sample_rate_hz,
@@ -167,6 +175,9 @@ class FeatureKind:
     # returns the features of the frames completed so far and flush() those left at the end
     # (a speech embedding's resampler and mel context); None: streamed from power frames
     new_audio_stream: Callable[[], Any] | None = None
+    # many whole clips at once -> their features, the same numbers as ``transform`` per clip,
+    # for a kind computed by a network that is cheaper per call on a batch; None: per clip
+    batch_transform: Callable[[Any], list[Features]] | None = None
 
     def __post_init__(self) -> None:
         # detection (model/detect/pieces.py) feeds power-frame state the power frames it

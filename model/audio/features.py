@@ -30,7 +30,7 @@ from scipy.signal import get_window
 
 from ..errors import AudioError
 # the grids and names live below the transforms; re-exported here, where callers look
-from .embedding import EMBED_DIM, EmbeddingStream, audio_to_embeddings
+from .embedding import EMBED_DIM, EmbeddingStream, audio_to_embeddings, audio_to_embeddings_batch
 from .feature_kinds import (CLIP_SAMPLES, CLIP_SECONDS, EMBEDDING_FRAMES, EMBEDDING_STEPS,
                             EMBEDDING_TIMING, FEATURE_KIND_EMBEDDING, FEATURE_KIND_LOG,
                             FEATURE_KIND_PCEN, FEATURE_KIND_SEED, HOP_SAMPLES, LOG_POWER_FRAMES,
@@ -237,7 +237,7 @@ FEATURE_REGISTRY: dict[str, FeatureKind] = {row.name: row for row in (
     FeatureKind(name=FEATURE_KIND_EMBEDDING, frames=EMBEDDING_FRAMES, steps=EMBEDDING_STEPS,
                 n_values=EMBED_DIM, synthesisable=True, float16_safe=True,
                 transform=audio_to_embeddings, timing=EMBEDDING_TIMING,
-                new_audio_stream=EmbeddingStream),
+                new_audio_stream=EmbeddingStream, batch_transform=audio_to_embeddings_batch),
 )}
 FEATURE_KINDS = tuple(FEATURE_REGISTRY)  # every kind a dataset or model card may name
 SYNTH_FEATURE_KINDS = tuple(k for k, row in FEATURE_REGISTRY.items() if row.synthesisable)

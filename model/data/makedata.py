@@ -30,8 +30,8 @@ from .bank import BankConfig, WordBank, build_or_load_bank
 from .dataset import DEFAULT_DATASET_DIR, META_FILE, DatasetMeta, expected_shapes
 from ..errors import ConfigError, LabError
 from ..procs import bare_main
-from ..audio.features import (CLIP_SAMPLES, FEATURE_KIND_EMBEDDING, FEATURE_KIND_LOG, SAMPLE_RATE_HZ,
-                              SYNTH_FEATURE_KINDS, feature_kind)
+from ..audio.features import (CLIP_SAMPLES, FEATURE_KIND_LOG, SAMPLE_RATE_HZ, SYNTH_FEATURE_KINDS,
+                              audio_to_features, feature_kind)
 from .rawdata import ROLES, RawData, load_raw_data
 from .sources import ClipPool, check_dev_engines, split_families, split_sources
 from .synth import (GENERATOR_VERSION, Example, Sources, SynthConfig, make_background_pool,
@@ -133,16 +133,13 @@ def _render_range(task: tuple[str, int, int]) -> list[list[str]]:
 def _features16(clips: list[np.ndarray]) -> list[np.ndarray]:
     """float16 features of the worker's kind for each 10 s clip."""
     kind = _W.get("kind", FEATURE_KIND_LOG)
-    if kind == FEATURE_KIND_EMBEDDING:
-        # the registry's transform embeds one clip; a chunk's clips go through the embedding
-        # model together (the same numbers, 1/16 of the calls). One ONNX thread per process
-        # (EmbeddingConfig's default): on this 2-core machine 2 threads made one process
-        # slower (2.1 vs 2.8 examples/s), and 2 workers x 2 threads slower still (1.5)
-        from ..audio.embedding import audio_to_embeddings_batch
-
-        return [e.astype(np.float16) for e in audio_to_embeddings_batch(clips)]
-    from ..audio.features import audio_to_features
-
+    batch = feature_kind(kind).batch_transform
+    if batch is not None:
+        # a chunk's clips go through the network together (the same numbers, 1/16 of the
+        # calls). Speech embeddings use one ONNX thread per process (EmbeddingConfig's
+        # default): on this 2-core machine 2 threads made one process slower (2.1 vs 2.8
+        # examples/s), and 2 workers x 2 threads slower still (1.5)
+        return [e.astype(np.float16) for e in batch(clips)]
     return [audio_to_features(a, SAMPLE_RATE_HZ, kind).astype(np.float16) for a in clips]
 
 
