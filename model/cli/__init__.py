@@ -22,6 +22,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "samples": ("samples_cmd", "write a few synthesised 10 s clips as WAV with label times"),
     "evaluate": ("evaluate_cmd", "quality on the dev split's unseen voices: DET curve, FRR at "
                                  "1 FA/h, latency"),
+    "mine-negatives": ("mine_cmd", "add the negative clips a model fires on most to a dataset's "
+                                   "training split"),
 }
 
 
