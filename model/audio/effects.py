@@ -1,4 +1,5 @@
-"""Audio effects the augmentation draws from: levels, speed and pitch, filters, rooms, air.
+"""Audio effects the augmentation draws from: levels, speed and pitch, filters, rooms, air,
+convolution with room impulse responses.
 
 Pure numpy/scipy (soxr for resampling), float32 mono at 44.1 kHz; effects that need
 randomness take a numpy Generator, so a seed gives the same bytes every time. Levels are
@@ -249,3 +250,53 @@ def add_reverb(audio: np.ndarray, rt60_s: float, wet: float, rng: np.random.Gene
     out = fftconvolve(x, ir).astype(np.float32) * np.float32(wet)
     out[:x.size] += np.float32(1.0 - wet) * x
     return out
+
+
+RIR_LEAD = 44  # samples (1 ms) an aligned impulse response keeps before its direct sound
+
+
+def align_rir(rir: np.ndarray, tail_db: float = -50.0) -> np.ndarray:
+    """Make a room impulse response ready to convolve words with: direct sound at a fixed place.
+
+    The direct sound is the first sample reaching half of the largest magnitude (measured
+    responses start with silence or noise, simulated ones with a propagation delay). The
+    response is cut to start :data:`RIR_LEAD` samples before it, so a convolved word's dry
+    end moves by exactly that lead, and cut where its remaining energy (Schroeder backward
+    integral) falls ``tail_db`` below the total, with a 5 ms fade-out.
+
+    Args:
+        rir: float mono impulse response at 44.1 kHz.
+        tail_db: energy level, dB below the total, where the tail is cut.
+
+    Returns:
+        float32 response of unit energy; its direct sound is at index ``RIR_LEAD``.
+    """
+    h = np.asarray(rir, dtype=np.float64)
+    mag = np.abs(h)
+    if h.ndim != 1 or h.size == 0 or not np.all(np.isfinite(h)) or mag.max() <= 0:
+        raise ValueError("an impulse response must be finite, mono and not silent")
+    onset = int(np.argmax(mag >= 0.5 * mag.max()))
+    h = h[max(onset - RIR_LEAD, 0):]
+    if onset < RIR_LEAD:  # too little before the direct sound: pad so the lead is exact
+        h = np.concatenate([np.zeros(RIR_LEAD - onset), h])
+    remaining = np.cumsum(h[::-1] ** 2)[::-1]
+    keep = max(int(np.count_nonzero(remaining > remaining[0] * 10.0 ** (tail_db / 10.0))), RIR_LEAD + 1)
+    h = h[:keep]
+    fade = min(220, h.size - RIR_LEAD - 1)
+    h[h.size - fade:] *= np.linspace(1.0, 0.0, fade)
+    return (h / np.sqrt(np.sum(h * h))).astype(np.float32)
+
+
+def convolve_rir(audio: np.ndarray, rir: np.ndarray) -> np.ndarray:
+    """A dry word as heard in a room: ``audio`` convolved with an aligned response.
+
+    Args:
+        audio: dry float samples.
+        rir: response from :func:`align_rir` (unit energy, direct sound at ``RIR_LEAD``).
+
+    Returns:
+        float32 of length ``len(audio) + len(rir) - 1``; the dry sound now ends at
+        ``len(audio) + RIR_LEAD`` (1 ms later), the rest is the room's tail.
+    """
+    return fftconvolve(np.asarray(audio, dtype=np.float32), np.asarray(rir, dtype=np.float32)).astype(
+        np.float32, copy=False)

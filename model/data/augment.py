@@ -6,8 +6,9 @@ from the numpy Generator passed in, so a seed gives the same bytes every time.
 Two stages:
 
 * :func:`augment_word` — per spoken word: speed (tempo and pitch together), pitch
-  (duration kept), energy above 11.5 kHz ("air", off by default), room reverberation,
-  and a random RMS level.
+  (duration kept), energy above 11.5 kHz ("air", off by default), a room (a measured or
+  simulated impulse response, off by default; else the synthetic reverberation), and a
+  random RMS level.
 * :func:`augment_mix` — per 10 s mix, the recording channel: band limiting like a
   phone (optionally 8-bit mu-law like G.711) or a cheap microphone, a microphone
   resonance (peaking EQ), and an overall gain. Length is kept, so labels stay valid.
@@ -23,9 +24,11 @@ from typing import Any
 
 import numpy as np
 
-from ..audio.effects import (add_air, add_reverb, band_limit, gain_db, limit_peak, peak_eq,
-                      perturb_speed, quantize_mulaw, scale_to_dbfs, shift_pitch)
+from ..audio.effects import (RIR_LEAD, add_air, add_reverb, band_limit, convolve_rir, gain_db,
+                             limit_peak, peak_eq, perturb_speed, quantize_mulaw, scale_to_dbfs,
+                             shift_pitch)
 from ..errors import ConfigError
+from .acoustics import MEASURED_RIRS, ROOM_RIRS, pick_rir
 
 
 @dataclass
@@ -44,6 +47,17 @@ class AugmentConfig:
     word_level_dbfs: tuple[float, float] = (-30.0, -12.0)  # word RMS level, dBFS
     air_prob: float = 0.0  # chance a word gets speech-like energy above 11.5 kHz (the banks' TTS has none)
     air_db_range: tuple[float, float] = (-35.0, -15.0)  # that energy, dB below the word's envelope
+    # a real room instead of the synthetic reverb (off by default: old recipes keep their bytes)
+    rir_prob: float = 0.0  # chance a word is convolved with a room impulse response (then no reverb)
+    rir_measured_share: float = 0.3  # share of those rooms that are measured (rest simulated)
+    rir_measured: tuple[str, ...] = ROOM_RIRS  # measured responses used (fetch_acoustics.sh files)
+    rir_sim_rooms: int = 96  # simulated responses in the pool (built once, cached in .cache/acoustics)
+    rir_sim_seed: int = 0  # seed of the simulated pool: same settings, same rooms
+    rir_sim_rt60_s: tuple[float, float] = (0.2, 0.9)  # simulated reverberation time (Sabine), s
+    rir_sim_size_m: tuple[float, float] = (2.5, 9.0)  # simulated floor side lengths, m
+    rir_sim_height_m: tuple[float, float] = (2.4, 4.0)  # simulated ceiling height, m
+    rir_sim_distance_m: tuple[float, float] = (0.3, 4.0)  # talker-to-microphone distance, m
+    rir_sim_max_order: int = 40  # image-source order cap (speed; long tails are cut short)
     # --- per 10 s mix (augment_mix): the recording channel ---
     bandlimit_prob: float = 0.3  # chance the whole mix is band limited
     phone_share: float = 0.4  # share of band-limited mixes using the phone band (rest: cheap mic)
@@ -72,7 +86,12 @@ class AugmentConfig:
 
     def validate(self) -> None:
         """Raise ConfigError naming the first setting out of range."""
-        validate_config(self, order_fields=("phone_order", "mic_order"))
+        validate_config(self, order_fields=("phone_order", "mic_order", "rir_sim_rooms",
+                                            "rir_sim_max_order"), choice_fields=("rir_measured",))
+        if not set(self.rir_measured) <= set(MEASURED_RIRS):
+            raise ConfigError(f"rir_measured must name files of {MEASURED_RIRS}, got {self.rir_measured}")
+        if self.rir_sim_rt60_s[0] <= 0 or self.rir_sim_size_m[0] < 1.0 or self.rir_sim_distance_m[0] <= 0:
+            raise ConfigError("simulated rooms need RT60 > 0, sides >= 1 m and a distance > 0")
         if self.speed_range[0] <= 0 or self.rt60_range_s[0] <= 0 or self.mic_eq_q_range[0] <= 0:
             raise ConfigError("speed factors, reverberation times and EQ Q must be positive")
         if not 0.0 <= self.wet_range[0] <= self.wet_range[1] <= 1.0:
@@ -117,7 +136,8 @@ def augment_word_timed(audio: np.ndarray, rng: np.random.Generator,
 
     Returns:
         (float32 audio, end sample): the spoken word ends at ``end`` (after speed
-        changes); samples after it are reverberation tail only. Put labels there.
+        changes; 1 ms later in a room response, whose direct sound comes at RIR_LEAD);
+        samples after it are reverberation tail only. Put labels there.
     """
     x = np.array(audio, dtype=np.float32)  # a copy: the caller's clip is never modified
     if rng.random() < cfg.speed_prob:
@@ -127,7 +147,10 @@ def augment_word_timed(audio: np.ndarray, rng: np.random.Generator,
     if cfg.air_prob > 0 and rng.random() < cfg.air_prob:  # no draw when off: old mixes unchanged
         x = add_air(x, _draw(rng, cfg.air_db_range), rng)
     end = int(x.size)
-    if rng.random() < cfg.reverb_prob:
+    if cfg.rir_prob > 0 and rng.random() < cfg.rir_prob:  # no draw when off: old mixes unchanged
+        x = convolve_rir(x, pick_rir(rng, cfg))
+        end += RIR_LEAD  # the direct sound arrives 1 ms into the aligned response
+    elif rng.random() < cfg.reverb_prob:
         x = add_reverb(x, _draw(rng, cfg.rt60_range_s), _draw(rng, cfg.wet_range), rng)
     if rng.random() < cfg.word_level_prob:
         x = scale_to_dbfs(x, _draw(rng, cfg.word_level_dbfs))

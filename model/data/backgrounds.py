@@ -12,9 +12,11 @@ in. Steady sounds are built in the frequency domain and share one inverse FFT:
   chirp built from its stationary-phase spectrum;
 * room noise: very quiet low-passed pink-to-brown noise ("silence with room noise").
 
-Babble (many quiet overlapping words) is overlaid in the time domain. Every kind
-except room gets a quiet room-noise floor, as every real recording has one. Levels
-are RMS dBFS (``20*log10(rms)``).
+Babble (many quiet overlapping words) is overlaid in the time domain. Two kinds are real
+recordings rather than generated (:mod:`model.data.ambience`; weight 0 by default): ambience
+(rain forest, train, drone, machine hum) and keyboard (typing). Every kind except room gets a
+quiet room-noise floor, as every real recording has one. Levels are RMS dBFS
+(``20*log10(rms)``).
 """
 from __future__ import annotations
 
@@ -32,7 +34,9 @@ from ..audio.features import CLIP_SAMPLES, SAMPLE_RATE_HZ
 
 WHITE, PINK, BROWN, BLUE = "white", "pink", "brown", "blue"
 HUM, TONES, BABBLE, ROOM, MIXTURE = "hum", "tones", "babble", "room", "mixture"
-KINDS = (WHITE, PINK, BROWN, BLUE, HUM, TONES, BABBLE, ROOM, MIXTURE)
+AMBIENCE, KEYBOARD = "ambience", "keyboard"
+REAL_KINDS = (AMBIENCE, KEYBOARD)  # recordings fetched by scripts/fetch_acoustics.sh
+KINDS = (WHITE, PINK, BROWN, BLUE, HUM, TONES, BABBLE, ROOM, MIXTURE, AMBIENCE, KEYBOARD)
 NOISE_EXPONENTS = {WHITE: 0.0, PINK: 1.0, BROWN: 2.0, BLUE: -1.0}  # power ~ f**-exponent
 _MIXABLE = (WHITE, PINK, BROWN, BLUE, HUM, TONES, BABBLE)
 _SHAPING_FLOOR_HZ = 20.0  # noise shaping is flat below this
@@ -51,6 +55,8 @@ class BackgroundConfig:
     weight_babble: float = 1.5  # many quiet overlapping words (needs babble clips)
     weight_room: float = 2.0  # silence with only room noise
     weight_mixture: float = 2.5  # 2-3 of the kinds above summed
+    weight_ambience: float = 0.0  # a real ambience recording (0: default recipes keep their bytes)
+    weight_keyboard: float = 0.0  # real typing: key presses in bursts over the noise floor
     level_range_dbfs: tuple[float, float] = (-60.0, -30.0)  # background RMS level, dBFS
     room_level_range_dbfs: tuple[float, float] = (-75.0, -55.0)  # room kind RMS level, dBFS
     floor_level_range_dbfs: tuple[float, float] = (-85.0, -65.0)  # room floor under other kinds
@@ -65,6 +71,15 @@ class BackgroundConfig:
     babble_gain_db_range: tuple[float, float] = (-12.0, 0.0)  # per-word gain before leveling, dB
     mixture_parts_range: tuple[int, int] = (2, 3)  # kinds summed in a mixture
     mixture_rel_db_range: tuple[float, float] = (-15.0, 0.0)  # level of added parts vs the first, dB
+    real_mix_prob: float = 0.4  # chance a generated kind is added under ambience or typing
+    ambience_rate_range: tuple[float, float] = (0.85, 1.18)  # playback rate (pitch and tempo) factor
+    ambience_eq_hz_range: tuple[float, float] = (150.0, 6000.0)  # EQ centre (log-uniform), Hz
+    ambience_eq_gain_db_range: tuple[float, float] = (-9.0, 9.0)  # EQ gain, dB
+    ambience_band_prob: float = 0.3  # chance the recording is also band limited (far, muffled)
+    keyboard_rate_hz_range: tuple[float, float] = (2.0, 8.0)  # keys per second while typing
+    keyboard_burst_s_range: tuple[float, float] = (1.0, 6.0)  # length of a typing burst, s
+    keyboard_pause_s_range: tuple[float, float] = (0.3, 4.0)  # pause between bursts, s
+    keyboard_gain_db_range: tuple[float, float] = (-10.0, 0.0)  # per-key gain, dB
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> "BackgroundConfig":
@@ -76,6 +91,15 @@ class BackgroundConfig:
         validate_config(self, choice_fields=("hum_mains_hz",))
         if any(w < 0 for w in self.kind_weights().values()) or sum(self.kind_weights().values()) <= 0:
             raise ConfigError("background weights must be >= 0 with at least one above 0")
+
+    def with_real_share(self, share: float) -> "BackgroundConfig":
+        """A copy whose backgrounds are real recordings ``share`` of the time (ambience 3 :
+        typing 1), the generated kinds keeping their relative weights the rest of the time."""
+        if not 0.0 <= share < 1.0:
+            raise ConfigError(f"the real-background share must be in [0, 1), got {share}")
+        generated = sum(w for k, w in self.kind_weights().items() if k not in REAL_KINDS)
+        real = generated * share / (1.0 - share)
+        return dataclasses.replace(self, weight_ambience=0.75 * real, weight_keyboard=0.25 * real)
 
     def kind_weights(self) -> dict[str, float]:
         """Kind name -> weight, in KINDS order."""
@@ -220,16 +244,20 @@ def make_background(rng: np.random.Generator, n_samples: int = CLIP_SAMPLES,
 
     Returns:
         (float32 audio of ``n_samples``, kind): kind is one of KINDS except
-        "mixture", or the parts of a mixture joined by "+" (e.g. "pink+hum").
+        "mixture", or the parts of a mixture joined by "+" (e.g. "pink+hum"; a real kind
+        with a generated one under it: "ambience+pink").
         Not peak-limited (at the default levels peaks stay far below 1).
 
     Raises:
-        ConfigError: n_samples < 1, or no kind enabled (babble without clips).
+        ConfigError: n_samples < 1, or no kind enabled (babble without clips), or a real
+            kind whose recordings are not fetched (the message names the fetch script).
     """
     if int(n_samples) < 1:
         raise ConfigError(f"a background needs at least one sample, got {n_samples}")
     cfg = cfg or BackgroundConfig()
     kinds = _choose_kinds(rng, cfg, bool(babble_clips))
+    if kinds[0] in REAL_KINDS:
+        return _real_background(rng, kinds[0], int(n_samples), cfg, babble_clips)
     n_fft = _fft_len(max(int(n_samples), 2))
     phase = _random_phase(rng, n_fft // 2 + 1)
     if kinds == [ROOM]:
@@ -258,6 +286,27 @@ def make_background(rng: np.random.Generator, n_samples: int = CLIP_SAMPLES,
     if talk.size:
         audio += np.float32(scale * babble_gain) * talk
     return audio, "+".join(kinds)
+
+
+def _real_background(rng: np.random.Generator, kind: str, n_samples: int, cfg: BackgroundConfig,
+                     babble_clips: Sequence[np.ndarray] | None) -> tuple[np.ndarray, str]:
+    """A recording (ambience or typing), maybe over a generated kind ``real_mix_prob`` of the
+    time (``mixture_rel_db_range`` below it); the sum at a drawn level, over the noise floor."""
+    from .ambience import ambience_background, keyboard_background  # lazy: loads recordings
+
+    audio = (ambience_background if kind == AMBIENCE else keyboard_background)(rng, n_samples, cfg)
+    under_cfg = dataclasses.replace(cfg, **{f"weight_{k}": 0.0 for k in REAL_KINDS})
+    if sum(under_cfg.kind_weights().values()) > 0 and rng.random() < cfg.real_mix_prob:
+        under, under_kind = make_background(rng, n_samples, under_cfg, babble_clips)
+        rel = 10.0 ** (rng.uniform(*cfg.mixture_rel_db_range) / 20.0)
+        audio = audio + np.float32(rel / max(float(np.sqrt(np.mean(under * under))), 1e-12)) * under
+        kind = f"{kind}+{under_kind}"
+    rms = max(float(np.sqrt(np.mean(np.square(audio, dtype=np.float64)))), 1e-12)
+    audio = audio * np.float32(10.0 ** (rng.uniform(*cfg.level_range_dbfs) / 20.0) / rms)
+    n_fft = _fft_len(max(n_samples, 2))
+    floor = np.float32(10.0 ** (rng.uniform(*cfg.floor_level_range_dbfs) / 20.0))
+    spec = _floor_magnitude(n_fft) * floor * _random_phase(rng, n_fft // 2 + 1)
+    return audio + _spectrum_to_audio(spec, n_fft, n_samples), kind
 
 
 def _steady_spectrum(rng: np.random.Generator, kind: str, n_fft: int, phase: np.ndarray,
