@@ -27,6 +27,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-augment", action="store_true", help="turn every augmentation off")
     p.add_argument("--air-prob", type=float, default=0.0, metavar="P",
                    help="chance a word gets speech-like energy above 11.5 kHz (default 0)")
+    p.add_argument("--rir-prob", type=float, default=0.0, metavar="P",
+                   help="chance a word is heard in a real room: convolved with a measured (3 in 10) "
+                        "or simulated room impulse response instead of the synthetic reverb "
+                        "(default 0; files from bash scripts/fetch_acoustics.sh)")
+    p.add_argument("--ambience-share", type=float, default=0.0, metavar="P",
+                   help="share of backgrounds that are real recordings: ambience (3 in 4: rain "
+                        "forest, train, drone, machine hum) and typing (1 in 4), default 0")
     p.add_argument("--out", default=str(DEFAULT_DATASET_DIR), help="output folder (default XY_train)")
     p.add_argument("--workers", type=int, default=None, help="mixing processes (default: cores)")
     p.add_argument("--snr-db", default="", metavar="LOW,HIGH",
@@ -57,12 +64,13 @@ def config_from_args(args: argparse.Namespace) -> SynthConfig:
                        bank_other_clips=args.bank_other_clips,
                        raw_mode="only" if args.raw_only else "mix",
                        augment=AugmentConfig.off() if args.no_augment
-                       else AugmentConfig(air_prob=args.air_prob),
+                       else AugmentConfig(air_prob=args.air_prob, rir_prob=args.rir_prob),
                        **_mixing_overrides(args))
 
 
 def _mixing_overrides(args: argparse.Namespace) -> dict:
-    """SynthConfig fields set by --snr-db and --background-pool (absent: the defaults)."""
+    """SynthConfig fields set by --snr-db, --background-pool and --ambience-share (absent: the
+    defaults)."""
     out: dict = {}
     if args.snr_db:
         try:
@@ -72,6 +80,10 @@ def _mixing_overrides(args: argparse.Namespace) -> dict:
         out["snr_db"] = (low, high)
     if args.background_pool is not None:
         out["background_pool"] = args.background_pool
+    if getattr(args, "ambience_share", 0.0):
+        from ..data.backgrounds import BackgroundConfig
+
+        out["background"] = BackgroundConfig().with_real_share(args.ambience_share)
     return out
 
 
