@@ -1,10 +1,14 @@
-"""Text-to-speech of any word, offline, from pip packages only: many voices from two engines.
+"""Text-to-speech of any word, offline, from pip packages only: many voices from three engines.
 
 * ``espeak``: espeak-ng, 8 English accents x 39 voice variants (families), each spoken at
   5 rates x 4 base pitches x 3 pitch ranges.
 * ``piper``: one neural (VITS) speaker, varied in phoneme length, generator noise and
   duration noise, then resampled to shift pitch and formants together by -4..+4
   semitones: one speaker made into many voices. A family is one pitch shift.
+* ``kokoro``: Kokoro-82M with its five (Japanese) voice packs, fed espeak-ng's English
+  phonemes (:mod:`model.data.speech_kokoro`); a family is one blend of the packs' timbre and
+  prosody halves (25), each spoken at 5 speeds and shifted by -2..+2 semitones. Slow
+  (~1 s a word on one core): word banks cache it. Drawn only when ``kokoro_share`` > 0.
 
 A *family* is the unit of the train/dev split: dev voices come from families that
 training never heard. Every call is deterministic: the same word, voice and seed give
@@ -27,8 +31,9 @@ import numpy as np
 from ..errors import ConfigError, SpeechError
 from ..audio.features import SAMPLE_RATE_HZ
 from .speech_engines import NATIVE_RATE_HZ, espeak_pcm, piper_pcm
+from .speech_kokoro import Blend, kokoro_blends, kokoro_pcm
 
-ENGINES = ("espeak", "piper")
+ENGINES = ("espeak", "piper", "kokoro")  # kokoro last: the other engines' splits and draws stay as before
 # accent label -> espeak-ng voice file (espeak calls British English plain "en")
 ESPEAK_ACCENTS = {
     "en-gb": "en", "en-us": "en-us", "en-us-nyc": "en-us-nyc", "en-gb-scotland": "en-gb-scotland",
@@ -49,6 +54,8 @@ PIPER_LENGTH_SCALES = (0.8, 0.9, 1.0, 1.1, 1.25)  # phoneme duration factor (>1 
 PIPER_NOISE_SCALES = (0.4, 0.667, 0.9)  # generator noise (voice texture, prosody)
 PIPER_NOISE_W_SCALES = (0.4, 0.8, 1.2)  # duration-predictor noise (rhythm)
 PIPER_SEMITONES = (-4, -3, -2, -1, 0, 1, 2, 3, 4)  # pitch+formant shift by resampling
+KOKORO_SPEEDS = (0.8, 0.9, 1.0, 1.1, 1.25)  # Kokoro speaking-rate factor (>1 faster)
+KOKORO_SEMITONES = (-2, -1, 0, 1, 2)  # Kokoro pitch+formant shift: the blends already vary the voice
 
 MAX_WORD_CHARS = 40  # longest text check_word accepts (a short phrase)
 PEAK_LEVEL = 0.9  # peak amplitude of every returned clip
@@ -63,8 +70,8 @@ _SILENT_PEAK = 1e-3  # raw peak below which the engine said nothing
 class Voice:
     """One synthetic voice; fields an engine does not use keep their zero default."""
 
-    engine: str  # "espeak" or "piper"
-    family: str  # train/dev split group, e.g. "espeak:en-gb+f3" or "piper:pitch-2"
+    engine: str  # "espeak", "piper" or "kokoro"
+    family: str  # train/dev split group: "espeak:en-gb+f3", "piper:pitch-2", "kokoro:t=alpha100:p=alpha100"
     name: str  # unique stable id encoding every parameter below
     accent: str = ""  # espeak accent label, a key of ESPEAK_ACCENTS
     variant: str = ""  # espeak voice variant, e.g. "f3", "klatt2"
@@ -74,7 +81,10 @@ class Voice:
     length_scale: float = 0.0  # piper phoneme duration factor (>1 slower)
     noise_scale: float = 0.0  # piper generator noise
     noise_w_scale: float = 0.0  # piper duration noise
-    semitones: int = 0  # piper pitch and formant shift, semitones
+    semitones: int = 0  # piper and kokoro pitch and formant shift, semitones
+    timbre: tuple[tuple[str, float], ...] = ()  # kokoro (voice pack, weight) of the decoder style half
+    prosody: tuple[tuple[str, float], ...] = ()  # kokoro (voice pack, weight) of the prosody style half
+    speed: float = 0.0  # kokoro speaking-rate factor (>1 faster)
 
 
 def _espeak_voices() -> list[Voice]:
@@ -97,9 +107,19 @@ def _piper_voices() -> list[Voice]:
     return out
 
 
+def _kokoro_voices() -> list[Voice]:
+    out = []
+    for blend in kokoro_blends():
+        family = f"kokoro:{blend.tag}"
+        for speed, st in itertools.product(KOKORO_SPEEDS, KOKORO_SEMITONES):
+            out.append(Voice("kokoro", family, f"{family}:sp{speed:.2f}:st{st:+d}", semitones=st,
+                             timbre=blend.timbre, prosody=blend.prosody, speed=speed))
+    return out
+
+
 @functools.lru_cache(maxsize=1)
 def _voice_table() -> tuple[tuple[Voice, ...], dict[str, tuple[Voice, ...]]]:
-    voices = tuple(_espeak_voices() + _piper_voices())
+    voices = tuple(_espeak_voices() + _piper_voices() + _kokoro_voices())
     by_family: dict[str, list[Voice]] = {}
     for v in voices:
         by_family.setdefault(v.family, []).append(v)
@@ -112,7 +132,7 @@ def _check_engine(engine: str | None) -> None:
 
 
 def list_voices(engine: str | None = None) -> list[Voice]:
-    """Every voice, in a fixed order (espeak first), optionally of one engine only."""
+    """Every voice, in a fixed order (espeak, piper, kokoro), optionally of one engine only."""
     _check_engine(engine)
     return [v for v in _voice_table()[0] if engine is None or v.engine == engine]
 
@@ -124,29 +144,41 @@ def voice_families(engine: str | None = None) -> list[str]:
 
 
 def draw_voice(rng: np.random.Generator, families: Sequence[str] | None = None,
-               neural_share: float = 0.5) -> Voice:
-    """Draw a voice: the engine by ``neural_share``, then a family of it, then a voice of it.
+               neural_share: float = 0.5, kokoro_share: float = 0.0) -> Voice:
+    """Draw a voice: the engine by the shares, then a family of it, then a voice of it.
+
+    One uniform number picks the engine: below ``kokoro_share`` Kokoro, else (rescaled to
+    0..1) piper below ``neural_share``, espeak above. At ``kokoro_share`` 0 this is exactly
+    the draw made before Kokoro existed, so old banks and datasets reproduce byte for byte.
 
     Args:
         rng: numpy Generator (the only source of randomness).
         families: allowed families (None: all); order does not matter.
-        neural_share: probability of the neural (piper) engine, 0..1.
+        neural_share: probability of the neural (piper) engine among non-Kokoro clips, 0..1.
+        kokoro_share: probability of the Kokoro engine, 0..1.
 
     Raises:
-        ConfigError: share outside 0..1, an unknown family, or no allowed family of the drawn engine.
+        ConfigError: a share outside 0..1, an unknown family, or no allowed family of the drawn engine.
     """
-    if not 0.0 <= neural_share <= 1.0:
-        raise ConfigError(f"neural_share must be within 0..1, got {neural_share}")
+    for name, share in (("neural_share", neural_share), ("kokoro_share", kokoro_share)):
+        if not 0.0 <= share <= 1.0:
+            raise ConfigError(f"{name} must be within 0..1, got {share}")
     by_family = _voice_table()[1]
     allowed = list(by_family) if families is None else sorted(set(families))
     unknown = [f for f in allowed if f not in by_family]
     if unknown:
         raise ConfigError(f"unknown voice family {unknown[0]!r} (see voice_families())")
-    engine = "piper" if rng.random() < neural_share else "espeak"
+    u = rng.random()
+    if u < kokoro_share:  # never true at share 0
+        engine, asked = "kokoro", f"kokoro_share={kokoro_share}"
+    else:
+        if kokoro_share > 0.0:
+            u = (u - kokoro_share) / (1.0 - kokoro_share)  # uniform on 0..1 again
+        engine = "piper" if u < neural_share else "espeak"
+        asked = f"neural_share={neural_share}"
     candidates = [f for f in allowed if f.startswith(engine + ":")]
     if not candidates:
-        raise ConfigError(f"no {engine} voice family is allowed, but neural_share={neural_share} "
-                          f"asks for {engine} voices")
+        raise ConfigError(f"no {engine} voice family is allowed, but {asked} asks for {engine} voices")
     family = by_family[candidates[int(rng.integers(len(candidates)))]]
     return family[int(rng.integers(len(family)))]
 
@@ -168,8 +200,9 @@ def normalize_word(word: str) -> str:
 
 
 @functools.lru_cache(maxsize=256)
-def check_word(word: str, engines: tuple[str, ...] = ENGINES) -> str:
-    """Normalise a word and make sure every engine in ``engines`` can say it.
+def check_word(word: str, engines: tuple[str, ...] = ("espeak", "piper")) -> str:
+    """Normalise a word and make sure every engine in ``engines`` can say it (by default the
+    two that every recipe draws; add "kokoro" when a recipe draws it too).
 
     Returns:
         the normalised word (NFC, lower case, single spaces).
@@ -186,10 +219,11 @@ def check_word(word: str, engines: tuple[str, ...] = ENGINES) -> str:
 
 
 def default_voice(engine: str) -> Voice:
-    """The engine's plain voice: espeak en-us+m3 at default rate and pitch, piper unshifted."""
+    """The engine's plain voice: espeak en-us+m3 at default rate and pitch, piper unshifted,
+    kokoro's first pack alone at speed 1, unshifted."""
     _check_engine(engine)
-    name = ("espeak:en-us+m3:r170:p55:g50" if engine == "espeak"
-            else "piper:joe:ls1.00:ns0.667:nw0.80:st+0")
+    name = {"espeak": "espeak:en-us+m3:r170:p55:g50", "piper": "piper:joe:ls1.00:ns0.667:nw0.80:st+0",
+            "kokoro": "kokoro:t=alpha100:p=alpha100:sp1.00:st+0"}[engine]
     return next(v for v in _voice_table()[0] if v.name == name)
 
 
@@ -199,8 +233,8 @@ def speak_native(word: str, voice: Voice, seed: int = 0) -> np.ndarray:
     Args:
         word: text to speak (use :func:`check_word` first for user input).
         voice: one of :func:`list_voices`.
-        seed: varies the neural voice's sampling noise (and espeak's breath noise);
-            same word, voice and seed -> same samples.
+        seed: varies the neural voice's sampling noise (and espeak's breath noise; Kokoro
+            has no noise); same word, voice and seed -> same samples.
 
     Returns:
         float32 mono at NATIVE_RATE_HZ (22050), peak PEAK_LEVEL.
@@ -214,6 +248,9 @@ def speak_native(word: str, voice: Voice, seed: int = 0) -> np.ndarray:
     elif voice.engine == "piper":
         raw = piper_pcm(word, voice.length_scale, voice.noise_scale, voice.noise_w_scale, seed)
         raw = shift_semitones(raw, voice.semitones)
+    elif voice.engine == "kokoro":
+        raw = shift_semitones(kokoro_pcm(word, Blend(voice.timbre, voice.prosody), voice.speed),
+                              voice.semitones)
     else:
         raise ConfigError(f"unknown speech engine {voice.engine!r}")
     clip = trim_silence(raw, NATIVE_RATE_HZ)

@@ -16,10 +16,12 @@
 """
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import functools
 import json
 import threading
+from collections.abc import Iterator
 
 import numpy as np
 
@@ -37,11 +39,42 @@ _INITIALIZE_DONT_EXIT = 0x8000
 _POS_CHARACTER = 1
 _CHARS_UTF8 = 1
 _RATE, _PITCH, _RANGE = 1, 3, 4
+# espeak_TextToPhonemes mode: bit 1 IPA, bit 7 tie multi-letter phonemes with the character
+# in bits 8-23 ('^', as misaki's espeak fallback reads them)
+_PHONEMES_IPA_TIED = 0x02 | 0x80 | (ord("^") << 8)
 _SynthCallback = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int,
                                   ctypes.c_void_p)
 
 _ESPEAK_LOCK = threading.Lock()
 _LIBC = ctypes.CDLL(None)
+
+
+@contextlib.contextmanager
+def _espeak_library() -> Iterator[ctypes.CDLL]:
+    """A freshly loaded and initialised libespeak-ng, held under the lock and closed on exit
+    (so the next call starts from a fresh library state).
+
+    Raises:
+        SpeechError: the library is missing or fails to initialise.
+    """
+    import _ctypes
+
+    import espeakng_loader
+
+    with _ESPEAK_LOCK:
+        try:
+            lib = ctypes.CDLL(espeakng_loader.get_library_path())
+        except OSError as err:
+            raise SpeechError(f"cannot load espeak-ng from the espeakng-loader wheel: {err}") from None
+        try:
+            lib.espeak_Initialize.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_char_p, ctypes.c_int]
+            path = espeakng_loader.get_data_path().encode()
+            if lib.espeak_Initialize(_AUDIO_OUTPUT_SYNCHRONOUS, 0, path, _INITIALIZE_DONT_EXIT) <= 0:
+                raise SpeechError("espeak-ng failed to initialise (is its data folder intact?)")
+            yield lib
+        finally:
+            lib.espeak_Terminate()
+            _ctypes.dlclose(lib._handle)
 
 
 def espeak_pcm(text: str, espeak_voice: str, rate_wpm: int, pitch: int, pitch_range: int,
@@ -59,10 +92,6 @@ def espeak_pcm(text: str, espeak_voice: str, rate_wpm: int, pitch: int, pitch_ra
     Raises:
         SpeechError: the library is missing, or it rejects the voice or the text.
     """
-    import _ctypes
-
-    import espeakng_loader
-
     chunks: list[np.ndarray] = []
 
     @_SynthCallback
@@ -72,32 +101,44 @@ def espeak_pcm(text: str, espeak_voice: str, rate_wpm: int, pitch: int, pitch_ra
         return 0
 
     data = text.encode("utf-8") + b"\0"
-    with _ESPEAK_LOCK:
-        try:
-            lib = ctypes.CDLL(espeakng_loader.get_library_path())
-        except OSError as err:
-            raise SpeechError(f"cannot load espeak-ng from the espeakng-loader wheel: {err}") from None
-        try:
-            lib.espeak_Initialize.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_char_p, ctypes.c_int]
-            lib.espeak_Synth.argtypes = [ctypes.c_char_p, ctypes.c_size_t, ctypes.c_uint, ctypes.c_int,
-                                         ctypes.c_uint, ctypes.c_uint, ctypes.c_void_p, ctypes.c_void_p]
-            path = espeakng_loader.get_data_path().encode()
-            if lib.espeak_Initialize(_AUDIO_OUTPUT_SYNCHRONOUS, 0, path, _INITIALIZE_DONT_EXIT) <= 0:
-                raise SpeechError("espeak-ng failed to initialise (is its data folder intact?)")
-            lib.espeak_SetSynthCallback(on_audio)
-            if lib.espeak_SetVoiceByName(espeak_voice.encode()) != 0:
-                raise SpeechError(f"espeak-ng has no voice {espeak_voice!r}")
-            for param, value in ((_RATE, rate_wpm), (_PITCH, pitch), (_RANGE, pitch_range)):
-                lib.espeak_SetParameter(param, int(value), 0)
-            lib.espeak_ng_SetRandSeed(ctypes.c_long(seed))  # Initialize seeds it from the clock
-            _LIBC.srand(ctypes.c_uint(seed & 0xFFFFFFFF))  # klatt voices still use libc rand()
-            if lib.espeak_Synth(data, len(data), 0, _POS_CHARACTER, 0, _CHARS_UTF8, None, None) != 0:
-                raise SpeechError(f"espeak-ng could not speak {text!r}")
-            lib.espeak_Synchronize()
-        finally:
-            lib.espeak_Terminate()
-            _ctypes.dlclose(lib._handle)  # the next call starts from a fresh library state
+    with _espeak_library() as lib:
+        lib.espeak_Synth.argtypes = [ctypes.c_char_p, ctypes.c_size_t, ctypes.c_uint, ctypes.c_int,
+                                     ctypes.c_uint, ctypes.c_uint, ctypes.c_void_p, ctypes.c_void_p]
+        lib.espeak_SetSynthCallback(on_audio)
+        if lib.espeak_SetVoiceByName(espeak_voice.encode()) != 0:
+            raise SpeechError(f"espeak-ng has no voice {espeak_voice!r}")
+        for param, value in ((_RATE, rate_wpm), (_PITCH, pitch), (_RANGE, pitch_range)):
+            lib.espeak_SetParameter(param, int(value), 0)
+        lib.espeak_ng_SetRandSeed(ctypes.c_long(seed))  # Initialize seeds it from the clock
+        _LIBC.srand(ctypes.c_uint(seed & 0xFFFFFFFF))  # klatt voices still use libc rand()
+        if lib.espeak_Synth(data, len(data), 0, _POS_CHARACTER, 0, _CHARS_UTF8, None, None) != 0:
+            raise SpeechError(f"espeak-ng could not speak {text!r}")
+        lib.espeak_Synchronize()
     return np.concatenate(chunks) if chunks else np.zeros(0, np.int16)
+
+
+def espeak_ipa(text: str, espeak_voice: str = "en-us") -> str:
+    """IPA phonemes of ``text`` as espeak-ng reads it, with stress marks and ``^`` tying the
+    letters of one phoneme (``e^ɪ`` is one diphthong, ``eɪ`` two vowels); clauses joined by spaces.
+
+    Args:
+        text: the words to read.
+        espeak_voice: espeak voice whose pronunciation rules are used (default American English).
+
+    Raises:
+        SpeechError: the library is missing or has no such voice.
+    """
+    parts: list[str] = []
+    with _espeak_library() as lib:
+        lib.espeak_TextToPhonemes.restype = ctypes.c_char_p
+        lib.espeak_TextToPhonemes.argtypes = [ctypes.POINTER(ctypes.c_char_p), ctypes.c_int, ctypes.c_int]
+        if lib.espeak_SetVoiceByName(espeak_voice.encode()) != 0:
+            raise SpeechError(f"espeak-ng has no voice {espeak_voice!r}")
+        pointer = ctypes.pointer(ctypes.c_char_p(text.encode("utf-8")))
+        while pointer.contents.value:  # one clause per call; espeak moves the pointer on (NULL at the end)
+            out = lib.espeak_TextToPhonemes(pointer, _CHARS_UTF8, _PHONEMES_IPA_TIED)
+            parts.append((out or b"").decode("utf-8").strip())
+    return " ".join(p for p in parts if p)
 
 
 class _PiperModel:
