@@ -46,8 +46,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="features stored: log power (default), per-channel energy normalisation, "
                         "or openWakeWord's speech embeddings (96 values every 80 ms; a small head "
                         "trains on them)")
+    p.add_argument("--kokoro-share", type=float, default=0.0, metavar="P",
+                   help="chance a word is spoken by a Kokoro voice (25 blends of 5 packs; slow: "
+                        "~1 s a word when the bank is built, then cached; default 0: none)")
     p.add_argument("--dev-engines", default="", metavar="ENGINES",
-                   help="comma list of text-to-speech engines (espeak, piper) held out of training "
+                   help="comma list of text-to-speech engines (espeak, piper, kokoro) held out of training "
                         "whole: all their voices go to dev, to measure a model on an engine it never "
                         "heard (default: none; each engine's families split train/dev)")
     p.add_argument("--cache-dir", default="", help="word-bank cache folder (default .cache/banks)")
@@ -59,7 +62,8 @@ def config_from_args(args: argparse.Namespace) -> SynthConfig:
 
     n_dev = args.dev_examples if args.dev_examples is not None else max(1, args.examples // 10)
     return SynthConfig(word=args.word, n_train=args.examples, n_dev=n_dev, seed=args.seed,
-                       neural_share=args.neural_share, raw_data=args.raw_data,
+                       neural_share=args.neural_share, kokoro_share=args.kokoro_share,
+                       raw_data=args.raw_data,
                        bank_trigger_clips=args.bank_trigger_clips,
                        bank_other_clips=args.bank_other_clips,
                        raw_mode="only" if args.raw_only else "mix",

@@ -17,6 +17,7 @@ import hashlib
 import json
 import os
 import tempfile
+import zipfile
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -42,12 +43,16 @@ class BankConfig:
     neural_share: float = 0.5  # probability that a clip uses the neural (piper) voice
     seed: int = 0  # seeds every draw (words, voices, noise)
     families: tuple[str, ...] | None = None  # voice families to draw from; None = all
+    kokoro_share: float = 0.0  # probability that a clip uses the Kokoro voice (neural_share splits the rest)
 
     def to_json(self) -> str:
-        """The config as JSON (tuples become lists; families sorted: their order changes nothing)."""
+        """The config as JSON (tuples become lists; families sorted: their order changes nothing).
+        A zero kokoro_share is left out, so banks made before Kokoro keep their cache key."""
         d = dataclasses.asdict(self)
         d["other_words"] = list(self.other_words)
         d["families"] = None if self.families is None else sorted(self.families)
+        if not self.kokoro_share:
+            del d["kokoro_share"]
         return json.dumps(d, sort_keys=True)
 
     def key(self) -> str:
@@ -127,7 +132,8 @@ class WordBank:
                                 config_json=str(z["config_json"]))
         except DatasetError:
             raise
-        except (OSError, KeyError, ValueError, EOFError) as err:
+        # a damaged .npz raises BadZipFile (truncated file, CRC error), not an OSError
+        except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile) as err:
             raise DatasetError(f"{path}: not a readable word bank ({type(err).__name__}: {err})") from None
         _validate(bank, path)
         return bank
@@ -157,7 +163,7 @@ def plan_clips(config: BankConfig) -> list[tuple[str, Voice, int, bool]]:
     for i in range(config.n_trigger_clips + config.n_other_clips):
         is_trigger = i < config.n_trigger_clips
         word = trigger if is_trigger else others[int(rng.integers(len(others)))]
-        voice = draw_voice(rng, config.families, config.neural_share)
+        voice = draw_voice(rng, config.families, config.neural_share, config.kokoro_share)
         plan.append((word, voice, int(rng.integers(2 ** 31)), is_trigger))
     return plan
 
@@ -167,10 +173,11 @@ def build_bank(config: BankConfig, progress: Callable[[int, int], None] | None =
     """Synthesise every clip of ``config``.
 
     Args:
-        config: words, counts, neural share, seed and families.
+        config: words, counts, neural and Kokoro shares, seed and families.
         progress: called as ``progress(done, total)`` from the calling thread.
-        workers: threads; espeak calls take turns (one library state), neural calls run
-            side by side in one onnxruntime session. The result does not depend on it.
+        workers: threads; espeak calls take turns (one library state), neural calls (piper,
+            Kokoro) run side by side in one onnxruntime session each. The result does not
+            depend on it.
 
     Returns:
         the bank (deterministic for a config).
@@ -213,11 +220,14 @@ def bank_path(config: BankConfig, cache_dir: str | Path) -> Path:
 
 def build_or_load_bank(config: BankConfig, cache_dir: str | Path,
                        progress: Callable[[int, int], None] | None = None, workers: int = 2) -> WordBank:
-    """Load ``config``'s bank from ``cache_dir`` if it is there and readable, else build and save it."""
+    """Load ``config``'s bank from ``cache_dir`` if it is there, readable and built from
+    ``config``; else (missing, damaged, foreign) build it and save it over the old file."""
     path = bank_path(config, cache_dir)
     if path.is_file():
         try:
-            return WordBank.load(path)
+            bank = WordBank.load(path)
+            if bank.config_json == config.to_json():
+                return bank
         except DatasetError:
             pass  # a damaged or foreign file: rebuild over it
     bank = build_bank(config, progress=progress, workers=workers)

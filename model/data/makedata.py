@@ -173,7 +173,11 @@ def _build_banks(cfg: SynthConfig, families: dict[str, list[str]], cache_dir: Pa
                                       auto_bank_clips(counts[split]))
                for split in SPLITS if counts[split] > 0}
     if not all(bank_path(b, cache_dir).is_file() for b in configs.values()):
-        check_word(cfg.word)  # cached banks were checked when built (and need no speech engine)
+        # cached banks were checked when built (and need no speech engine); check only the
+        # engines the banks draw (Kokoro is slow to load and optional)
+        kokoro = any(b.kokoro_share > 0 for b in configs.values())
+        drawn = ("espeak", "piper") + (("kokoro",) if kokoro else ())
+        check_word(cfg.word, drawn)
     paths: dict[str, Path | None] = {s: None for s in SPLITS}
     for split, bcfg in configs.items():
         report = (lambda d, t, s=split: progress(f"voices ({s})", d, t)) if progress else None
@@ -263,7 +267,7 @@ def make_dataset(cfg: SynthConfig, out_dir: str | Path = DEFAULT_DATASET_DIR,
         feature_kind: features stored in X, one of SYNTH_FEATURE_KINDS (``log-power-v1``,
             ``pcen-v1``, ``speech-embedding-v1``); X and Y take its shapes and its labels'
             step timing.
-        dev_engines: text-to-speech engines ("espeak", "piper") held out of training whole:
+        dev_engines: text-to-speech engines ("espeak", "piper", "kokoro") held out of training whole:
             every family of theirs goes to dev, so a model can be measured on an engine it
             never heard. Empty (default): the usual per-engine family split.
 
@@ -278,10 +282,11 @@ def make_dataset(cfg: SynthConfig, out_dir: str | Path = DEFAULT_DATASET_DIR,
         raise ConfigError(f"unknown feature kind {feature_kind!r}; choose one of "
                           f"{', '.join(SYNTH_FEATURE_KINDS)}")
     # the share only matters where banks are drawn (not for recordings alone)
-    held = check_dev_engines(dev_engines, cfg.neural_share if cfg.raw_mode != "only" else None)
+    held = check_dev_engines(dev_engines, cfg.neural_share if cfg.raw_mode != "only" else None,
+                             cfg.kokoro_share)
     out = Path(out_dir).resolve()
     raw = _load_raw(cfg) if cfg.raw_data else None
-    train_fams, dev_fams = split_families(cfg.seed, cfg.dev_family_share, held)
+    train_fams, dev_fams = split_families(cfg.seed, cfg.dev_family_share, held, kokoro=cfg.kokoro_share > 0)
     t0 = time.perf_counter()
     bank_paths = _build_banks(cfg, {"train": train_fams, "dev": dev_fams}, Path(cache_dir), progress)
     t1 = time.perf_counter()

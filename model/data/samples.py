@@ -59,7 +59,8 @@ def write_samples(cfg: SynthConfig, out_dir: str | Path, count: int = 4,
     if not 1 <= count <= 50:
         raise ConfigError(f"sample count must be within 1..50 (got {count})")
     cfg.validate()
-    train_fams, dev_fams = split_families(cfg.seed, cfg.dev_family_share, tuple(dev_engines))
+    train_fams, dev_fams = split_families(cfg.seed, cfg.dev_family_share, tuple(dev_engines),
+                                          kokoro=cfg.kokoro_share > 0)
     paths = _build_banks(cfg, {"train": train_fams, "dev": dev_fams},
                          Path(cache_dir or DEFAULT_CACHE_DIR), None)
     bank = WordBank.load(paths["train"]) if paths["train"] else None

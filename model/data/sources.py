@@ -1,7 +1,7 @@
 """What each split mixes from: voice families split train/dev, word banks, recordings.
 
-Train and dev never share a voice family (an espeak accent+variant, or a band of the
-neural voice's pitch shifts), so dev scores say something about unseen speakers.
+Train and dev never share a voice family (an espeak accent+variant, a pitch shift of the
+neural voice, a Kokoro blend), so dev scores say something about unseen speakers.
 """
 from __future__ import annotations
 
@@ -49,33 +49,53 @@ class ClipPool:
         return self.bank.families[int(self.rows[i])] if i < len(self.rows) else "recorded"
 
 
-def check_dev_engines(dev_engines: Sequence[str], neural_share: float | None = None) -> tuple[str, ...]:
+def _engine_probabilities(neural_share: float, kokoro_share: float) -> dict[str, float]:
+    """Probability that a bank clip is spoken by each engine (see speech.draw_voice)."""
+    rest = 1.0 - kokoro_share
+    return {"espeak": rest * (1.0 - neural_share), "piper": rest * neural_share, "kokoro": kokoro_share}
+
+
+def check_dev_engines(dev_engines: Sequence[str], neural_share: float | None = None,
+                      kokoro_share: float = 0.0) -> tuple[str, ...]:
     """Validate engines to hold out of training whole; returns them sorted, without repeats.
 
     Args:
         dev_engines: engine names (each one of ENGINES).
         neural_share: the recipe's piper share, when banks will be drawn: with an engine
-            held out it must draw both engines (training one, dev the held-out one).
+            held out, the shares must draw both a held-out engine (for dev) and another
+            one (for training).
+        kokoro_share: the recipe's Kokoro share (Kokoro is drawn only when it is above 0).
 
     Raises:
-        ConfigError (one line): an unknown engine, every engine held out, or a share of 0 or 1.
+        ConfigError (one line): an unknown engine, every drawn engine held out, or shares
+            that leave one side without a voice.
     """
     held = tuple(sorted({str(e).strip() for e in dev_engines if str(e).strip()}))
     unknown = [e for e in held if e not in ENGINES]
     if unknown:
         raise ConfigError(f"unknown engine {unknown[0]!r} in dev engines; choose from {', '.join(ENGINES)}")
-    if len(held) == len(ENGINES):
-        raise ConfigError(f"dev engines hold out every engine ({', '.join(held)}): training would have no voice")
-    # banks draw piper with probability neural_share: at 0 or 1 one engine is never drawn,
-    # so either training asks only for held-out voices or dev never hears the held-out engine
-    if neural_share is not None and held and not 0.0 < neural_share < 1.0:
+    drawn = {"espeak", "piper"} | ({"kokoro"} if kokoro_share > 0 else set())
+    if held and drawn <= set(held):
+        raise ConfigError(f"dev engines hold out every engine ({', '.join(held)}): "
+                          "training would have no voice")
+    if neural_share is None or not held:
+        return held
+    prob = _engine_probabilities(neural_share, kokoro_share)
+    dev_p, train_p = sum(prob[e] for e in held), sum(p for e, p in prob.items() if e not in held)
+    if dev_p > 0 and train_p > 0:
+        return held
+    if kokoro_share == 0 and "kokoro" not in held:
+        # banks draw piper with probability neural_share: at 0 or 1 one engine is never drawn,
+        # so either training asks only for held-out voices or dev never hears the held-out engine
         raise ConfigError(f"dev engines {', '.join(held)} need a neural share strictly between 0 and 1 "
                           f"(got {neural_share}): one side would have no voice of its engines")
-    return held
+    side = "dev" if dev_p == 0 else "training"
+    raise ConfigError(f"dev engines {', '.join(held)} with neural share {neural_share} and kokoro "
+                      f"share {kokoro_share}: {side} would draw no voice of its engines")
 
 
-def split_families(seed: int, dev_share: float,
-                   dev_engines: Sequence[str] = ()) -> tuple[list[str], list[str]]:
+def split_families(seed: int, dev_share: float, dev_engines: Sequence[str] = (),
+                   kokoro: bool = False) -> tuple[list[str], list[str]]:
     """Hold out ``dev_share`` of each engine's voice families for the dev split.
 
     Args:
@@ -83,21 +103,27 @@ def split_families(seed: int, dev_share: float,
         dev_share: share of each engine's families that goes to dev.
         dev_engines: engines held out whole: all their families go to dev, none to train
             (a model trained without them is then measured on voices of an unseen engine).
+        kokoro: include Kokoro's families (a recipe with a Kokoro share above 0); they are
+            also included when Kokoro is held out. Without them the split is the one made
+            before Kokoro existed.
 
     Returns:
-        (train families, dev families); each engine not held out keeps at least one family
-        on each side.
+        (train families, dev families); each engine split (not held out) keeps at least one
+        family on each side.
 
     Raises:
         ConfigError: an unknown engine, or every engine held out.
     """
-    held = check_dev_engines(dev_engines)
+    held = check_dev_engines(dev_engines, kokoro_share=1.0 if kokoro else 0.0)
     rng = np.random.default_rng([int(seed), _FAMILY_SALT])
     train, dev = [], []
     for engine in ENGINES:
         fams = voice_families(engine)
         # drawn even for a held-out engine, so the other engines' split stays the default one
+        # (Kokoro comes last: its draw cannot move the others')
         order = rng.permutation(len(fams))
+        if engine == "kokoro" and not (kokoro or engine in held):
+            continue
         if engine in held:
             dev += sorted(fams)
             continue
@@ -105,6 +131,27 @@ def split_families(seed: int, dev_share: float,
         dev += sorted(fams[i] for i in order[:n_dev])
         train += sorted(fams[i] for i in order[n_dev:])
     return train, dev
+
+
+def split_shares(neural_share: float, kokoro_share: float, engines: set[str]) -> tuple[float, float]:
+    """(neural share, Kokoro share) for a bank whose families belong to ``engines`` only: each
+    engine keeps its recipe probability, renormalised over those present. Shares are returned
+    unchanged where nothing is missing, so default banks keep their bytes.
+    """
+    if not engines:
+        return neural_share, 0.0
+    if "kokoro" not in engines:
+        kokoro_share = 0.0
+    elif not engines & {"espeak", "piper"}:
+        return neural_share, 1.0
+    if engines >= {"espeak", "piper"}:
+        return neural_share, kokoro_share
+    one = "espeak" if "espeak" in engines else "piper"
+    if kokoro_share > 0:
+        prob = _engine_probabilities(neural_share, kokoro_share)
+        total = prob[one] + prob["kokoro"]
+        kokoro_share = prob["kokoro"] / total if total > 0 else 1.0
+    return (0.0 if one == "espeak" else 1.0), kokoro_share
 
 
 def weighted_vocabulary(word: str, near_share: float) -> tuple[tuple[str, ...], set[str]]:
@@ -124,23 +171,19 @@ def bank_config_for(cfg: SynthConfig, split: str, families: list[str], n_example
                     auto_clips: int) -> BankConfig:
     """The word bank of one split: its families only, sized to its example count.
 
-    A split whose families are all of one engine (an engine held out by dev engines)
-    draws that engine only: the recipe's neural share would otherwise ask for voices the
-    split does not have. With both engines present (always, by default) the share stays.
+    A split lacking an engine (one held out by dev engines) draws only the engines it has
+    (:func:`split_shares`): the recipe's shares would otherwise ask for voices the split
+    does not have. With every engine present (always, by default) the shares stay.
     """
     vocab, _ = weighted_vocabulary(cfg.word, cfg.near_miss_share)
-    neural_share = cfg.neural_share
     engines = {f.split(":", 1)[0] for f in families}
-    if engines == {"espeak"}:
-        neural_share = 0.0
-    elif engines == {"piper"}:
-        neural_share = 1.0
+    neural_share, kokoro_share = split_shares(cfg.neural_share, cfg.kokoro_share, engines)
     return BankConfig(
         word=cfg.word, other_words=vocab,
         n_trigger_clips=cfg.bank_trigger_clips or auto_clips,
         n_other_clips=cfg.bank_other_clips or auto_clips,
         neural_share=neural_share, seed=int(cfg.seed) * 2 + (split == "dev"),
-        families=tuple(families))
+        families=tuple(families), kokoro_share=kokoro_share)
 
 
 def split_sources(cfg: SynthConfig, bank: WordBank | None, raw: RawData | None, split: str) -> Sources:

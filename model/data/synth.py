@@ -35,7 +35,7 @@ class SynthConfig:
     n_train: int = 2000  # training examples
     n_dev: int = 200  # dev examples (voices training never heard)
     seed: int = 0  # master seed: same seed, same bytes
-    neural_share: float = 0.5  # share of word clips from the neural (piper) voice
+    neural_share: float = 0.5  # share of word clips from the neural (piper) voice, among non-Kokoro clips
     max_triggers: int = 4  # trigger words per clip: uniform 0..max
     max_others: int = 2  # other words per clip: uniform 0..max
     near_miss_share: float = 0.4  # share of other words drawn from sound-alikes
@@ -51,10 +51,15 @@ class SynthConfig:
     background_pool: int = 48  # generated backgrounds per split, reused at random circular shifts (0: fresh each)
     augment: AugmentConfig = field(default_factory=AugmentConfig)  # per-word and per-mix effects
     background: BackgroundConfig = field(default_factory=BackgroundConfig)  # generated backgrounds
+    kokoro_share: float = 0.0  # share of word clips from the Kokoro voices (slow: ~1 s a word to build)
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict (tuples become lists)."""
-        return asdict(self)
+        """JSON-ready dict (tuples become lists). A zero kokoro_share is left out, so recipes
+        and meta.json written before Kokoro existed read the same."""
+        d = asdict(self)
+        if not self.kokoro_share:
+            del d["kokoro_share"]
+        return d
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> "SynthConfig":
@@ -80,6 +85,8 @@ class SynthConfig:
             raise ConfigError(f"the number of dev examples cannot be negative (got {self.n_dev})")
         if not 0.0 <= self.neural_share <= 1.0:
             raise ConfigError(f"neural share must be within 0..1 (got {self.neural_share})")
+        if not 0.0 <= self.kokoro_share <= 1.0:
+            raise ConfigError(f"kokoro share must be within 0..1 (got {self.kokoro_share})")
         if not 0.0 < self.dev_family_share < 1.0:
             raise ConfigError(f"dev family share must be within 0..1 (got {self.dev_family_share})")
         if self.background_pool < 0:
