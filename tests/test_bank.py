@@ -83,3 +83,28 @@ def test_cache_reuses_the_bank_of_the_same_config(tiny_bank, tmp_path, monkeypat
     build_or_load_bank(tiny_config(seed=9), tmp_path)
     assert calls == [3, 9] and len(list(tmp_path.glob("bank-*.npz"))) == 2
     assert tiny_config().key() == tiny_config().key() != tiny_config(seed=9).key()
+
+
+@pytest.mark.parametrize("damage", ["truncated", "crc", "other config"])
+def test_a_damaged_cached_bank_is_rebuilt_not_trusted(tiny_bank, tmp_path, monkeypatch, damage):
+    """A truncated file or a flipped byte (BadZipFile inside numpy) and another config's bank
+    saved under this key are all rebuilt."""
+    calls = []
+
+    def fake_build(config, progress=None, workers=2):
+        calls.append(config.seed)
+        return tiny_bank
+
+    monkeypatch.setattr(bank_mod, "build_bank", fake_build)
+    path = bank_mod.bank_path(tiny_config(), tmp_path)
+    tiny_bank.save(path)
+    raw = path.read_bytes()
+    if damage == "truncated":
+        path.write_bytes(raw[: len(raw) // 2])
+    elif damage == "crc":
+        path.write_bytes(raw[:200] + bytes([raw[200] ^ 0xFF]) + raw[201:])
+    else:
+        build_bank(tiny_config(seed=4), workers=2).save(path)
+    loaded = build_or_load_bank(tiny_config(), tmp_path)
+    assert calls == [3] and np.array_equal(loaded.audio, tiny_bank.audio)
+    assert WordBank.load(path).config_json == tiny_config().to_json()

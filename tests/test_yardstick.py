@@ -122,3 +122,26 @@ def test_held_out_families_come_from_the_card_then_its_seed_then_the_arguments(t
     assert fams == split_families(2026, 0.3)[1] and "2026" in note
     card.write_text(json.dumps({"data": {"seed": 1, "dev_voice_families_list": ["piper:pitch+1"]}}))
     assert ys.held_out_families(model, 5, 0.2)[0] == ["piper:pitch+1"]
+
+
+def test_kokoro_families_are_all_for_models_that_never_heard_kokoro_else_their_dev_ones(tmp_path):
+    import json
+
+    from model.data.sources import split_families
+    from model.data.speech import voice_families
+
+    model, card = tmp_path / "m.keras", tmp_path / "m.json"
+    dev_part = [f for f in split_families(5, 0.2, kokoro=True)[1] if f.startswith("kokoro:")]
+    assert ys.kokoro_held_out(model, 5, 0.2)[0] == dev_part and len(dev_part) == 5  # no card
+    card.write_text(json.dumps({"data": {"recipe_command": "python -m model make-data --seed 0",
+                                         "seed": 0, "dev_voice_families_list": ["piper:pitch+1"]}}))
+    fams, note = ys.kokoro_held_out(model, 5, 0.2)
+    assert fams == voice_families("kokoro") and "no Kokoro" in note  # today's models
+    card.write_text(json.dumps({"data": {"synth_config": {"seed": 2026, "dev_family_share": 0.3,
+                                                          "kokoro_share": 0.3}}}))
+    fams = ys.kokoro_held_out(model, 5, 0.2)[0]
+    assert fams == [f for f in split_families(2026, 0.3, kokoro=True)[1] if f.startswith("kokoro:")]
+    listed = ["kokoro:t=kumo100:p=kumo100"]
+    card.write_text(json.dumps({"data": {"recipe_command": "make-data --kokoro-share 0.2", "seed": 1,
+                                         "dev_voice_families_list": ["piper:pitch+1", *listed]}}))
+    assert ys.kokoro_held_out(model, 5, 0.2)[0] == listed
