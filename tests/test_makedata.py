@@ -238,17 +238,21 @@ def test_bad_raw_data_is_one_line_and_writes_nothing(tmp_path, cache, damage, ms
 
 
 def test_cli_mixing_options_reach_the_synth_config(tmp_path, capsys):
-    """--snr-db, --background-pool and --features parse; a bad range is one line, nothing written."""
+    """--snr-db, --background-pool, --max-others and --features parse; a bad range is one line,
+    nothing written."""
     import argparse
 
     from model.cli import data_cmd, main
     parser = argparse.ArgumentParser()
     data_cmd.add_arguments(parser)
-    args = parser.parse_args(["--snr-db=-5,25", "--background-pool", "0", "--features", "pcen-v1"])
+    args = parser.parse_args(["--snr-db=-5,25", "--background-pool", "0", "--features", "pcen-v1",
+                              "--max-others", "5"])
     cfg = data_cmd.config_from_args(args)
     assert cfg.snr_db == (-5.0, 25.0) and cfg.background_pool == 0 and args.features == "pcen-v1"
+    assert cfg.max_others == 5
     default = data_cmd.config_from_args(parser.parse_args([]))
     assert default.snr_db == SynthConfig().snr_db and default.background_pool == SynthConfig().background_pool
+    assert default.max_others == SynthConfig().max_others
     for bad, msg in (("5", "--snr-db takes two numbers LOW,HIGH"), ("20,5", "snr_db range is reversed")):
         code = main(["make-data", "--snr-db", bad, "--examples", "2", "--out", str(tmp_path / "XY")])
         err = capsys.readouterr().err

@@ -39,6 +39,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--snr-db", default="", metavar="LOW,HIGH",
                    help="speech-to-background ratio range in dB (default 0,30; write --snr-db=-5,25 "
                         "for a negative low end)")
+    p.add_argument("--max-others", type=int, default=None, metavar="N",
+                   help="other words per clip, uniform 0..N (default 2); negatives the model "
+                        "must learn to ignore")
     p.add_argument("--background-pool", type=int, default=None,
                    help="generated backgrounds per split, reused at random shifts "
                         "(default 48; 0: a fresh one for every clip)")
@@ -84,6 +87,8 @@ def _mixing_overrides(args: argparse.Namespace) -> dict:
         out["snr_db"] = (low, high)
     if args.background_pool is not None:
         out["background_pool"] = args.background_pool
+    if getattr(args, "max_others", None) is not None:
+        out["max_others"] = args.max_others
     if getattr(args, "ambience_share", 0.0):
         from ..data.backgrounds import BackgroundConfig
 
