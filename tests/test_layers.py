@@ -9,7 +9,7 @@ ROOT = Path(__file__).resolve().parents[1]
 MODEL = ROOT / "model"
 # lower rank = lower layer; a module may import its own rank or below
 RANKS = {"errors": 0, "procs": 0, "audio": 1, "card": 2, "data": 2, "train": 3, "runs": 4,
-         "detect": 5, "cli": 6, "__init__": 7, "__main__": 8}
+         "detect": 5, "enroll": 6, "cli": 7, "__init__": 8, "__main__": 9}
 
 
 def module_name(path: Path, root: Path = ROOT) -> str:

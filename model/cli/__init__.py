@@ -20,6 +20,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "sweep": ("sweep_cmd", "AMP speedup vs batch size: one comparison per batch size"),
     "detect": ("detect_cmd", "find trigger words in audio files"),
     "samples": ("samples_cmd", "write a few synthesised 10 s clips as WAV with label times"),
+    "enroll": ("enroll_cmd", "your own voice: a few takes -> a detector fine-tuned to you"),
     "evaluate": ("evaluate_cmd", "quality on the dev split's unseen voices: DET curve, FRR at "
                                  "1 FA/h, latency"),
     "mine-negatives": ("mine_cmd", "add the negative clips a model fires on most to a dataset's "

@@ -33,7 +33,8 @@ from .metrics import frr_at_fa_rate
 from .precision import (PrecisionRecord, apply_precision, make_optimizer, policy_for,
                         precision_mode, record_model_dtypes)
 from .tensorboard import ScalarLogger
-from .trial_config import TrialConfig, check_against_dataset, epoch_learning_rate
+from .trial_config import (TrialConfig, check_against_dataset, epoch_learning_rate,
+                           init_model_path)
 
 EmitFn = Callable[[TrialEvent], None]
 _BCE_EPS = 1e-7  # Keras's clipping epsilon for binary cross-entropy
@@ -97,8 +98,8 @@ def build_trial_model(cfg: TrialConfig, record: PrecisionRecord, kind: str = FEA
     from .network import build_model
     keras.utils.set_random_seed(cfg.seed)
     model = build_model(policy_for(cfg.precision), cfg.network_for(kind), kind=kind)
-    if cfg.init == "pretrained":
-        load_pretrained_weights(model)
+    if cfg.init != "scratch":
+        load_pretrained_weights(model, init_model_path(cfg.init))
     model.compile(optimizer=make_optimizer(cfg.precision, cfg.learning_rate, record),
                   loss="binary_crossentropy")
     record_model_dtypes(model, record)

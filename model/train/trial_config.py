@@ -36,7 +36,9 @@ class TrialConfig:
     epochs: int = 10  # passes over the training set, 1..1000
     learning_rate: float = 1e-3  # Adam step size (the first epoch's, under a schedule)
     lr_schedule: str = "constant"  # "constant", or "cosine": per-epoch cosine decay towards 0
-    init: str = "scratch"  # "scratch" (random weights) or "pretrained" (PRETRAINED_PATH)
+    # "scratch" (random weights), "pretrained" (PRETRAINED_PATH) or a .keras file of the same
+    # architecture (enrolment fine-tunes a chosen base model this way)
+    init: str = "scratch"
     seed: int = 0  # weights, dropout and shuffling seed
     dataset: str = str(DEFAULT_DATASET_DIR)  # folder in the model/data/dataset.py layout
     train_examples: int = 0  # use only the first N training examples (0: all)
@@ -146,8 +148,10 @@ def validate_trial_config(cfg: TrialConfig) -> None:
     check_spec_augment(cfg.spec_augment)
     if cfg.train_path not in PATH_MODES:
         raise ConfigError(f"unknown train path {cfg.train_path!r}; choose auto or portable")
-    if cfg.init not in INITS:
-        raise ConfigError(f"unknown init {cfg.init!r}; choose scratch or pretrained")
+    if cfg.init not in INITS and not str(cfg.init).endswith(".keras"):
+        raise ConfigError(f"unknown init {cfg.init!r}; choose scratch, pretrained or a .keras file")
+    if cfg.init not in INITS and not Path(cfg.init).is_file():
+        raise ConfigError(f"init model {cfg.init}: no such file")
     if cfg.init == "pretrained":
         check_pretrained_network(cfg.network)
 
@@ -198,6 +202,14 @@ def check_pretrained_network(network: NetworkConfig, path: Path | None = None) -
                           + ", ".join(diff))
 
 
+def init_model_path(init: str) -> Path | None:
+    """The .keras file a trial starts from: None for scratch, the shipped model for
+    "pretrained", else ``init`` itself (a path)."""
+    if init == "scratch":
+        return None
+    return PRETRAINED_PATH if init == "pretrained" else Path(init)
+
+
 def check_against_dataset(cfg: TrialConfig, data: Dataset) -> None:
     """Settings that depend on the data: batch size, example limits, a dev split, SpecAugment
     on the kind's frames, the pretrained model's kind."""
@@ -209,10 +221,10 @@ def check_against_dataset(cfg: TrialConfig, data: Dataset) -> None:
         raise ConfigError(f"dataset {data.path} has no dev split (X_dev.npy, Y_dev.npy); "
                           "a trial needs one to measure dev loss")
     _check_spec_augment_for(cfg.spec_augment, data)
-    if cfg.init == "pretrained":
-        kind = read_model_card(PRETRAINED_PATH)
+    if cfg.init != "scratch":
+        kind = read_model_card(init_model_path(cfg.init))
         if kind is not None and kind != data.meta.feature_kind:
-            raise ConfigError(f"init pretrained: the pretrained model reads {kind} features, "
+            raise ConfigError(f"init {cfg.init}: that model reads {kind} features, "
                               f"dataset {data.path} holds {data.meta.feature_kind}; "
                               "use init scratch")
 

@@ -1,0 +1,250 @@
+"""The personal dataset: your takes mixed the make-data way, in the standard dataset layout.
+
+Each take becomes ``clips_per_take`` 10 s clips: the take (and only that take) as the
+trigger, augmented per word (speed, pitch within +-1 semitone, the project's reverb and
+whatever per-word effects :class:`~model.data.augment.AugmentConfig` adds by default) and
+per mix (microphone colour, gain), among other words and near-misses of synthetic voices,
+over generated backgrounds. Synthetic-only clips of the base model's own mix (synthetic
+takes of the word, negatives, near-misses) keep the fine-tune from forgetting them. The
+synthetic dev set (dev voices only, for false accepts per hour) does not depend on the
+takes, so it is cached per word and seed.
+
+Clips are tagged by take, so the same embedded clips serve any hold-out: a take held out
+goes to the dev split whole and is never trained on.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import threading
+from dataclasses import asdict, dataclass, field, replace
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+
+from ..audio.features import FEATURE_KIND_EMBEDDING, feature_kind
+from ..data.augment import AugmentConfig
+from ..data.bank import build_or_load_bank
+from ..data.dataset import META_FILE, DatasetMeta
+from ..data.makedata import DEFAULT_CACHE_DIR, Cancelled, example_rng, sources_with_pool
+from ..data.sources import bank_config_for, split_families
+from ..data.synth import GENERATOR_VERSION, Sources, SynthConfig, render_example
+
+KIND = FEATURE_KIND_EMBEDDING  # personal datasets are speech embeddings: a head fine-tunes in seconds
+_CHUNK = 16  # clips embedded per ONNX call batch (as make-data)
+_TAKE_SALT = 104729  # keeps the take clips' seeds apart from make-data's example seeds
+ProgressFn = Callable[[str, int, int], None]  # (stage, done, total)
+
+
+@dataclass
+class PersonalDataConfig:
+    """How the personal dataset is made; stored in its meta.json."""
+
+    seed: int = 0  # master seed: same takes and seed, same bytes
+    clips_per_take: int = 24  # 10 s clips built around each take
+    synth_train: int = 48  # clips of synthetic voices only (the base's own mix), for training
+    synth_dev: int = 90  # synthetic dev clips (dev voices only): 15 min for false accepts/h
+    max_triggers: int = 3  # takes per personal clip: uniform 0..max (0: a negative clip)
+    pitch_semitones: tuple[float, float] = (-1.0, 1.0)  # per-take pitch shift range, semitones
+    pitch_prob: float = 0.6  # chance a take is pitch shifted
+    speed_range: tuple[float, float] = (0.9, 1.1)  # per-take speed factor range
+    speed_prob: float = 0.6  # chance a take's speed changes
+    bank_clips: int = 600  # train word-bank clips per role (make-data's default size: cached)
+    dev_bank_clips: int = 60  # dev word-bank clips per role (make-data's default dev size)
+
+    def synth_config(self, word: str) -> SynthConfig:
+        """The make-data recipe the clips are mixed with (bank sizes fixed so a default
+        make-data's cached banks are reused)."""
+        aug = replace(AugmentConfig(), pitch_semitones=tuple(self.pitch_semitones),
+                      pitch_prob=self.pitch_prob, speed_range=tuple(self.speed_range),
+                      speed_prob=self.speed_prob)
+        return SynthConfig(word=word, seed=self.seed, augment=aug)
+
+
+@dataclass
+class ClipSet:
+    """Embedded clips of one origin: features, labels, and which take each clip holds."""
+
+    x: np.ndarray  # float16 (n, 116, 96) speech embeddings
+    y: np.ndarray  # float16 (n, 116, 1) labels
+    take: np.ndarray  # int (n,): index of the take in the clip, -1 for synthetic-only clips
+    audio: list[np.ndarray] = field(default_factory=list)  # a few clips' audio, for the app
+
+
+def _banks(word: str, cfg: PersonalDataConfig, cache_dir: Path, progress: ProgressFn | None):
+    """The train and dev word banks (built once, then cached) and their families."""
+    synth = cfg.synth_config(word)
+    train_fams, dev_fams = split_families(synth.seed, synth.dev_family_share)
+    banks = {}
+    for split, fams, n in (("train", train_fams, cfg.bank_clips), ("dev", dev_fams, cfg.dev_bank_clips)):
+        bcfg = bank_config_for(synth, split, fams, n, n)
+        report = (lambda d, t, s=split: progress(f"voices ({s})", d, t)) if progress else None
+        banks[split] = build_or_load_bank(bcfg, cache_dir, progress=report)
+    return banks, train_fams, dev_fams
+
+
+def _embed(clips: list[np.ndarray]) -> np.ndarray:
+    """float16 speech embeddings of 10 s clips, (n, 116, 96)."""
+    return np.stack([e.astype(np.float16) for e in feature_kind(KIND).batch_transform(clips)])
+
+
+def render_clips(rngs: Sequence[np.random.Generator], sources: Sequence[Sources], synth: SynthConfig,
+                 stage: str, progress: ProgressFn | None, cancel: threading.Event | None,
+                 keep_audio: int = 0) -> tuple[np.ndarray, np.ndarray, list[np.ndarray], list[int]]:
+    """Mix, label and embed clips, a chunk at a time.
+
+    Args:
+        rngs: one generator per clip.
+        sources: what each clip mixes from.
+        synth: the recipe.
+        stage: progress label.
+        progress: ``progress(stage, done, total)``.
+        cancel: set it to stop (raises Cancelled).
+        keep_audio: audio of this many clips is kept (for the app's curves).
+
+    Returns:
+        (x float16 (n,116,96), y float16 (n,116,1), kept audio, trigger count per clip).
+    """
+    timing = feature_kind(KIND).timing
+    xs, ys, kept, counts = [], [], [], []
+    for start in range(0, len(rngs), _CHUNK):
+        if cancel is not None and cancel.is_set():
+            raise Cancelled("enrolment was cancelled; nothing was written")
+        exs = [render_example(rngs[i], sources[i], synth, timing)
+               for i in range(start, min(start + _CHUNK, len(rngs)))]
+        xs.append(_embed([e.audio for e in exs]))
+        ys += [e.labels.astype(np.float16)[:, None] for e in exs]
+        counts += [len(e.trigger_spans) for e in exs]
+        kept += [e.audio for e in exs][: max(0, keep_audio - len(kept))]
+        if progress:
+            progress(stage, min(start + _CHUNK, len(rngs)), len(rngs))
+    x = np.concatenate(xs) if xs else np.zeros((0, timing.clip_steps, 96), np.float16)
+    return x, np.stack(ys) if ys else np.zeros((0, timing.clip_steps, 1), np.float16), kept, counts
+
+
+def take_clips(takes: Sequence[np.ndarray], word: str, cfg: PersonalDataConfig,
+               cache_dir: Path = DEFAULT_CACHE_DIR, progress: ProgressFn | None = None,
+               cancel: threading.Event | None = None) -> ClipSet:
+    """``clips_per_take`` clips around each take plus ``synth_train`` synthetic-only clips.
+
+    Args:
+        takes: trimmed takes, float32 44.1 kHz.
+        word: the trigger word (its synthetic bank is built if not cached).
+        cfg: recipe and sizes.
+        cache_dir: word-bank cache.
+        progress, cancel: as :func:`render_clips`.
+
+    Returns:
+        ClipSet with ``take`` = the take's index, or -1 for the synthetic clips; ``audio``
+        holds one clip of each take (for the app).
+    """
+    synth = cfg.synth_config(word)
+    banks, _, _ = _banks(word, cfg, Path(cache_dir), progress)
+    base = sources_with_pool(synth, banks["train"], None, "train")
+    # take clips use max_triggers; the synthetic ones keep make-data's own recipe
+    personal = replace(synth, max_triggers=cfg.max_triggers)
+    xs, ys, tags, kept = [], [], [], []
+    for j, take in enumerate(takes):
+        mine = replace(base, triggers=[np.asarray(take, np.float32)])
+        rngs = [np.random.default_rng([cfg.seed, _TAKE_SALT, j, i]) for i in range(cfg.clips_per_take)]
+        x, y, audio, _ = render_clips(rngs, [mine] * len(rngs), personal, f"take {j + 1} of {len(takes)}",
+                                      progress, cancel, keep_audio=1)
+        xs.append(x)
+        ys.append(y)
+        kept += audio
+        tags += [j] * len(rngs)
+    rngs = [example_rng(cfg.seed, "train", i) for i in range(cfg.synth_train)]
+    x, y, _, _ = render_clips(rngs, [base] * len(rngs), synth, "synthetic voices", progress, cancel)
+    return ClipSet(np.concatenate(xs + [x]), np.concatenate(ys + [y]),
+                   np.asarray(tags + [-1] * len(rngs), np.int64), kept)
+
+
+def synthetic_dev(word: str, cfg: PersonalDataConfig, cache_dir: Path = DEFAULT_CACHE_DIR,
+                  progress: ProgressFn | None = None, cancel: threading.Event | None = None
+                  ) -> tuple[ClipSet, int, np.ndarray]:
+    """The synthetic dev clips (dev voices only), cached per word, seed and size.
+
+    Returns:
+        (ClipSet with take -1 everywhere, the index of a clip without any trigger word (the
+        app's take-free clip), that clip's audio).
+    """
+    synth = cfg.synth_config(word)
+    key = hashlib.sha256(json.dumps({"word": word, "seed": cfg.seed, "n": cfg.synth_dev,
+                                     "bank": cfg.dev_bank_clips, "gen": GENERATOR_VERSION, "v": 2,
+                                     "synth": synth.to_dict()}, sort_keys=True).encode()
+                         ).hexdigest()[:16]
+    path = Path(cache_dir).parent / "enroll" / f"syndev-{key}.npz"
+    if path.is_file():
+        with np.load(path, allow_pickle=False) as z:
+            return ClipSet(z["x"], z["y"], np.full(len(z["x"]), -1)), int(z["quiet_index"]), z["quiet"]
+    banks, _, _ = _banks(word, cfg, Path(cache_dir), progress)
+    src = sources_with_pool(synth, banks["dev"], None, "dev")
+    rngs = [example_rng(cfg.seed, "dev", i) for i in range(cfg.synth_dev)]
+    x, y, _, counts = render_clips(rngs, [src] * len(rngs), synth, "synthetic dev", progress, cancel)
+    quiet = next((i for i, c in enumerate(counts) if c == 0), 0)
+    # rendered again rather than kept: each clip is a pure function of its seed (14 ms)
+    audio = render_example(example_rng(cfg.seed, "dev", quiet), src, synth,
+                           feature_kind(KIND).timing).audio
+    _save_npz(path, x=x, y=y, quiet=audio, quiet_index=np.asarray(quiet))
+    return ClipSet(x, y, np.full(len(x), -1)), quiet, audio
+
+
+def _save_npz(path: Path, **arrays: np.ndarray) -> None:
+    """Write an .npz through a temporary name, then rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as f:
+            np.savez(f, **arrays)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_split(out_dir: Path, clips: ClipSet, dev: ClipSet, held: Sequence[int], word: str,
+                cfg: PersonalDataConfig, note: dict) -> DatasetMeta:
+    """Write a dataset folder: clips of takes not in ``held`` (and synthetic ones) to train,
+    clips of the held takes then the synthetic dev clips to dev; atomic (temp folder, rename).
+
+    Args:
+        out_dir: destination folder (replaced whole).
+        clips: take and synthetic training clips.
+        dev: synthetic dev clips.
+        held: indices of takes held out (never trained on).
+        word: the trigger word.
+        cfg: the recipe, recorded in meta.json.
+        note: extra facts for meta.json's config (take files, hold-out scheme).
+
+    Returns:
+        The meta written; its config's ``dev_take_clips`` says how many dev rows come first.
+    """
+    held_mask = np.isin(clips.take, np.asarray(list(held), np.int64))
+    x_dev = np.concatenate([clips.x[held_mask], dev.x])
+    y_dev = np.concatenate([clips.y[held_mask], dev.y])
+    meta = DatasetMeta(word=word, feature_kind=KIND, n_train=int((~held_mask).sum()),
+                       n_dev=int(len(x_dev)), seed=cfg.seed, generator_version=GENERATOR_VERSION,
+                       config={"enroll": asdict(cfg), "held_takes": sorted(int(h) for h in held),
+                               "dev_take_clips": int(held_mask.sum()), **note},
+                       created_utc=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    out_dir = Path(out_dir)
+    tmp = out_dir.parent / f".{out_dir.name}.building-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    try:
+        for name, arr in (("X", clips.x[~held_mask]), ("Y", clips.y[~held_mask]),
+                          ("X_dev", x_dev), ("Y_dev", y_dev)):
+            np.save(tmp / f"{name}.npy", np.ascontiguousarray(arr, np.float16))
+        (tmp / META_FILE).write_text(meta.to_json(), encoding="utf-8")
+        old = out_dir.parent / f".{out_dir.name}.old-{os.getpid()}"
+        if out_dir.exists():
+            os.replace(out_dir, old)
+        os.replace(tmp, out_dir)
+        shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return meta

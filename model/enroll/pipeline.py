@@ -1,0 +1,214 @@
+"""The whole enrolment: profile takes -> personal dataset -> fine-tune trial(s) -> judge -> save.
+
+Hold-out: with 4 or more good takes the last one (two from 7 takes on) is held out and never
+trained on; the saved model is the one trained without it. With 2 or 3 takes each take is
+held out in turn (leave-one-out: one fine-tune per take, judged on that take's clips), and
+the saved model is a last fine-tune on all of them; the card says which scheme ran.
+Nothing is written beside the profile's takes until the model has passed judging, and the
+base model is only ever read.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from ..audio.features import SAMPLE_RATE_HZ
+from ..audio.files import write_wav_atomic
+from ..card import model_card_path, recommended_threshold
+from ..data.makedata import DEFAULT_CACHE_DIR
+from ..runs.jobs import Runner
+from .finetune import BaseModel, FinetuneConfig, finetune, resolve_base, trial_settings
+from .judge import Figures, JudgeConfig, figures_at, pick_threshold, predict
+from .personal import KIND, ClipSet, PersonalDataConfig, synthetic_dev, take_clips, write_split
+from .profile import MODEL_FILE, RESULT_FILE, Profile, good_takes, write_text_atomic
+
+ProgressFn = Callable[[str, int, int], None]  # (stage, done, total)
+
+
+@dataclass
+class EnrollConfig:
+    """One enrolment's settings; stored in the card and enroll.json."""
+
+    data: PersonalDataConfig = field(default_factory=PersonalDataConfig)  # personal dataset
+    finetune: FinetuneConfig = field(default_factory=FinetuneConfig)  # the trial
+    judge: JudgeConfig = field(default_factory=JudgeConfig)  # threshold and refusal
+    out: str = ""  # where the model goes ("": <profile>/my-model.keras)
+
+
+@dataclass
+class EnrollResult:
+    """What an enrolment produced and measured."""
+
+    model_path: Path  # the saved .keras (its card beside it)
+    scheme: str  # how takes were held out, one line
+    before: Figures  # the base model at its own card threshold (0.5 without one)
+    after: Figures  # the personal model at the threshold picked
+    note: str  # how the threshold was picked
+    run_ids: list[str]  # the fine-tune runs in the store (the last one is the saved model's)
+    seconds: float  # wall-clock of the whole enrolment
+
+
+def hold_out_plan(n_takes: int) -> tuple[list[list[int]], bool]:
+    """Which takes each fine-tune holds out.
+
+    Returns:
+        (held-out take lists, one per judged fine-tune; True when a last fine-tune on all
+        takes makes the saved model (leave-one-out)).
+    """
+    if n_takes >= 4:
+        return [list(range(n_takes - (2 if n_takes >= 7 else 1), n_takes))], False
+    return [[j] for j in range(n_takes)], True
+
+
+def _scheme(names: list[str], folds: list[list[int]], loo: bool) -> str:
+    if loo:
+        return (f"leave-one-out over {len(names)} takes: each judged by a fine-tune without it; "
+                "the saved model trained on all of them")
+    held = ", ".join(names[j] for j in folds[0])
+    return f"held out {held} (never trained on); trained on {len(names) - len(folds[0])} takes"
+
+
+class _Scores:
+    """Dev rows gathered over the judged fine-tunes: held-out take rows, then the rest."""
+
+    def __init__(self) -> None:
+        self.take_rows: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # before, after, y
+        self.other_rows: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+        parts = self.take_rows + [self.other_rows]
+        before, after, y = (np.concatenate([p[k] for p in parts]) for k in range(3))
+        return before, after, y[..., 0].astype(np.float32), sum(len(p[2]) for p in self.take_rows)
+
+
+def enroll(folder: Path, prof: Profile, cfg: EnrollConfig, runner: Runner,
+           progress: ProgressFn | None = None, cancel: threading.Event | None = None,
+           cache_dir: Path = DEFAULT_CACHE_DIR) -> EnrollResult:
+    """Enrol a profile's takes and save the personal model (see the module docstring).
+
+    Args:
+        folder: the profile folder (takes/ inside).
+        prof: its profile.
+        cfg: settings.
+        runner: the job queue the fine-tunes go through.
+        progress: ``progress(stage, done, total)``, called on this thread.
+        cancel: set it to stop; nothing is saved then.
+        cache_dir: word-bank cache.
+
+    Returns:
+        EnrollResult.
+
+    Raises:
+        LabError (ConfigError, RefusedModel, ...): one line; nothing half-written.
+    """
+    t0 = time.perf_counter()
+    say = progress or (lambda *a: None)
+    names, takes = zip(*good_takes(folder, prof))
+    base = resolve_base(cfg.finetune.init, runner.store.path)
+    clips = take_clips(list(takes), prof.word, cfg.data, cache_dir, progress, cancel)
+    dev, quiet_i, quiet_audio = synthetic_dev(prof.word, cfg.data, cache_dir, progress, cancel)
+    folds, loo = hold_out_plan(len(takes))
+    work = Path(folder) / "work"
+    scores, run_ids, fold_models = _Scores(), [], {}
+    try:
+        for k, held in enumerate(folds):
+            say("fine-tune", k, len(folds) + int(loo))
+            run_id, model = _train(work / f"fold{k}", clips, dev, held, prof, cfg, base, runner,
+                                   names, cancel, f"enrol {folder.name} ({k + 1}/{len(folds)})")
+            run_ids.append(run_id)
+            _score_fold(scores, clips, dev, held, base, model, last=not loo and k == len(folds) - 1)
+            fold_models.update({j: model for j in held})
+        final = model
+        if loo:
+            say("fine-tune", len(folds), len(folds) + 1)
+            run_id, final = _train(Path(folder) / "dataset", clips, dev, [], prof, cfg, base, runner,
+                                   names, cancel, f"enrol {folder.name} (all takes)")
+            run_ids.append(run_id)
+            scores.other_rows = (predict(base.path, dev.x), predict(final, dev.x), dev.y)
+        else:
+            shutil.rmtree(Path(folder) / "dataset", ignore_errors=True)
+            os.replace(work / "fold0", Path(folder) / "dataset")
+        say("judge", 0, 1)
+        before_p, after_p, y, n_take = scores.arrays()
+        after, note = pick_threshold(after_p, y, n_take, cfg.judge)
+        before = figures_at(before_p, y, n_take, recommended_threshold(base.path) or 0.5)
+        curves = _curves(clips, dev, quiet_i, base, fold_models, final, names)
+        out = Path(cfg.out) if cfg.out else Path(folder) / MODEL_FILE
+        result = EnrollResult(out, _scheme(list(names), folds, loo), before, after, note, run_ids,
+                              time.perf_counter() - t0)
+        _save(final, result, prof, base, cfg, curves, folder, clips, quiet_audio)
+        return result
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _train(out: Path, clips: ClipSet, dev: ClipSet, held: list[int], prof: Profile,
+           cfg: EnrollConfig, base: BaseModel, runner: Runner, names, cancel, label: str):
+    """Write one split and fine-tune on it; returns (run ID, model path)."""
+    write_split(out, clips, dev, held, prof.word, cfg.data,
+                {"profile": prof.name, "takes": list(names), "base": str(base.path)})
+    return finetune(out, base, cfg.finetune, runner, label, cancel=cancel)
+
+
+def _score_fold(scores: _Scores, clips: ClipSet, dev: ClipSet, held: list[int], base: BaseModel,
+                model: Path, last: bool) -> None:
+    """Base and fold-model probabilities on the held-out takes' clips (and, for the saved
+    model when it is this fold's, on the synthetic dev clips)."""
+    mask = np.isin(clips.take, held)
+    scores.take_rows.append((predict(base.path, clips.x[mask]), predict(model, clips.x[mask]),
+                             clips.y[mask]))
+    if last:
+        scores.other_rows = (predict(base.path, dev.x), predict(model, dev.x), dev.y)
+
+
+def _curves(clips: ClipSet, dev: ClipSet, quiet_i: int, base: BaseModel,
+            fold_models: dict[int, Path], final: Path, names) -> list[dict]:
+    """Before/after probabilities on one clip of each held-out take and a take-free clip."""
+    out = []
+    for j, model in sorted(fold_models.items()):
+        row = int(np.flatnonzero(clips.take == j)[0])
+        x = clips.x[row:row + 1]
+        out.append({"label": f"held-out take {names[j]}", "audio": f"eval/take_{j + 1:02d}.wav",
+                    "before": predict(base.path, x)[0].round(4).tolist(),
+                    "after": predict(model, x)[0].round(4).tolist(),
+                    "labels": clips.y[row, :, 0].astype(float).tolist()})
+    x = dev.x[quiet_i:quiet_i + 1]
+    out.append({"label": "take-free clip (synthetic dev)", "audio": "eval/take_free.wav",
+                "before": predict(base.path, x)[0].round(4).tolist(),
+                "after": predict(final, x)[0].round(4).tolist(),
+                "labels": dev.y[quiet_i, :, 0].astype(float).tolist()})
+    return out
+
+
+def _save(model: Path, result: EnrollResult, prof: Profile, base: BaseModel, cfg: EnrollConfig,
+          curves: list[dict], folder: Path, clips: ClipSet, quiet_audio: np.ndarray) -> None:
+    """Copy the model and write its card and enroll.json, each through a temporary name."""
+    out = result.model_path
+    out.parent.mkdir(parents=True, exist_ok=True)
+    for j, audio in enumerate(clips.audio):
+        if any(c["audio"] == f"eval/take_{j + 1:02d}.wav" for c in curves):
+            write_wav_atomic(Path(folder) / "eval" / f"take_{j + 1:02d}.wav", audio, SAMPLE_RATE_HZ)
+    write_wav_atomic(Path(folder) / "eval" / "take_free.wav", quiet_audio, SAMPLE_RATE_HZ)
+    facts = {"word": prof.word, "profile": prof.name, "profile_dir": str(Path(folder).resolve()),
+             "base": str(base.path), "scheme": result.scheme, "threshold_note": result.note,
+             "before": result.before.to_dict(), "after": result.after.to_dict(),
+             "run_ids": result.run_ids, "seconds": round(result.seconds, 1),
+             "training": trial_settings(cfg.finetune), "data": asdict(cfg.data),
+             "judge": asdict(cfg.judge), "date": time.strftime("%Y-%m-%d", time.gmtime())}
+    write_text_atomic(Path(folder) / RESULT_FILE, json.dumps({**facts, "curves": curves}))
+    card = {"feature_kind": KIND, "threshold": result.after.threshold, **facts}
+    write_text_atomic(model_card_path(out), json.dumps(card, indent=1))
+    tmp = out.with_name(f".{out.stem}.{os.getpid()}.tmp.keras")
+    try:
+        shutil.copyfile(model, tmp)
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)

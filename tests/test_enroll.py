@@ -1,0 +1,165 @@
+"""Enrolment pieces without training: take checks, bad inputs, the profile folder, hold-out,
+the personal dataset's splits and the threshold / refusal rule."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from model.audio.features import SAMPLE_RATE_HZ
+from model.audio.files import write_wav_atomic
+from model.enroll.judge import GRID, JudgeConfig, RefusedModel, pick_threshold
+from model.enroll.personal import ClipSet, PersonalDataConfig, write_split
+from model.enroll.pipeline import hold_out_plan
+from model.enroll.profile import (MIN_TAKES, add_take, check_word, delete_take, good_takes,
+                                  open_profile, take_files)
+from model.enroll.standin import standin_takes
+from model.enroll.takes import check_take, read_and_check
+from model.data.dataset import load_dataset
+from model.errors import ConfigError
+
+SR = SAMPLE_RATE_HZ
+
+
+@pytest.fixture(scope="module")
+def takes():
+    """Three stand-in takes of "activate" (a piper pitch band the candidates never trained on)."""
+    return standin_takes("activate", 3, seed=5)
+
+
+def _noise(seconds: float, db: float = -65.0, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).normal(0, 10 ** (db / 20), int(seconds * SR)).astype(np.float32)
+
+
+def test_good_take_is_trimmed_to_its_spoken_span(takes):
+    report, trimmed = check_take(takes[0], "t1")
+    assert report.ok, report.message
+    lo, hi = report.span_s
+    assert 0.3 < hi - lo < 1.5
+    # trimmed to the span plus small margins, far shorter than the recording
+    assert trimmed.size < takes[0].size - 0.5 * SR
+    assert abs(trimmed.size / SR - (hi - lo)) < 0.2
+
+
+@pytest.mark.parametrize("make, words", [
+    (lambda t: np.zeros(SR, np.float32), "silence"),
+    (lambda t: np.clip(t * 40, -1, 1), "clipped"),
+    (lambda t: _noise(2.0, -40.0), "no speech"),
+    (lambda t: t * 10 ** (-50 / 20), "too quiet"),
+    (lambda t: np.concatenate([_noise(0.5), np.sin(np.arange(int(0.1 * SR)) * 0.05).astype(np.float32)
+                               * 0.3, _noise(0.5, seed=1)]), "too short"),
+    (lambda t: np.concatenate([_noise(0.3)] + [t] * 6), "too long"),
+    (lambda t: np.concatenate([t] * 20)[: 30 * SR] if np.concatenate([t] * 20).size >= 30 * SR
+     else np.resize(t, 30 * SR), "too long"),
+])
+def test_bad_takes_get_one_line_and_are_not_used(takes, make, words):
+    report, trimmed = check_take(make(takes[0]).astype(np.float32), "bad.wav")
+    assert trimmed is None and not report.ok
+    assert words in report.message and "\n" not in report.message
+    assert report.message.startswith("bad.wav: ")
+
+
+def test_a_text_file_and_a_30_s_file_are_one_line(tmp_path):
+    text = tmp_path / "take.wav"
+    text.write_text("this is not audio\n")
+    report, audio = read_and_check(text)
+    assert audio is None and "not audio" in report.message and "\n" not in report.message
+    long = write_wav_atomic(tmp_path / "long.wav", _noise(30.0, -30.0), SR)
+    report, audio = read_and_check(long)
+    assert audio is None and "too long" in report.message
+
+
+def test_empty_word_and_bad_names_are_one_line():
+    for word in ("", "   ", None):
+        with pytest.raises(ConfigError, match="the word is empty"):
+            check_word(word)
+    with pytest.raises(ConfigError, match="not a word"):
+        check_word("act1vate!")
+    assert check_word("  Activate ") == "activate"
+    with pytest.raises(ConfigError, match="name"):
+        open_profile("activate", "../etc", create=False)
+
+
+def test_profile_stores_takes_on_disk_and_deletes_them(tmp_path, takes):
+    folder, prof = open_profile("activate", "ann", tmp_path)
+    for i, take in enumerate(takes[:2]):
+        path = write_wav_atomic(tmp_path / f"in{i}.wav", take, SR)
+        assert add_take(folder, prof, path).ok
+    bad = add_take(folder, prof, b"not audio at all", "upload.wav")
+    assert not bad.ok and "not audio" in bad.message
+    assert [p.name for p in take_files(folder)] == ["01.wav", "02.wav"]
+    # a refresh reads the same profile back from disk
+    _, again = open_profile("activate", "ann", tmp_path)
+    assert [t["file"] for t in again.takes] == ["01.wav", "02.wav"]
+    assert len(good_takes(folder, again)) == 2
+    delete_take(folder, again, "01.wav")
+    assert [p.name for p in take_files(folder)] == ["02.wav"]
+    with pytest.raises(ConfigError, match=f"1 good take of 'activate'; enrolment needs at least {MIN_TAKES}"):
+        good_takes(folder, again)
+    assert not list(folder.rglob("*.tmp"))  # atomic writes leave no temporary files
+
+
+def test_hold_out_plan():
+    assert hold_out_plan(2) == ([[0], [1]], True)  # leave-one-out
+    assert hold_out_plan(3) == ([[0], [1], [2]], True)
+    assert hold_out_plan(4) == ([[3]], False)
+    assert hold_out_plan(6) == ([[5]], False)
+    assert hold_out_plan(7) == ([[5, 6]], False)
+    assert hold_out_plan(10) == ([[8, 9]], False)
+
+
+def test_held_out_takes_go_to_dev_only(tmp_path):
+    rng = np.random.default_rng(0)
+    n = 4 * 3 + 5  # 3 clips of each of 4 takes, 5 synthetic
+    take = np.array([0, 0, 0, 1, 1, 1, 2, 2, 2, 3, 3, 3] + [-1] * 5)
+    x = rng.normal(size=(n, 116, 96)).astype(np.float16)
+    x[:, 0, 0] = np.arange(n)  # a row's identity
+    clips = ClipSet(x, np.zeros((n, 116, 1), np.float16), take)
+    dev = ClipSet(rng.normal(size=(6, 116, 96)).astype(np.float16), np.zeros((6, 116, 1), np.float16),
+                  np.full(6, -1))
+    meta = write_split(tmp_path / "ds", clips, dev, [3], "activate", PersonalDataConfig(), {})
+    data = load_dataset(tmp_path / "ds")
+    assert data.meta.feature_kind == "speech-embedding-v1"
+    assert (data.n_train, data.n_dev) == (14, 9)
+    trained = set(np.asarray(data.x_train[:, 0, 0], np.float32).astype(int))
+    assert trained.isdisjoint({9, 10, 11})  # take 3's clips never trained on
+    assert list(np.asarray(data.x_dev[:3, 0, 0], np.float32).astype(int)) == [9, 10, 11]
+    assert meta.config["dev_take_clips"] == 3 and meta.config["held_takes"] == [3]
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def _labels(n: int, word_step: int = 40) -> np.ndarray:
+    y = np.zeros((n, 116), np.float32)
+    y[:, word_step:word_step + 5] = 1
+    return y
+
+
+def test_threshold_is_picked_within_the_false_accept_budget():
+    y = np.concatenate([_labels(6), np.zeros((30, 116), np.float32)])
+    p = np.full(y.shape, 0.01, np.float32)
+    p[:6, 41] = 0.97  # every held-out take found up to 0.97
+    p[6:8, 80] = 0.9  # two false accepts at 0.9 and below
+    fig, note = pick_threshold(p, y, 6, JudgeConfig(target_fa_per_hour=6.0))
+    assert fig.recall == 1.0 and fig.false_accepts == 0
+    assert 0.9 < fig.threshold <= 0.97 and fig.threshold in GRID
+    assert "held-out takes" in note
+
+
+def test_a_model_that_fires_on_everything_is_refused():
+    y = np.concatenate([_labels(2), np.zeros((10, 116), np.float32)])
+    p = np.ones(y.shape, np.float32)
+    with pytest.raises(RefusedModel, match="not saved: the fine-tuned model fires"):
+        pick_threshold(p, y, 2, JudgeConfig())
+
+
+def test_a_trial_can_start_from_a_keras_file(tmp_path):
+    """Enrolment's one change to the trial engine: ``init`` may name a .keras file."""
+    from model.train.trial_config import TrialConfig, init_model_path, validate_trial_config
+    base = "bench/candidates/embed-head-2000.keras"
+    validate_trial_config(TrialConfig(init=base))
+    assert str(init_model_path(base)) == base and init_model_path("scratch") is None
+    with pytest.raises(ConfigError, match="no such file"):
+        validate_trial_config(TrialConfig(init=str(tmp_path / "gone.keras")))
+    with pytest.raises(ConfigError, match="choose scratch, pretrained or a .keras file"):
+        validate_trial_config(TrialConfig(init="imagenet"))
