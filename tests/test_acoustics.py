@@ -75,6 +75,15 @@ def test_ambience_has_the_requested_length_and_level():
     assert not np.allclose(audio, other)
 
 
+@pytest.mark.parametrize("kind", [AMBIENCE, KEYBOARD])
+def test_real_backgrounds_loop_without_a_click(kind):
+    """The mixer's pool plays a background from a random point, wrapping round: no jump there."""
+    for seed in range(4):
+        audio, _ = make_background(np.random.default_rng(seed), N, only(kind))
+        steps = np.abs(np.diff(audio))
+        assert abs(float(audio[0]) - float(audio[-1])) <= np.percentile(steps, 99.9)
+
+
 def test_real_kinds_mix_with_generated_ones_when_enabled():
     cfg = dataclasses.replace(BackgroundConfig(weight_mixture=0.0).with_real_share(0.9), real_mix_prob=1.0)
     kinds = {make_background(np.random.default_rng(i), N, cfg)[1] for i in range(12)}

@@ -25,6 +25,8 @@ from ..audio.effects import band_limit, peak_eq
 from ..audio.features import SAMPLE_RATE_HZ, resample_audio
 from .acoustics import ambience_recordings, keyboard_profiles
 
+_LOOP_FADE = int(0.05 * SAMPLE_RATE_HZ)  # 50 ms cross-fade that closes an ambience loop
+
 
 def _unit_rms(x: np.ndarray) -> np.ndarray:
     rms = float(np.sqrt(np.mean(np.square(x, dtype=np.float64)))) if x.size else 0.0
@@ -48,19 +50,27 @@ def ambience_background(rng: np.random.Generator, n_samples: int, cfg: Any) -> n
         cfg: the ``ambience_*`` ranges of a BackgroundConfig.
 
     Returns:
-        float32 of ``n_samples`` at RMS 1 (0 dBFS).
+        float32 of ``n_samples`` at RMS 1 (0 dBFS); it loops seamlessly (its end flows into
+        its start through a 50 ms cross-fade).
     """
     recording = ambience_recordings()[int(rng.integers(len(ambience_recordings())))]
     rate = float(rng.uniform(*cfg.ambience_rate_range))
-    # play `rate` times faster: read rate * n samples and squeeze them into n
-    need = int(np.ceil(n_samples * rate)) + 64
+    fade = min(_LOOP_FADE, n_samples)
+    # play `rate` times faster: read rate * n samples and squeeze them into n (+ a fade's worth)
+    need = int(np.ceil((n_samples + fade) * rate)) + 64
     x = resample_audio(_window(rng, recording, need), int(round(SAMPLE_RATE_HZ * rate)), SAMPLE_RATE_HZ)
-    x = np.resize(x, n_samples) if x.size < n_samples else x[:n_samples]
+    x = np.resize(x, n_samples + fade) if x.size < n_samples + fade else x[:n_samples + fade]
     x = peak_eq(x, float(np.exp(rng.uniform(*np.log(cfg.ambience_eq_hz_range)))),
                 float(rng.uniform(*cfg.ambience_eq_gain_db_range)), float(rng.uniform(0.5, 2.0)))
     if rng.random() < cfg.ambience_band_prob:  # a far or muffled source: only part of the band
         x = band_limit(x, float(rng.uniform(30.0, 300.0)), float(rng.uniform(2500.0, 16000.0)), 2)
-    return _unit_rms(np.nan_to_num(np.asarray(x, dtype=np.float32)))
+    # make the clip loop seamlessly: the mixer's background pool plays each background from a
+    # random point, wrapping round, and a jump at the seam would be a click no room makes. The
+    # part past the end is faded into the start, which also hides the filters' start-up.
+    x = np.asarray(x, dtype=np.float32)
+    ramp = np.linspace(0.0, 1.0, fade, endpoint=False, dtype=np.float32)
+    x[:fade] = x[:fade] * ramp + x[n_samples:n_samples + fade] * (1.0 - ramp)
+    return _unit_rms(np.nan_to_num(x[:n_samples]))
 
 
 def _key_times(rng: np.random.Generator, seconds: float, cfg: Any) -> np.ndarray:
@@ -89,12 +99,13 @@ def keyboard_background(rng: np.random.Generator, n_samples: int, cfg: Any) -> n
         cfg: the ``keyboard_*`` ranges of a BackgroundConfig.
 
     Returns:
-        float32 of ``n_samples`` at RMS 1, silent between keys (add a floor), or zeros
-        if no key falls inside the clip.
+        float32 of ``n_samples`` at RMS 1, silent between keys (add a floor); keys ringing
+        past the end continue at the start, so it loops seamlessly.
     """
     profiles = keyboard_profiles()
     presses, releases = profiles[int(rng.integers(len(profiles)))]
-    out = np.zeros(n_samples, np.float32)
+    longest = max(c.size for c in presses + releases)
+    out = np.zeros(n_samples + longest + int(0.16 * SAMPLE_RATE_HZ), np.float32)
     for t in _key_times(rng, n_samples / SAMPLE_RATE_HZ, cfg):  # a loop over keys, not samples
         gain = np.float32(10.0 ** (rng.uniform(*cfg.keyboard_gain_db_range) / 20.0))
         start = int(t * SAMPLE_RATE_HZ)
@@ -103,8 +114,10 @@ def keyboard_background(rng: np.random.Generator, n_samples: int, cfg: Any) -> n
             hold = int(rng.uniform(0.04, 0.16) * SAMPLE_RATE_HZ)
             sounds.append((start + hold, releases[int(rng.integers(len(releases)))]))
         for at, clip in sounds:
-            end = min(at + clip.size, n_samples)
-            if end > at:
-                out[at:end] += gain * clip[:end - at]
-    return _unit_rms(out)
+            out[at:at + clip.size] += gain * clip
+    # keys that ring past the end come round at the start: the clip loops seamlessly, as the
+    # mixer's background pool plays it from a random point
+    head = out[n_samples:n_samples * 2]
+    out[:head.size] += head
+    return _unit_rms(out[:n_samples])
 
