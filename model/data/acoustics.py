@@ -40,7 +40,7 @@ MEASURED_RIRS = ("Accoustic2_Impulse", "Blatty Plate", "Concrete Room", "Derlon 
 ROOM_RIRS = ("Concrete Room", "Derlon Sanctuary", "ir_bathroom1", "Blatty Plate")
 AMBIENCE_RECORDINGS = ("amazon-rainforest", "train", "binaural-low-complex", "serenity")
 NOT_KEYBOARDS = ("g502x-wireless",)  # a mouse: its clicks are not typing
-SIM_VERSION = 1  # bump when the simulation changes: old cached pools are ignored
+SIM_VERSION = 2  # bump when the simulation changes: old cached pools are ignored
 
 
 def acoustics_dir() -> Path:
@@ -160,8 +160,9 @@ def simulate_room(rng: np.random.Generator, rt60_s: tuple[float, float], size_m:
 
     Walls share one absorption, set by Sabine's formula for an RT60 drawn from ``rt60_s``;
     the microphone sits at desk or phone height (0.6-1.6 m), the talker's mouth at
-    1.0-1.9 m, both 0.3 m or more from the walls, ``distance_m`` apart. A draw that cannot
-    work (a large room cannot decay in 0.2 s; a small one has no room for 4 m) is redrawn.
+    1.0-1.9 m, both 0.3 m or more from the walls, a log-uniform ``distance_m`` apart. A draw
+    that cannot work (a large room cannot decay in 0.2 s; a small one has no room for 4 m)
+    is redrawn.
 
     Returns:
         float32 response aligned by ``align_rir``.
@@ -174,11 +175,9 @@ def simulate_room(rng: np.random.Generator, rt60_s: tuple[float, float], size_m:
             absorption, order = pra.inverse_sabine(float(rng.uniform(*rt60_s)), dims)
         except ValueError:  # more absorption than walls can have: draw another room
             continue
-        low = np.array([0.3, 0.3, 0.6]), np.array([0.3, 0.3, 1.0])
-        high = np.array([dims[0] - 0.3, dims[1] - 0.3, min(1.6, dims[2] - 0.3)])
-        mic = rng.uniform(low[0], high)
-        src = rng.uniform(low[1], np.array([high[0], high[1], min(1.9, dims[2] - 0.3)]))
-        if not distance_m[0] <= float(np.linalg.norm(src - mic)) <= distance_m[1]:
+        mic = rng.uniform([0.3, 0.3, 0.6], [dims[0] - 0.3, dims[1] - 0.3, min(1.6, dims[2] - 0.3)])
+        src = _talker(rng, mic, dims, distance_m)
+        if src is None:
             continue
         room = pra.ShoeBox(dims, fs=SAMPLE_RATE_HZ, materials=pra.Material(float(absorption)),
                            max_order=int(min(order, max_order)), air_absorption=True)
@@ -188,6 +187,22 @@ def simulate_room(rng: np.random.Generator, rt60_s: tuple[float, float], size_m:
         return align_rir(np.asarray(room.rir[0][0]))
     raise ConfigError(f"no shoebox room fits the simulated-room settings (RT60 {rt60_s} s, "
                       f"sides {size_m} m, height {height_m} m, distance {distance_m} m)")
+
+
+def _talker(rng: np.random.Generator, mic: np.ndarray, dims: np.ndarray,
+            distance_m: tuple[float, float]) -> np.ndarray | None:
+    """The talker's mouth: a log-uniform distance from the microphone (as many rooms with a
+    close talker as with a far one; uniform positions would make most talkers far), a random
+    bearing, 1.0-1.9 m high; None when that point is not 0.3 m inside the room."""
+    distance = float(np.exp(rng.uniform(np.log(distance_m[0]), np.log(distance_m[1]))))
+    height = float(rng.uniform(1.0, max(1.0, min(1.9, dims[2] - 0.3))))
+    across = distance ** 2 - (height - mic[2]) ** 2
+    if across < 0:
+        return None
+    bearing = float(rng.uniform(0.0, 2.0 * np.pi))
+    src = mic + np.array([np.cos(bearing), np.sin(bearing), 0.0]) * np.sqrt(across)
+    src[2] = height
+    return src if np.all(src >= 0.3) and np.all(src <= dims - 0.3) else None
 
 
 class _locked:
