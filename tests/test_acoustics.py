@@ -173,3 +173,15 @@ def test_make_data_flags_set_the_configs():
     assert real / sum(weights.values()) == pytest.approx(0.25)
     default = data_cmd.config_from_args(parser.parse_args([]))
     assert default.augment == AugmentConfig() and default.background == BackgroundConfig()
+
+
+def test_recordings_and_keyboards_can_be_held_out():
+    cfg = dataclasses.replace(only(KEYBOARD), keyboard_names=("typewriter",), ambience_names=("train",))
+    cfg.validate()
+    audio, kind = make_background(np.random.default_rng(5), N, cfg)
+    assert kind == KEYBOARD and np.all(np.isfinite(audio))
+    assert len(acoustics.keyboard_profiles(("typewriter",))) == 1
+    with pytest.raises(ConfigError, match="ambience recording"):
+        dataclasses.replace(BackgroundConfig(), ambience_names=("no-such-place",)).validate()
+    with pytest.raises(ConfigError, match="keyboard profile"):
+        dataclasses.replace(BackgroundConfig(), keyboard_names=("g502x-wireless",)).validate()

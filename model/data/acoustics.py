@@ -39,7 +39,10 @@ MEASURED_RIRS = ("Accoustic2_Impulse", "Blatty Plate", "Concrete Room", "Derlon 
                  "Fat Bass", "Reverse Gate", "Symphonic", "ir_bathroom1")
 ROOM_RIRS = ("Concrete Room", "Derlon Sanctuary", "ir_bathroom1", "Blatty Plate")
 AMBIENCE_RECORDINGS = ("amazon-rainforest", "train", "binaural-low-complex", "serenity")
-NOT_KEYBOARDS = ("g502x-wireless",)  # a mouse: its clicks are not typing
+# keyboardsounds' profiles that are keyboards (its g502x-wireless is a mouse: clicks, not typing)
+KEYBOARD_PROFILES = ("alpaca", "apex-pro-tkl-v2", "banana-split", "gateron-black-ink", "gateron-red-ink",
+                     "holy-panda", "ios", "logitech-g915-tkl-brown", "mx-black", "mx-blue", "mx-brown",
+                     "mx-speed-silver", "nk-cream", "opera-gx", "telios-v2", "typewriter")
 SIM_VERSION = 2  # bump when the simulation changes: old cached pools are ignored
 
 
@@ -81,33 +84,42 @@ def measured_rirs(names: tuple[str, ...] = ROOM_RIRS, root: str = "") -> tuple[n
     return tuple(align_rir(ch) for name in names for ch in _read(folder / "rirs" / f"{name}.wav"))
 
 
-@functools.lru_cache(maxsize=2)
-def ambience_recordings(root: str = "") -> tuple[np.ndarray, ...]:
-    """The ambience recordings, mono (channels averaged), float32, 1 to 2 minutes each."""
+def check_real_names(ambience: tuple[str, ...], keyboards: tuple[str, ...]) -> None:
+    """ConfigError unless the names are known recordings and keyboard profiles."""
+    for names, known, what in ((ambience, AMBIENCE_RECORDINGS, "ambience recording"),
+                               (keyboards, KEYBOARD_PROFILES, "keyboard profile")):
+        unknown = sorted(set(names) - set(known))
+        if unknown or not names:
+            raise ConfigError(f"unknown or no {what}(s) {unknown}; choose from {known}")
+
+
+@functools.lru_cache(maxsize=4)
+def ambience_recordings(names: tuple[str, ...] = AMBIENCE_RECORDINGS, root: str = "") -> tuple[np.ndarray, ...]:
+    """The ambience recordings named, mono (channels averaged), float32, 1 to 2 minutes each."""
+    check_real_names(names, KEYBOARD_PROFILES)
     folder = Path(root) if root else acoustics_dir()
-    return tuple(_read(folder / "ambience" / f"{name}.ogg").mean(axis=0) for name in AMBIENCE_RECORDINGS)
+    return tuple(_read(folder / "ambience" / f"{name}.ogg").mean(axis=0) for name in names)
 
 
-@functools.lru_cache(maxsize=2)
-def keyboard_profiles(root: str = "") -> tuple[tuple[tuple[np.ndarray, ...], tuple[np.ndarray, ...]], ...]:
-    """Key sounds per keyboard profile: (presses, releases), each a tuple of mono clips.
+@functools.lru_cache(maxsize=4)
+def keyboard_profiles(names: tuple[str, ...] = KEYBOARD_PROFILES,
+                      root: str = "") -> tuple[tuple[tuple[np.ndarray, ...], tuple[np.ndarray, ...]], ...]:
+    """Key sounds per keyboard profile named: (presses, releases), each a tuple of mono clips.
 
     A file is a release when its name says so ("release", "_up"); the rest are presses.
     Profiles without release sounds have an empty releases tuple.
     """
+    check_real_names(AMBIENCE_RECORDINGS, names)
     folder = (Path(root) if root else acoustics_dir()) / "keyboard"
-    if not folder.is_dir():
-        _need(folder / "LICENSE-keyboardsounds")
     out = []
-    for profile in sorted(p for p in folder.iterdir() if p.is_dir() and p.name not in NOT_KEYBOARDS):
-        files = sorted(f for f in profile.iterdir() if f.suffix.lower() in (".wav", ".mp3"))
+    for name in names:
+        files = sorted(f for f in (folder / name).glob("*") if f.suffix.lower() in (".wav", ".mp3"))
+        if not files:
+            raise ConfigError(f"real acoustics folder {folder / name} is missing: run {FETCH_COMMAND}")
         clips = {f.name: _read(f).mean(axis=0) for f in files}
         releases = tuple(c for n, c in clips.items() if "release" in n or "_up" in n)
         presses = tuple(c for n, c in clips.items() if not ("release" in n or "_up" in n))
-        if presses:
-            out.append((presses, releases))
-    if not out:
-        raise ConfigError(f"no keyboard sounds in {folder}: run {FETCH_COMMAND}")
+        out.append((presses, releases))
     return tuple(out)
 
 

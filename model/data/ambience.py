@@ -53,7 +53,8 @@ def ambience_background(rng: np.random.Generator, n_samples: int, cfg: Any) -> n
         float32 of ``n_samples`` at RMS 1 (0 dBFS); it loops seamlessly (its end flows into
         its start through a 50 ms cross-fade).
     """
-    recording = ambience_recordings()[int(rng.integers(len(ambience_recordings())))]
+    recordings = ambience_recordings(tuple(cfg.ambience_names))
+    recording = recordings[int(rng.integers(len(recordings)))]
     rate = float(rng.uniform(*cfg.ambience_rate_range))
     fade = min(_LOOP_FADE, n_samples)
     # play `rate` times faster: read rate * n samples and squeeze them into n (+ a fade's worth)
@@ -102,7 +103,7 @@ def keyboard_background(rng: np.random.Generator, n_samples: int, cfg: Any) -> n
         float32 of ``n_samples`` at RMS 1, silent between keys (add a floor); keys ringing
         past the end continue at the start, so it loops seamlessly.
     """
-    profiles = keyboard_profiles()
+    profiles = keyboard_profiles(tuple(cfg.keyboard_names))
     presses, releases = profiles[int(rng.integers(len(profiles)))]
     longest = max(c.size for c in presses + releases)
     out = np.zeros(n_samples + longest + int(0.16 * SAMPLE_RATE_HZ), np.float32)

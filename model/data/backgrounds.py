@@ -28,6 +28,7 @@ from typing import Any, Sequence
 import numpy as np
 import scipy.fft
 
+from .acoustics import AMBIENCE_RECORDINGS, KEYBOARD_PROFILES, check_real_names
 from .augment import config_from_dict, validate_config
 from ..errors import AudioError, ConfigError
 from ..audio.features import CLIP_SAMPLES, SAMPLE_RATE_HZ
@@ -72,6 +73,8 @@ class BackgroundConfig:
     mixture_parts_range: tuple[int, int] = (2, 3)  # kinds summed in a mixture
     mixture_rel_db_range: tuple[float, float] = (-15.0, 0.0)  # level of added parts vs the first, dB
     real_mix_prob: float = 0.4  # chance a generated kind is added under ambience or typing
+    ambience_names: tuple[str, ...] = AMBIENCE_RECORDINGS  # recordings used (hold one out to test on it)
+    keyboard_names: tuple[str, ...] = KEYBOARD_PROFILES  # keyboard profiles used (likewise)
     ambience_rate_range: tuple[float, float] = (0.85, 1.18)  # playback rate (pitch and tempo) factor
     ambience_eq_hz_range: tuple[float, float] = (150.0, 6000.0)  # EQ centre (log-uniform), Hz
     ambience_eq_gain_db_range: tuple[float, float] = (-9.0, 9.0)  # EQ gain, dB
@@ -88,7 +91,8 @@ class BackgroundConfig:
 
     def validate(self) -> None:
         """Raise ConfigError naming the first setting out of range."""
-        validate_config(self, choice_fields=("hum_mains_hz",))
+        validate_config(self, choice_fields=("hum_mains_hz", "ambience_names", "keyboard_names"))
+        check_real_names(self.ambience_names, self.keyboard_names)
         if any(w < 0 for w in self.kind_weights().values()) or sum(self.kind_weights().values()) <= 0:
             raise ConfigError("background weights must be >= 0 with at least one above 0")
 
