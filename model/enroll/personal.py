@@ -27,7 +27,10 @@ from typing import Callable, Sequence
 import numpy as np
 
 from ..audio.features import FEATURE_KIND_EMBEDDING, feature_kind
+from ..data.acoustics import ambience_recordings, keyboard_profiles, measured_rirs
 from ..data.augment import AugmentConfig
+from ..data.backgrounds import BackgroundConfig
+from ..errors import LabError
 from ..data.bank import build_or_load_bank
 from ..data.dataset import META_FILE, DatasetMeta
 from ..data.makedata import DEFAULT_CACHE_DIR, Cancelled, example_rng, sources_with_pool
@@ -53,16 +56,45 @@ class PersonalDataConfig:
     pitch_prob: float = 0.6  # chance a take is pitch shifted
     speed_range: tuple[float, float] = (0.9, 1.1)  # per-take speed factor range
     speed_prob: float = 0.6  # chance a take's speed changes
+    rir_prob: float = 0.3  # chance a take is heard in another room (measured or simulated response)
+    real_background_weight: float = 1.5  # weight of real ambience and of real typing backgrounds
     bank_clips: int = 600  # train word-bank clips per role (make-data's default size: cached)
     dev_bank_clips: int = 60  # dev word-bank clips per role (make-data's default dev size)
 
-    def synth_config(self, word: str) -> SynthConfig:
-        """The make-data recipe the clips are mixed with (bank sizes fixed so a default
-        make-data's cached banks are reused)."""
-        aug = replace(AugmentConfig(), pitch_semitones=tuple(self.pitch_semitones),
-                      pitch_prob=self.pitch_prob, speed_range=tuple(self.speed_range),
-                      speed_prob=self.speed_prob)
-        return SynthConfig(word=word, seed=self.seed, augment=aug)
+    def synth_config(self, word: str, takes: bool = False) -> SynthConfig:
+        """The make-data recipe the clips are mixed with.
+
+        Args:
+            word: the trigger word.
+            takes: the recipe of the take clips (their pitch, speed and room settings);
+                False: make-data's default per-word effects, for the synthetic clips.
+
+        Real rooms and backgrounds (``scripts/fetch_acoustics.sh``) are used only when their
+        files are there, so enrolment works without them.
+        """
+        real = real_acoustics()
+        aug = AugmentConfig()
+        if takes:
+            aug = replace(aug, pitch_semitones=tuple(self.pitch_semitones), pitch_prob=self.pitch_prob,
+                          speed_range=tuple(self.speed_range), speed_prob=self.speed_prob,
+                          rir_prob=self.rir_prob if real else 0.0)
+        bg = BackgroundConfig()
+        if real:  # the false accepts of embedding heads fell mostly on real backgrounds
+            bg = replace(bg, weight_ambience=self.real_background_weight,
+                         weight_keyboard=self.real_background_weight)
+        return SynthConfig(word=word, seed=self.seed, augment=aug, background=bg,
+                           max_triggers=self.max_triggers if takes else SynthConfig.max_triggers)
+
+
+def real_acoustics() -> bool:
+    """True when the fetched room responses and ambience recordings are there."""
+    try:
+        measured_rirs()
+        ambience_recordings()
+        keyboard_profiles()
+    except LabError:
+        return False
+    return True
 
 
 @dataclass
@@ -145,8 +177,8 @@ def take_clips(takes: Sequence[np.ndarray], word: str, cfg: PersonalDataConfig,
     synth = cfg.synth_config(word)
     banks, _, _ = _banks(word, cfg, Path(cache_dir), progress)
     base = sources_with_pool(synth, banks["train"], None, "train")
-    # take clips use max_triggers; the synthetic ones keep make-data's own recipe
-    personal = replace(synth, max_triggers=cfg.max_triggers)
+    # take clips use their own recipe; the synthetic ones keep make-data's
+    personal = cfg.synth_config(word, takes=True)
     xs, ys, tags, kept = [], [], [], []
     for j, take in enumerate(takes):
         mine = replace(base, triggers=[np.asarray(take, np.float32)])
