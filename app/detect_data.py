@@ -35,17 +35,19 @@ class ModelChoice:
 
 
 def list_models(store: RunStore, extra: list[Path], limit: int = 50,
-                candidates: list[Path] | None = None) -> list[ModelChoice]:
-    """The pretrained model (if shipped), extra .keras files, candidate detectors, then
-    finished runs, newest first.
+                candidates: list[Path] | None = None,
+                personal: list[tuple[str, Path]] | None = None) -> list[ModelChoice]:
+    """Personal models first (your own voice), then the pretrained model (if shipped), extra
+    .keras files, candidate detectors, then finished runs, newest first.
 
     Args:
         store: the run store.
         extra: .keras files named by LAB_MODELS.
         limit: comparisons to look at, newest first.
         candidates: candidate detectors (bench/candidates/*.keras), labelled with their kind.
+        personal: ("my model (<profile>)", path) of enrolled profiles (Enrol page).
     """
-    out = []
+    out = [ModelChoice(label, str(path), path) for label, path in personal or [] if path.is_file()]
     if PRETRAINED_PATH.is_file():
         out.append(ModelChoice(_pretrained_label(), "pretrained", PRETRAINED_PATH))
     out += [ModelChoice(f"file {p.name}", str(p), p) for p in extra if p.is_file()]

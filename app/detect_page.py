@@ -22,6 +22,8 @@ from .common import guarded, settings, store
 from .detect_data import (AUDIO_TYPES, ModelChoice, curve_frame, detections_frame,
                           list_demo_clips, list_models, model_timing, model_version,
                           probabilities_csv, spectrogram_image, timing_note)
+from .enroll_data import my_models, profiles_root
+from .enroll_view import my_model_section
 from .quality_view import quality_expander
 
 SOURCES = ("Upload a file", "Record", "Demo clip")
@@ -103,7 +105,8 @@ def _pick_clip() -> Clip | None:
 
 def _pick_model() -> ModelChoice | None:
     app = settings()
-    choices = list_models(store(), app.extra_models, candidates=app.candidate_models)
+    choices = list_models(store(), app.extra_models, candidates=app.candidate_models,
+                          personal=my_models(profiles_root()))
     if not choices:
         st.info("No model yet: no pretrained model is shipped and no run has finished. "
                 "Train one on the Trials page.")
@@ -192,6 +195,9 @@ def detect_page() -> None:
     if choice is not None:
         app = settings()
         quality_expander(choice.spec, choice.path, app.dataset_dir, app.store_path)
+        if choice.label.startswith("my model ("):
+            with st.expander("my model: before and after enrolment"):
+                my_model_section(choice.path.parent)
     clip = _pick_clip()
     if choice is None or clip is None:
         return

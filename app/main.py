@@ -1,7 +1,8 @@
 """Dashboard entry point: ``streamlit run app/main.py`` (started by ``./run.sh``).
 
 Pages: Trials (launch and watch comparisons), Sweeps (AMP speedup vs batch size), Detect
-(try a model on a clip), History (every stored comparison) and Dataset. Paths come from
+(try a model on a clip), Enrol (a detector tuned to your voice), History (every stored
+comparison) and Dataset. Paths come from
 environment variables, see app/settings.py (LAB_STORE, LAB_DATASET, LAB_MODELS,
 LAB_DEMO_DIR, LAB_NETWORK).
 """
@@ -18,6 +19,7 @@ import streamlit as st  # noqa: E402
 
 from app.dataset_page import dataset_page  # noqa: E402
 from app.detect_page import detect_page  # noqa: E402
+from app.enroll_page import enroll_page  # noqa: E402
 from app.history_page import history_page  # noqa: E402
 from app.sweeps_page import sweeps_page  # noqa: E402
 from app.trials_page import trials_page  # noqa: E402
@@ -29,6 +31,7 @@ def main() -> None:
     pages = [st.Page(trials_page, title="Trials", icon=":material/speed:", url_path="trials", default=True),
              st.Page(sweeps_page, title="Sweeps", icon=":material/show_chart:", url_path="sweeps"),
              st.Page(detect_page, title="Detect", icon=":material/notifications:", url_path="detect"),
+             st.Page(enroll_page, title="Enrol", icon=":material/record_voice_over:", url_path="enroll"),
              st.Page(history_page, title="History", icon=":material/history:", url_path="history"),
              st.Page(dataset_page, title="Dataset", icon=":material/headphones:", url_path="dataset")]
     st.navigation(pages).run()

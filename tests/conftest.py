@@ -33,5 +33,6 @@ def lab(tmp_path, tiny, monkeypatch):
     monkeypatch.setenv("LAB_NETWORK", "8,8,0.1")
     monkeypatch.setenv("LAB_DEMO_DIR", str(tmp_path / "demo"))
     monkeypatch.setenv("LAB_CANDIDATES", str(tmp_path / "candidates"))  # none unless a test adds
+    monkeypatch.setenv("LAB_PROFILES", str(tmp_path / "profiles"))  # no enrolled voices unless a test adds
     yield tmp_path
     get_runner(tmp_path / "lab.sqlite").shutdown(timeout=30)
