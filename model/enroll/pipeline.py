@@ -121,7 +121,9 @@ def enroll(folder: Path, prof: Profile, cfg: EnrollConfig, runner: Runner,
     try:
         for k, held in enumerate(folds):
             say("fine-tune", k, len(folds) + int(loo))
-            run_id, model = _train(work / f"fold{k}", clips, dev, held, prof, cfg, base, runner,
+            # the saved model's dataset stays beside the profile (its run names it)
+            out = work / f"fold{k}" if loo else Path(folder) / "dataset"
+            run_id, model = _train(out, clips, dev, held, prof, cfg, base, runner,
                                    names, cancel, f"enrol {folder.name} ({k + 1}/{len(folds)})")
             run_ids.append(run_id)
             _score_fold(scores, clips, dev, held, base, model, last=not loo and k == len(folds) - 1)
@@ -133,9 +135,6 @@ def enroll(folder: Path, prof: Profile, cfg: EnrollConfig, runner: Runner,
                                    names, cancel, f"enrol {folder.name} (all takes)")
             run_ids.append(run_id)
             scores.other_rows = (predict(base.path, dev.x), predict(final, dev.x), dev.y)
-        else:
-            shutil.rmtree(Path(folder) / "dataset", ignore_errors=True)
-            os.replace(work / "fold0", Path(folder) / "dataset")
         say("judge", 0, 1)
         before_p, after_p, y, n_take = scores.arrays()
         after, note = pick_threshold(after_p, y, n_take, cfg.judge)

@@ -1,0 +1,106 @@
+"""Enrolment bench: time to a personal model, and what it changes, for 3, 5 and 10 takes.
+
+Stand-in takes come from voice families the base never trained on (dev families of the
+candidates' cards: a piper pitch band and an espeak accent); every enrolment runs the
+command-line path (profile folder, personal dataset, fine-tune through the job queue on a
+temporary store, judging). Figures printed per enrolment: wall-clock seconds, the hold-out
+scheme, recall on held-out takes and false accepts per hour on dev before (the base at its
+card threshold) and after (the personal model at its picked threshold), and false accepts on
+the real speech that ships in pip (the yardstick's 37 s, when fetched) at those thresholds.
+Prints figures; asserts nothing about speed.
+
+    nice -n 10 .venv/bin/python bench/bench_enroll.py [--takes 3,5,10] [--init auto]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+FAMILIES = ("piper:pitch-4", "espeak:en-us+ed")  # dev families of bench/candidates/*.json
+
+
+def real_false_accepts(model: Path, threshold: float) -> str:
+    """Detections on the yardstick's real speech (no trigger word in it) at ``threshold``."""
+    from bench.yardstick import real_speech_files
+    from model.detect.detector import DetectConfig, Detector
+    try:
+        files = real_speech_files()
+    except SystemExit:
+        return "n/a (bash scripts/fetch_yardstick.sh)"
+    det = Detector(str(model), DetectConfig(threshold=threshold))
+    n = sum(len(det.detect_file(f).detections) for f in files)
+    return f"{n} in {sum(det.detect_file(f).duration_s for f in files):.0f} s"
+
+
+def enrol_once(n_takes: int, family: str, init: str, work: Path, epochs: int | None = None) -> dict:
+    """One enrolment of ``n_takes`` stand-in takes; returns its figures."""
+    from model.enroll.finetune import FinetuneConfig
+    from model.enroll.pipeline import EnrollConfig, enroll
+    from model.enroll.profile import add_take, open_profile
+    from model.enroll.standin import write_standin_takes
+    from model.runs.jobs import Runner
+    from model.runs.store import RunStore
+
+    name = f"{family.replace(':', '-').replace('+', '-')}-{n_takes}"
+    files = write_standin_takes(work / "in" / name, "activate", n_takes, family, seed=n_takes)
+    t0 = time.perf_counter()
+    folder, prof = open_profile("activate", name, work / "profiles")
+    for f in files:
+        add_take(folder, prof, f)
+    runner = Runner(RunStore(work / "lab.sqlite"))
+    try:
+        ft = FinetuneConfig(init=init, **({"epochs": epochs} if epochs else {}))
+        res = enroll(folder, prof, EnrollConfig(finetune=ft), runner)
+    finally:
+        runner.shutdown()
+    seconds = time.perf_counter() - t0
+    from model.enroll.finetune import resolve_base
+    from model.card import recommended_threshold
+    base = resolve_base(init).path
+    return {"takes": n_takes, "family": family, "seconds": seconds, "scheme": res.scheme,
+            "before": res.before, "after": res.after,
+            "real_before": real_false_accepts(base, recommended_threshold(base) or 0.5),
+            "real_after": real_false_accepts(res.model_path, res.after.threshold)}
+
+
+def fmt(row: dict) -> str:
+    b, a = row["before"], row["after"]
+    pct = lambda v: "n/a" if v is None else f"{v:.2f}"  # noqa: E731
+    return (f"{row['family']:<17} {row['takes']:>5} {row['seconds']:>7.0f}  "
+            f"{pct(b.recall):>6} ({b.found}/{b.words} @{b.threshold:g})  "
+            f"{pct(a.recall):>6} ({a.found}/{a.words} @{a.threshold:g})  "
+            f"{b.fa_per_hour:>6.1f} {a.fa_per_hour:>6.1f} ({a.hours * 60:.0f} min)  "
+            f"{row['real_before']} / {row['real_after']}\n    {row['scheme']}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the enrolments and print one row each."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--takes", default="3,5,10", help="take counts to enrol")
+    parser.add_argument("--families", default=",".join(FAMILIES), help="stand-in voice families")
+    parser.add_argument("--init", default="auto", help="base model (enroll --init)")
+    parser.add_argument("--epochs", type=int, default=None, help="fine-tune epochs (default: enroll's)")
+    args = parser.parse_args(argv)
+    from model.train.device import cpu_name
+    from model.enroll.finetune import best_amp_precision, resolve_base
+    print(f"enrolment bench, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; {cpu_name()}; "
+          f"base {resolve_base(args.init).path.relative_to(ROOT)}; precision {best_amp_precision()}; "
+          f"epochs {args.epochs or 'default'}; load average {os.getloadavg()[0]:.1f}")
+    print("family            takes  wall_s  recall before (found @thr)  after"
+          "                 FA/h dev before after   real speech FA before / after")
+    with tempfile.TemporaryDirectory(prefix="bench-enroll-") as tmp:
+        for family in args.families.split(","):
+            for n in (int(x) for x in args.takes.split(",")):
+                print(fmt(enrol_once(n, family, args.init, Path(tmp), args.epochs)), flush=True)
+
+
+if __name__ == "__main__":
+    main()
