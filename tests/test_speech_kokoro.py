@@ -66,12 +66,13 @@ def _long_term_spectrum(clip: np.ndarray) -> np.ndarray:
 
 
 def test_different_families_sound_different():
-    """Timbre blends move the spectrum: pairwise several dB apart on average over 16 bands."""
+    """Timbre blends move the spectrum: pairwise several dB apart on average over 16 bands (one
+    family at another speed moved it 0.6 dB)."""
     tags = ("t=alpha100:p=alpha100", "t=kumo100:p=kumo100", "t=tebukuro70+kumo30:p=kumo100")
     spectra = [_long_term_spectrum(speech.speak_native("window", _kokoro(t))) for t in tags]
     for i in range(len(spectra)):
         for j in range(i + 1, len(spectra)):
-            assert np.abs(spectra[i] - spectra[j]).mean() > 1.0, (tags[i], tags[j])
+            assert np.abs(spectra[i] - spectra[j]).mean() > 2.0, (tags[i], tags[j])  # 3.4-6.4 dB seen
 
 
 # --- banks and the family split ---------------------------------------------------------------
