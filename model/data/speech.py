@@ -173,7 +173,8 @@ def draw_voice(rng: np.random.Generator, families: Sequence[str] | None = None,
         engine, asked = "kokoro", f"kokoro_share={kokoro_share}"
     else:
         if kokoro_share > 0.0:
-            u = (u - kokoro_share) / (1.0 - kokoro_share)  # uniform on 0..1 again
+            # uniform on 0..1 again; rounding must not reach 1 (neural_share 1 means always piper)
+            u = min((u - kokoro_share) / (1.0 - kokoro_share), np.nextafter(1.0, 0.0))
         engine = "piper" if u < neural_share else "espeak"
         asked = f"neural_share={neural_share}"
     candidates = [f for f in allowed if f.startswith(engine + ":")]
