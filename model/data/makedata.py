@@ -181,7 +181,9 @@ def _build_banks(cfg: SynthConfig, families: dict[str, list[str]], cache_dir: Pa
     paths: dict[str, Path | None] = {s: None for s in SPLITS}
     for split, bcfg in configs.items():
         report = (lambda d, t, s=split: progress(f"voices ({s})", d, t)) if progress else None
-        build_or_load_bank(bcfg, cache_dir, progress=report)
+        # one thread a core: Kokoro (~1 s a word on one core) and piper calls run side by side in
+        # one session each; the bank's bytes do not depend on the thread count
+        build_or_load_bank(bcfg, cache_dir, progress=report, workers=usable_cores())
         paths[split] = bank_path(bcfg, cache_dir)
     return paths
 
