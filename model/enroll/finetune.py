@@ -37,7 +37,7 @@ class FinetuneConfig:
 
     init: str = "auto"  # "auto", "pretrained", a run ID or a .keras path (see resolve_base)
     precision: str = ""  # a precision name; "": the device's best AMP mode
-    epochs: int = 8  # passes over the personal dataset (measured: see bench/bench_enroll.py)
+    epochs: int = 20  # passes over the personal dataset: 20 found 28/31 held-out words, 8 found 26/31
     batch_size: int = 32  # examples per step
     learning_rate: float = 5e-4  # Adam step size: half the base's, to adapt, not relearn
     seed: int = 0  # weights' dropout and shuffling seed

@@ -19,7 +19,7 @@ DEFAULT_FAMILY = "piper:pitch-4"  # a dev family of the candidates' cards: never
 
 
 def standin_takes(word: str, n: int, family: str = DEFAULT_FAMILY, seed: int = 0,
-                  level_dbfs: float = -20.0) -> list[np.ndarray]:
+                  level_dbfs: float = -26.0) -> list[np.ndarray]:
     """``n`` takes of ``word`` by voices of one family, each 0.4-0.7 s of room noise either side.
 
     Args:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -38,7 +39,10 @@ def enroll_server(tmp_path_factory):
                LAB_CANDIDATES=str(base / "candidates"), LAB_DEMO_DIR=str(base / "demo"),
                TF_CPP_MIN_LOG_LEVEL="2", PYTHONUNBUFFERED="1")
     log = open(base / "server.log", "w")
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app/main.py",
+    # SIGUSR1 dumps every thread's stack into the server log (a hung enrolment says where)
+    boot = ("import faulthandler, signal, sys; faulthandler.register(signal.SIGUSR1, all_threads=True); "
+            "from streamlit.web.cli import main; sys.argv = ['streamlit', *sys.argv[1:]]; main()")
+    proc = subprocess.Popen([sys.executable, "-c", boot, "run", "app/main.py",
                              "--server.address", "127.0.0.1", "--server.port", str(port),
                              "--server.headless", "true", "--browser.gatherUsageStats", "false",
                              "--server.fileWatcherType", "none"],
@@ -51,7 +55,7 @@ def enroll_server(tmp_path_factory):
                 break
         except OSError:
             time.sleep(0.3)
-    yield url, takes, base
+    yield url, takes, base, proc
     proc.terminate()
     try:
         proc.wait(20)
@@ -67,7 +71,7 @@ def _fill(page, label: str, value: int) -> None:
 
 
 def test_upload_two_takes_enrol_and_find_my_model(enroll_server, browser, shots):
-    url, takes, base = enroll_server
+    url, takes, base, proc = enroll_server
     page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
     page.goto(url + "/enroll")
     page.get_by_text("Enrol your voice").wait_for(timeout=90_000)
@@ -83,7 +87,13 @@ def test_upload_two_takes_enrol_and_find_my_model(enroll_server, browser, shots)
     _fill(page, "synthetic dev clips", 6)
     page.wait_for_timeout(1500)  # let the last value reach the server before Start
     page.get_by_role("button", name="Start enrolment").click()
-    page.get_by_text("saved my-model.keras", exact=False).wait_for(timeout=ENROL_TIMEOUT_MS)
+    try:
+        page.get_by_text("saved my-model.keras", exact=False).wait_for(timeout=ENROL_TIMEOUT_MS)
+    except Exception:
+        page.screenshot(path=str(shots / "enroll_failed.png"), full_page=True)
+        proc.send_signal(signal.SIGUSR1)
+        time.sleep(2)
+        pytest.fail(f"no model saved; server log ends: {(base / 'server.log').read_text()[-4000:]}")
     page.screenshot(path=str(shots / "enroll_done.png"), full_page=True)
     assert (base / "profiles" / "activate-me" / "my-model.keras").is_file()
     page.goto(url + "/detect")
