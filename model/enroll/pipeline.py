@@ -110,51 +110,78 @@ def enroll(folder: Path, prof: Profile, cfg: EnrollConfig, runner: Runner,
         LabError (ConfigError, RefusedModel, ...): one line; nothing half-written.
     """
     t0 = time.perf_counter()
-    say = progress or (lambda *a: None)
     names, takes = zip(*good_takes(folder, prof))
     base = resolve_base(cfg.finetune.init, runner.store.path)
     clips = take_clips(list(takes), prof.word, cfg.data, cache_dir, progress, cancel)
     dev, quiet_i, quiet_audio = synthetic_dev(prof.word, cfg.data, cache_dir, progress, cancel)
-    folds, loo = hold_out_plan(len(takes))
-    work = Path(folder) / "work"
-    scores, run_ids, fold_models = _Scores(), [], {}
+    job = _Job(Path(folder), prof, cfg, base, runner, list(names), clips, dev, cancel,
+               progress or (lambda *a: None))
     try:
-        for k, held in enumerate(folds):
-            say("fine-tune", k, len(folds) + int(loo))
-            # the saved model's dataset stays beside the profile (its run names it)
-            out = work / f"fold{k}" if loo else Path(folder) / "dataset"
-            run_id, model = _train(out, clips, dev, held, prof, cfg, base, runner,
-                                   names, cancel, f"enrol {folder.name} ({k + 1}/{len(folds)})")
-            run_ids.append(run_id)
-            _score_fold(scores, clips, dev, held, base, model, last=not loo and k == len(folds) - 1)
-            fold_models.update({j: model for j in held})
-        final = model
-        if loo:
-            say("fine-tune", len(folds), len(folds) + 1)
-            run_id, final = _train(Path(folder) / "dataset", clips, dev, [], prof, cfg, base, runner,
-                                   names, cancel, f"enrol {folder.name} (all takes)")
-            run_ids.append(run_id)
-            scores.other_rows = (predict(base.path, dev.x), predict(final, dev.x), dev.y)
-        say("judge", 0, 1)
+        scores, run_ids, fold_models, final = job.fine_tunes()
+        job.say("judge", 0, 1)
         before_p, after_p, y, n_take = scores.arrays()
         after, note = pick_threshold(after_p, y, n_take, cfg.judge)
         before = figures_at(before_p, y, n_take, recommended_threshold(base.path) or 0.5)
         curves = _curves(clips, dev, quiet_i, base, fold_models, final, names)
         out = Path(cfg.out) if cfg.out else Path(folder) / MODEL_FILE
-        result = EnrollResult(out, _scheme(list(names), folds, loo), before, after, note, run_ids,
-                              time.perf_counter() - t0)
+        result = EnrollResult(out, _scheme(list(names), *hold_out_plan(len(names))), before, after,
+                              note, run_ids, time.perf_counter() - t0)
         _save(final, result, prof, base, cfg, curves, folder, clips, quiet_audio)
         return result
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        shutil.rmtree(job.work, ignore_errors=True)
 
 
-def _train(out: Path, clips: ClipSet, dev: ClipSet, held: list[int], prof: Profile,
-           cfg: EnrollConfig, base: BaseModel, runner: Runner, names, cancel, label: str):
-    """Write one split and fine-tune on it; returns (run ID, model path)."""
-    write_split(out, clips, dev, held, prof.word, cfg.data,
-                {"profile": prof.name, "takes": list(names), "base": str(base.path)})
-    return finetune(out, base, cfg.finetune, runner, label, cancel=cancel)
+@dataclass
+class _Job:
+    """One enrolment's fixed inputs, shared by its fine-tunes."""
+
+    folder: Path  # the profile folder
+    prof: Profile  # its profile
+    cfg: EnrollConfig  # settings
+    base: BaseModel  # the model fine-tuned
+    runner: Runner  # the job queue
+    names: list[str]  # take file names, in take order
+    clips: ClipSet  # take and synthetic training clips
+    dev: ClipSet  # synthetic dev clips
+    cancel: threading.Event | None  # set to stop
+    say: ProgressFn  # progress callback
+
+    @property
+    def work(self) -> Path:
+        """Folder of the leave-one-out datasets (removed at the end)."""
+        return self.folder / "work"
+
+    def train(self, out: Path, held: list[int], label: str) -> tuple[str, Path]:
+        """Write one split and fine-tune on it; returns (run ID, model path)."""
+        write_split(out, self.clips, self.dev, held, self.prof.word, self.cfg.data,
+                    {"profile": self.prof.name, "takes": self.names, "base": str(self.base.path)})
+        return finetune(out, self.base, self.cfg.finetune, self.runner,
+                        f"enrol {self.folder.name} ({label})", cancel=self.cancel)
+
+    def fine_tunes(self) -> tuple[_Scores, list[str], dict[int, Path], Path]:
+        """Every fine-tune of the hold-out plan, scored on its held-out takes.
+
+        Returns:
+            (scores, run IDs, model of each held-out take's fine-tune, the model to save).
+        """
+        folds, loo = hold_out_plan(len(self.names))
+        scores, run_ids, fold_models = _Scores(), [], {}
+        for k, held in enumerate(folds):
+            self.say("fine-tune", k, len(folds) + int(loo))
+            # the saved model's dataset stays beside the profile (its run names it)
+            out = self.work / f"fold{k}" if loo else self.folder / "dataset"
+            run_id, model = self.train(out, held, f"{k + 1}/{len(folds)}")
+            run_ids.append(run_id)
+            _score_fold(scores, self.clips, self.dev, held, self.base, model, last=not loo)
+            fold_models.update({j: model for j in held})
+        if not loo:
+            return scores, run_ids, fold_models, model
+        self.say("fine-tune", len(folds), len(folds) + 1)
+        run_id, final = self.train(self.folder / "dataset", [], "all takes")
+        scores.other_rows = (predict(self.base.path, self.dev.x), predict(final, self.dev.x),
+                             self.dev.y)
+        return scores, run_ids + [run_id], fold_models, final
 
 
 def _score_fold(scores: _Scores, clips: ClipSet, dev: ClipSet, held: list[int], base: BaseModel,
