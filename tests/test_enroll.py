@@ -163,3 +163,21 @@ def test_a_trial_can_start_from_a_keras_file(tmp_path):
         validate_trial_config(TrialConfig(init=str(tmp_path / "gone.keras")))
     with pytest.raises(ConfigError, match="choose scratch, pretrained or a .keras file"):
         validate_trial_config(TrialConfig(init="imagenet"))
+
+
+def test_another_word_gets_more_synthetic_clips_and_epochs_unless_chosen():
+    from pathlib import Path
+    from dataclasses import replace
+
+    from model.enroll.finetune import BaseModel
+    from model.enroll.pipeline import EnrollConfig, for_word
+    from model.train.network import HeadConfig
+    base = BaseModel(Path("b.keras"), "speech-embedding-v1", HeadConfig(), "b", "activate")
+    cfg = EnrollConfig()
+    assert for_word(cfg, base, "activate") is cfg
+    other = for_word(cfg, base, "computer")
+    assert other.data.synth_train == cfg.data.new_word_synth_train
+    assert other.finetune.epochs == cfg.finetune.new_word_epochs
+    assert other.finetune.learning_rate == cfg.finetune.new_word_learning_rate
+    chosen = replace(cfg, finetune=replace(cfg.finetune, epochs=1))
+    assert for_word(chosen, base, "computer").finetune.epochs == 1  # a chosen count is kept

@@ -31,7 +31,7 @@ from ..data.acoustics import ambience_recordings, keyboard_profiles, measured_ri
 from ..data.augment import AugmentConfig
 from ..data.backgrounds import BackgroundConfig
 from ..errors import LabError
-from ..data.bank import build_or_load_bank
+from ..data.bank import bank_path, build_or_load_bank
 from ..data.dataset import META_FILE, DatasetMeta
 from ..data.makedata import DEFAULT_CACHE_DIR, Cancelled, example_rng, sources_with_pool
 from ..data.sources import bank_config_for, split_families
@@ -50,6 +50,7 @@ class PersonalDataConfig:
     seed: int = 0  # master seed: same takes and seed, same bytes
     clips_per_take: int = 24  # 10 s clips built around each take
     synth_train: int = 48  # clips of synthetic voices only (the base's own mix), for training
+    new_word_synth_train: int = 240  # synthetic training clips when the base detects another word
     synth_dev: int = 90  # synthetic dev clips (dev voices only): 15 min for false accepts/h
     max_triggers: int = 3  # takes per personal clip: uniform 0..max (0: a negative clip)
     pitch_semitones: tuple[float, float] = (-1.0, 1.0)  # per-take pitch shift range, semitones
@@ -60,6 +61,7 @@ class PersonalDataConfig:
     real_background_weight: float = 1.5  # weight of real ambience and of real typing backgrounds
     bank_clips: int = 600  # train word-bank clips per role (make-data's default size: cached)
     dev_bank_clips: int = 60  # dev word-bank clips per role (make-data's default dev size)
+    fresh_bank_clips: int = 120  # clips per role when no bank of that size is cached (~15 s to speak)
 
     def synth_config(self, word: str, takes: bool = False) -> SynthConfig:
         """The make-data recipe the clips are mixed with.
@@ -114,6 +116,9 @@ def _banks(word: str, cfg: PersonalDataConfig, cache_dir: Path, progress: Progre
     banks = {}
     for split, fams, n in (("train", train_fams, cfg.bank_clips), ("dev", dev_fams, cfg.dev_bank_clips)):
         bcfg = bank_config_for(synth, split, fams, n, n)
+        if not bank_path(bcfg, cache_dir).is_file() and cfg.fresh_bank_clips < n:
+            # no make-data bank of this size for the word (a new word): a smaller one will do
+            bcfg = bank_config_for(synth, split, fams, cfg.fresh_bank_clips, cfg.fresh_bank_clips)
         report = (lambda d, t, s=split: progress(f"voices ({s})", d, t)) if progress else None
         banks[split] = build_or_load_bank(bcfg, cache_dir, progress=report)
     return banks, train_fams, dev_fams

@@ -14,7 +14,7 @@ import os
 import shutil
 import threading
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
@@ -54,6 +54,23 @@ class EnrollResult:
     note: str  # how the threshold was picked
     run_ids: list[str]  # the fine-tune runs in the store (the last one is the saved model's)
     seconds: float  # wall-clock of the whole enrolment
+
+
+def for_word(cfg: EnrollConfig, base: BaseModel, word: str) -> EnrollConfig:
+    """The settings for enrolling ``word`` on ``base``: unchanged for the base's own word; for
+    another word, more synthetic clips of it, more epochs and a larger step (it must relearn).
+    Only settings left at their defaults change: a chosen epoch count or size is kept."""
+    if base.word == word:
+        return cfg
+    d, f = PersonalDataConfig(), FinetuneConfig()
+    data = cfg.data if cfg.data.synth_train != d.synth_train else \
+        replace(cfg.data, synth_train=cfg.data.new_word_synth_train)
+    ft = cfg.finetune
+    if ft.epochs == f.epochs:
+        ft = replace(ft, epochs=ft.new_word_epochs)
+    if ft.learning_rate == f.learning_rate:
+        ft = replace(ft, learning_rate=ft.new_word_learning_rate)
+    return replace(cfg, data=data, finetune=ft)
 
 
 def hold_out_plan(n_takes: int) -> tuple[list[list[int]], bool]:
@@ -112,6 +129,7 @@ def enroll(folder: Path, prof: Profile, cfg: EnrollConfig, runner: Runner,
     t0 = time.perf_counter()
     names, takes = zip(*good_takes(folder, prof))
     base = resolve_base(cfg.finetune.init, runner.store.path)
+    cfg = for_word(cfg, base, prof.word)
     clips = take_clips(list(takes), prof.word, cfg.data, cache_dir, progress, cancel)
     dev, quiet_i, quiet_audio = synthetic_dev(prof.word, cfg.data, cache_dir, progress, cancel)
     job = _Job(Path(folder), prof, cfg, base, runner, list(names), clips, dev, cancel,
@@ -124,8 +142,11 @@ def enroll(folder: Path, prof: Profile, cfg: EnrollConfig, runner: Runner,
         before = figures_at(before_p, y, n_take, recommended_threshold(base.path) or 0.5)
         curves = _curves(clips, dev, quiet_i, base, fold_models, final, names)
         out = Path(cfg.out) if cfg.out else Path(folder) / MODEL_FILE
-        result = EnrollResult(out, _scheme(list(names), *hold_out_plan(len(names))), before, after,
-                              note, run_ids, time.perf_counter() - t0)
+        scheme = _scheme(list(names), *hold_out_plan(len(names)))
+        if base.word != prof.word:
+            scheme += (f"; {base.path.name} detects {base.word!r}: {cfg.data.synth_train} synthetic "
+                       f"clips of {prof.word!r} too, {cfg.finetune.epochs} epochs")
+        result = EnrollResult(out, scheme, before, after, note, run_ids, time.perf_counter() - t0)
         _save(final, result, prof, base, cfg, curves, folder, clips, quiet_audio)
         return result
     finally:
