@@ -83,3 +83,11 @@ def test_enrol_page_takes_enrols_and_detect_lists_my_model(lab, take_bytes):
     assert det.selectbox(key="d_model").value == "my model (activate-me)"  # listed first
     assert any("leave-one-out over 2 takes" in c for c in _texts(det.caption))
     assert any("false accepts per hour on dev" in c for c in _texts(det.caption))
+
+
+def test_enrol_page_empty_word_is_one_line(lab):
+    at = AppTest.from_function(enroll_script, default_timeout=TIMEOUT).run()
+    at.text_input(key="e_word").set_value("").run()
+    assert not at.exception
+    assert len(at.error) == 1 and "the word is empty" in at.error[0].value
+    assert "\n" not in at.error[0].value
