@@ -33,8 +33,9 @@ sys.path.insert(0, str(ROOT))
 
 from bench_args import invocation  # noqa: E402  (bench/ is the script's folder)
 from model.audio.feature_kinds import CLIP_SAMPLES, SAMPLE_RATE_HZ  # noqa: E402
-from yardstick_score import (LEVEL_THRESHOLDS, count_false_accepts, labels_on_grid,  # noqa: E402
-                             prob_levels, report_thresholds, score_clips, timing_for)
+from yardstick_score import (LEVEL_THRESHOLDS, best_recall_within, calibrate,  # noqa: E402
+                             count_false_accepts, labels_on_grid, prob_levels, report_thresholds,
+                             score_clips, threshold_grid, timing_for)
 
 CACHE_DIR = ROOT / ".cache" / "yardstick"
 FETCH_HINT = "real speech is missing: fetch it once with  bash scripts/fetch_yardstick.sh"
@@ -208,7 +209,8 @@ def measure_real(detector: Any, thresholds: Sequence[float]) -> dict[str, Any]:
                          "levels": prob_levels(result.probabilities)})
     return {"seconds": seconds, "fa_per_hour_resolution": 3600.0 / seconds,
             "levels": prob_levels(np.concatenate(traces)), "files": per_file,
-            "rows": count_false_accepts(traces, thresholds, timing.refractory_steps, seconds)}
+            "rows": count_false_accepts(traces, thresholds, timing.refractory_steps, seconds),
+            "grid_rows": count_false_accepts(traces, threshold_grid(), timing.refractory_steps, seconds)}
 
 
 def measure_engine(detector: Any, engine: str, families: Sequence[str], thresholds: Sequence[float],
@@ -224,7 +226,9 @@ def measure_engine(detector: Any, engine: str, families: Sequence[str], threshol
     probs = np.stack([r.probabilities[:n_steps] for r in results])
     labels = np.stack([labels_on_grid(e, n_steps, timing) for e in ends])
     used = sorted(f for f in families if f.startswith(engine + ":"))
-    return {"set": f"{engine} held-out", "families": used, "clips": len(results),
+    grid = score_clips(probs, labels, threshold_grid(), timing, CLIP_SAMPLES / SAMPLE_RATE_HZ)
+    return {"best_at_1fa": best_recall_within(grid), "grid_rows": grid,
+            "set": f"{engine} held-out", "families": used, "clips": len(results),
             "seconds": len(results) * CLIP_SAMPLES / SAMPLE_RATE_HZ,
             "levels_outside_labels": prob_levels(probs[labels < 0.5]),
             "rows": score_clips(probs, labels, thresholds, timing, CLIP_SAMPLES / SAMPLE_RATE_HZ),
@@ -254,6 +258,8 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     out["kokoro_families_from"] = kokoro_note
     out["held_out"] = [measure_engine(detector, e, kokoro_fams if e == "kokoro" else families,
                                       thresholds, args) for e in args.engines]
+    real_grid = out["real"]["grid_rows"] if out["real"] else None
+    out["calibrated"] = calibrate([g["grid_rows"] for g in out["held_out"]], real_grid)
     out["seconds_wall"] = round(time.perf_counter() - t0, 1)
     out["created_utc"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
     return out
@@ -287,6 +293,17 @@ def format_table(res: dict[str, Any]) -> str:
                   "  threshold  found/words  recall  false accepts  FA/h",
                   *(f"  {r['threshold']:9.3f}  {r['found']:5d}/{r['triggers']:<5d}  {_fmt(r['recall'], True)}"
                     f"  {r['false_accepts']:13d}  {_fmt(r['fa_per_hour'])}" for r in s["rows"])]
+        best = s.get("best_at_1fa")
+        lines.append("  best recall with at most 1 false accept: " + (
+            f"{_fmt(best['recall'], True).strip()} ({best['found']}/{best['triggers']}, "
+            f"{best['false_accepts']} FA) at {best['threshold']:g}" if best else "none"))
+    cal = res.get("calibrated")
+    if "calibrated" in res:
+        groups = ", ".join(f"{s['set'].split()[0]} {_fmt(r, True).strip()}/{fa} FA"
+                           for s, r, fa in zip(res["held_out"], cal["recall"], cal["false_accepts"])) \
+            if cal else ""
+        lines.append("\ncalibrated threshold (highest mean recall, at most 1 false accept per group, "
+                     "none on real speech): " + (f"{cal['threshold']:g}: {groups}" if cal else "none"))
     return "\n".join(lines) + "\n"
 
 

@@ -109,3 +109,46 @@ def prob_levels(values: np.ndarray) -> dict[str, float]:
 
 
 # --- sources ---------------------------------------------------------------------------------
+
+
+# --- operating points ------------------------------------------------------------------------
+def threshold_grid() -> np.ndarray:
+    """Thresholds searched for operating points: 0.01..0.99 by 0.01, then finer towards 1."""
+    return np.unique(np.concatenate([np.round(np.arange(1, 100) / 100.0, 2),
+                                     [0.995, 0.998, 0.999, 0.9995, 0.9999]]))
+
+
+def best_recall_within(rows: Sequence[dict[str, Any]], max_false_accepts: int = 1) -> dict[str, Any] | None:
+    """The row of :func:`score_clips` with the highest recall among those with at most
+    ``max_false_accepts``; ties go to the higher threshold (the hidden test's column "best
+    recall with at most 1 FA"). None when no row qualifies."""
+    ok = [r for r in rows if r["false_accepts"] <= max_false_accepts and r["recall"] is not None]
+    return max(ok, key=lambda r: (r["recall"], r["threshold"])) if ok else None
+
+
+def calibrate(groups: Sequence[Sequence[dict[str, Any]]], real_rows: Sequence[dict[str, Any]] | None,
+              max_false_accepts: int = 1) -> dict[str, Any] | None:
+    """One threshold for every group: the highest mean recall over the held-out groups with at
+    most ``max_false_accepts`` in each group and none on the real speech.
+
+    Args:
+        groups: per held-out group, :func:`score_clips` rows over the same thresholds.
+        real_rows: :func:`count_false_accepts` rows over those thresholds (None: not measured).
+
+    Returns:
+        threshold, mean_recall and per-group recall and false accepts; None when no threshold
+        qualifies.
+    """
+    best = None
+    for i, thr in enumerate(r["threshold"] for r in groups[0]):
+        picked = [g[i] for g in groups]
+        if any(r["false_accepts"] > max_false_accepts for r in picked):
+            continue
+        if real_rows is not None and real_rows[i]["false_accepts"] > 0:
+            continue
+        mean = float(np.mean([r["recall"] or 0.0 for r in picked]))
+        if best is None or (mean, thr) > (best["mean_recall"], best["threshold"]):
+            best = {"threshold": float(thr), "mean_recall": mean,
+                    "recall": [r["recall"] for r in picked],
+                    "false_accepts": [r["false_accepts"] for r in picked]}
+    return best

@@ -145,3 +145,41 @@ def test_kokoro_families_are_all_for_models_that_never_heard_kokoro_else_their_d
     card.write_text(json.dumps({"data": {"recipe_command": "make-data --kokoro-share 0.2", "seed": 1,
                                          "dev_voice_families_list": ["piper:pitch+1", *listed]}}))
     assert ys.kokoro_held_out(model, 5, 0.2)[0] == listed
+
+
+def _row(thr, recall, fa):
+    return {"threshold": thr, "triggers": 10, "found": int(recall * 10), "recall": recall,
+            "false_accepts": fa, "fa_per_hour": fa * 2.4}
+
+
+def test_best_recall_within_one_false_accept_prefers_recall_then_the_higher_threshold():
+    from yardstick_score import best_recall_within
+    rows = [_row(0.5, 1.0, 4), _row(0.8, 0.9, 1), _row(0.9, 0.9, 0), _row(0.99, 0.6, 0)]
+    assert best_recall_within(rows)["threshold"] == 0.9
+    assert best_recall_within(rows, max_false_accepts=0)["threshold"] == 0.9
+    assert best_recall_within([_row(0.5, 1.0, 3)]) is None
+
+
+def test_calibration_needs_every_group_within_budget_and_no_real_speech_false_accept():
+    from yardstick_score import calibrate
+    a = [_row(0.5, 1.0, 0), _row(0.9, 0.8, 0), _row(0.99, 0.5, 0)]
+    b = [_row(0.5, 1.0, 3), _row(0.9, 0.9, 1), _row(0.99, 0.7, 0)]
+    real = [{"threshold": t, "false_accepts": n} for t, n in ((0.5, 2), (0.9, 0), (0.99, 0))]
+    cal = calibrate([a, b], real)
+    assert cal["threshold"] == 0.9 and cal["recall"] == [0.8, 0.9] and cal["false_accepts"] == [0, 1]
+    real_high = [{"threshold": t, "false_accepts": n} for t, n in ((0.5, 2), (0.9, 1), (0.99, 0))]
+    assert calibrate([a, b], real_high)["threshold"] == 0.99
+    assert calibrate([a, b], None)["threshold"] == 0.9
+    assert calibrate([[_row(0.5, 1.0, 2)]], None) is None
+
+
+def test_the_table_shows_best_recall_and_the_calibrated_threshold():
+    res = {"model": "m", "feature_kind": "k", "card_threshold": None, "seconds_wall": 1.0,
+           "real": None, "held_out": [
+               {"set": "piper held-out", "families": ["a"], "clips": 1, "seconds": 600.0,
+                "levels_outside_labels": {"median": 0.0, "p99": 0.0}, "rows": [_row(0.5, 0.9, 1)],
+                "best_at_1fa": _row(0.5, 0.9, 1)}],
+           "calibrated": {"threshold": 0.5, "mean_recall": 0.9, "recall": [0.9], "false_accepts": [1]}}
+    text = ys.format_table(res)
+    assert "best recall with at most 1 false accept: 90.0% (9/10, 1 FA) at 0.5" in text
+    assert "calibrated threshold" in text and "0.5: piper 90.0%/1 FA" in text
