@@ -9,7 +9,7 @@ import pandas as pd
 
 from model.audio.feature_kinds import SEED_TIMING, StepTiming
 from model.audio.features import FEATURE_KIND_LOG, audio_to_features
-from model.card import PRETRAINED_PATH, read_model_card
+from model.card import PRETRAINED_PATH, read_model_card, shipped_detector_path
 from model.detect.detector import Detection
 from model.detect.ensemble import member_paths
 from model.detect.timing import kind_timing, step_times, timing_label
@@ -48,8 +48,12 @@ def list_models(store: RunStore, extra: list[Path], limit: int = 50,
         personal: ("my model (<profile>)", path) of enrolled profiles (Enrol page).
     """
     out = [ModelChoice(label, str(path), path) for label, path in personal or [] if path.is_file()]
-    if PRETRAINED_PATH.is_file():
-        out.append(ModelChoice(_pretrained_label(), "pretrained", PRETRAINED_PATH))
+    shipped = shipped_detector_path()
+    if shipped.is_file():
+        out.append(ModelChoice(_pretrained_label(shipped), "pretrained", shipped))
+    if shipped != PRETRAINED_PATH and PRETRAINED_PATH.is_file():  # the pair shipped before it
+        out.append(ModelChoice(f"spectrogram pair ({_networks(PRETRAINED_PATH)}, shipped until "
+                               "2026-11-30)", str(PRETRAINED_PATH), PRETRAINED_PATH))
     out += [ModelChoice(f"file {p.name}", str(p), p) for p in extra if p.is_file()]
     out += [ModelChoice(f"candidate {p.stem} ({read_model_card(p) or 'log-power-v1'})", str(p), p)
             for p in candidates or [] if p.is_file()]
@@ -74,14 +78,19 @@ def model_version(path: Path) -> float:
     return max(p.stat().st_mtime for p in paths)
 
 
-def _pretrained_label() -> str:
-    """The shipped model's label; an ensemble says how many networks it averages."""
+def _networks(path: Path) -> str:
+    """"speech-embedding-v1", or "mean of 2 networks" for an ensemble."""
     try:
-        members = member_paths(PRETRAINED_PATH)
+        members = member_paths(path)
     except LabError:  # a broken card is reported when the model is loaded
         members = []
-    return f"pretrained (shipped, mean of {1 + len(members)} networks)" if members \
-        else "pretrained (shipped)"
+    return f"mean of {1 + len(members)} networks" if members else (read_model_card(path)
+                                                                    or "log-power-v1")
+
+
+def _pretrained_label(path: Path) -> str:
+    """The shipped detector's label: its features, or how many networks it averages."""
+    return f"pretrained (shipped, {_networks(path)})"
 
 
 def list_demo_clips(folders: list[Path]) -> list[Path]:

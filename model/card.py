@@ -14,7 +14,19 @@ from pathlib import Path
 from .audio.features import FEATURE_KINDS
 from .errors import LabError
 
-PRETRAINED_PATH = Path(__file__).resolve().parent / "pretrained" / "activate.keras"
+PRETRAINED_DIR = Path(__file__).resolve().parent / "pretrained"
+# the seed network on log power (its card names a PCEN member): the AMP trials' --init pretrained,
+# and the shipped detector until a speech-embedding detector ships beside it
+PRETRAINED_PATH = PRETRAINED_DIR / "activate.keras"
+# the shipped detector since 2026-11-30: a small head over frozen speech embeddings, which hears
+# real voices where the spectrogram pair did not (the real-voices issue)
+DETECTOR_PATH = PRETRAINED_DIR / "activate-embedding.keras"
+
+
+def shipped_detector_path() -> Path:
+    """The model the spec "pretrained" detects with: the speech-embedding detector when it is
+    shipped, else the spectrogram pair (PRETRAINED_PATH; it may be missing too)."""
+    return DETECTOR_PATH if DETECTOR_PATH.is_file() else PRETRAINED_PATH
 
 
 def model_card_path(model_path: str | Path) -> Path:

@@ -103,7 +103,7 @@ def test_delete_comparison(store):
         store.delete_comparison(active)
 
 
-def test_detect_helpers(tmp_path, store):
+def test_detect_helpers(tmp_path, store, monkeypatch):
     img = features_to_image(np.random.default_rng(0).normal(size=(5511, 101)).astype(np.float32))
     assert img.shape == (202, 1200, 3) and img.dtype == np.uint8
     probs = np.zeros(10_000, np.float32)
@@ -118,6 +118,12 @@ def test_detect_helpers(tmp_path, store):
     assert [p.name for p in list_demo_clips([tmp_path / "demo", tmp_path / "none"])] == ["b.wav"]
     model = tmp_path / "m.keras"
     model.write_bytes(b"x")
+    import app.detect_data as detect_data
+    pair = tmp_path / "shipped" / "activate.keras"
+    pair.parent.mkdir()
+    pair.write_bytes(b"x")
+    monkeypatch.setattr(detect_data, "PRETRAINED_PATH", pair)
+    monkeypatch.setattr(detect_data, "shipped_detector_path", lambda: pair)
     # the shipped pretrained model comes first, then extra files that exist
     assert [c.spec for c in list_models(store, [model, tmp_path / "missing.keras"])] == \
         ["pretrained", str(model)]
@@ -133,6 +139,15 @@ def test_detect_helpers(tmp_path, store):
     settings = load_settings({"LAB_CANDIDATES": str(cand.parent)})
     assert settings.candidate_models == [cand]
     assert load_settings({"LAB_CANDIDATES": str(tmp_path / "none")}).candidate_models == []
+    # a shipped speech-embedding detector is "pretrained"; the pair it replaced stays listed
+    head = tmp_path / "shipped" / "activate-embedding.keras"
+    head.write_bytes(b"x")
+    write_model_card(head, "speech-embedding-v1")
+    monkeypatch.setattr(detect_data, "shipped_detector_path", lambda: head)
+    choices = list_models(store, [])
+    assert [c.spec for c in choices] == ["pretrained", str(pair)]
+    assert choices[0].label == "pretrained (shipped, speech-embedding-v1)"
+    assert choices[1].label.startswith("spectrogram pair (log-power-v1, shipped until")
     shipped = load_settings({}).candidate_models  # the repository's own candidates
     assert all(p.suffix == ".keras" and p.parent.name == "candidates" for p in shipped)
 

@@ -370,10 +370,23 @@ def test_bad_arrays_and_uploads(detector):
 
 # ---------------------------------------------------------------- model specs
 
+def test_pretrained_names_the_embedding_detector_when_shipped_else_the_pair(tmp_path, monkeypatch):
+    import model.card as card
+    from model.detect.inference import resolve_model_path
+
+    pair, head = tmp_path / "activate.keras", tmp_path / "activate-embedding.keras"
+    monkeypatch.setattr(card, "PRETRAINED_PATH", pair)
+    monkeypatch.setattr(card, "DETECTOR_PATH", head)
+    pair.write_bytes(b"pair")
+    assert resolve_model_path("pretrained") == pair
+    head.write_bytes(b"head")
+    assert resolve_model_path("pretrained") == head
+
+
 def test_model_specs_fail_in_one_line(tmp_path, monkeypatch):
     import model.detect.inference as inference
 
-    monkeypatch.setattr(inference, "PRETRAINED_PATH", tmp_path / "missing.keras")
+    monkeypatch.setattr(inference, "shipped_detector_path", lambda: tmp_path / "missing.keras")
     (tmp_path / "fake.keras").write_bytes(b"not a zip")
     (tmp_path / "m.h5").write_bytes(b"x")
     for spec, words in [("pretrained", "no pretrained model"),

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..card import PRETRAINED_PATH
+from ..card import shipped_detector_path
 from ..errors import LabError
 from ..audio.features import FEATURE_KIND_LOG, feature_kind
 
@@ -56,10 +56,11 @@ def resolve_model_path(spec: str | Path, store_path: str | Path | None = None) -
     """
     text = str(spec).strip()
     if text == PRETRAINED_SPEC:
-        if not PRETRAINED_PATH.is_file():
-            raise LabError(f"no pretrained model is shipped yet ({PRETRAINED_PATH.name} missing); "
+        shipped = shipped_detector_path()
+        if not shipped.is_file():
+            raise LabError(f"no pretrained model is shipped yet ({shipped.name} missing); "
                            "pass --model PATH.keras or a run ID")
-        return PRETRAINED_PATH
+        return shipped
     path = Path(text).expanduser()
     if path.suffix or path.is_file() or "/" in text:
         if not path.is_file():
