@@ -1,13 +1,14 @@
 """Do real rooms and backgrounds in training cut false accepts on real backgrounds never heard?
 
 Held out of training: the ``amazon-rainforest`` ambience recording (86 s; of the 4, the one
-that brought the embed-head-1000 candidate (default mix) closest to firing: up to 0.50, the others
-0.05 or less) and 4 of the 16 keyboards (HELD_KEYBOARDS). Two datasets of the same size and seed, speech-embedding-v1 features:
+that brought the embed-head-1000 candidate, trained on the default mix, closest to firing: up
+to 0.50, the others 0.05 or less) and 4 of the 16 keyboards (HELD_KEYBOARDS). Two datasets of
+the same size and seed, speech-embedding-v1 features:
 
     .venv/bin/python bench/acoustics_heldout.py data --out DIR --examples 1000          # both
     .venv/bin/python -m model train --dataset DIR/XY_default --precisions fp32 --epochs 40 \\
         --batch-size 64 --store DIR/lab.sqlite --name default      (and DIR/XY_real, --name real)
-    .venv/bin/python bench/acoustics_heldout.py score --models A.keras B.keras \
+    .venv/bin/python bench/acoustics_heldout.py score --models A.keras B.keras \\
         --dev DIR/XY_default DIR/XY_real --json OUT.json
 
 ``XY_default`` is the default mix; ``XY_real`` adds ``--rir-prob 0.5 --ambience-share 0.5``
