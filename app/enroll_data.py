@@ -147,7 +147,8 @@ class EnrollJob:
         path, ok = "", False
         try:
             res = enroll(folder, prof, cfg, runner, progress=self._progress, cancel=self._cancel)
-            msg, ok, path = f"saved {res.model_path.name} in {res.seconds:.0f} s", True, str(res.model_path)
+            msg, ok = f"saved {res.model_path.name} in {res.seconds:.0f} s", True
+            path = str(res.model_path)
         except LabError as err:
             msg = str(err)
         except Exception as err:  # noqa: BLE001 - report, never kill the server

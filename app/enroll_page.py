@@ -93,7 +93,8 @@ def _settings() -> EnrollConfig:
     epochs = c[2].number_input("Epochs", 1, 200, FinetuneConfig.epochs, key="e_epochs")
     with st.expander("Data size"):
         d = PersonalDataConfig()
-        cpt = st.number_input("10 s clips per take", 1, 200, d.clips_per_take, key="e_cpt")
+        cpt = st.number_input("10 s clips per take (0: automatic)", 0, 200, d.clips_per_take,
+                              key="e_cpt", help="automatic: 144 in all, at least 24 a take")
         syn = st.number_input("synthetic training clips", 0, 2000, d.synth_train, key="e_syn")
         dev = st.number_input("synthetic dev clips", 1, 2000, d.synth_dev, key="e_dev")
     return EnrollConfig(data=replace(PersonalDataConfig(), clips_per_take=int(cpt),

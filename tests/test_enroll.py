@@ -95,7 +95,8 @@ def test_profile_stores_takes_on_disk_and_deletes_them(tmp_path, takes):
     assert len(good_takes(folder, again)) == 2
     delete_take(folder, again, "01.wav")
     assert [p.name for p in take_files(folder)] == ["02.wav"]
-    with pytest.raises(ConfigError, match=f"1 good take of 'activate'; enrolment needs at least {MIN_TAKES}"):
+    with pytest.raises(ConfigError,
+                       match=f"1 good take of 'activate'; enrolment needs at least {MIN_TAKES}"):
         good_takes(folder, again)
     assert not list(folder.rglob("*.tmp"))  # atomic writes leave no temporary files
 
@@ -181,3 +182,9 @@ def test_another_word_gets_more_synthetic_clips_and_epochs_unless_chosen():
     assert other.finetune.learning_rate == cfg.finetune.new_word_learning_rate
     chosen = replace(cfg, finetune=replace(cfg.finetune, epochs=1))
     assert for_word(chosen, base, "computer").finetune.epochs == 1  # a chosen count is kept
+
+
+def test_few_takes_get_more_clips_each():
+    auto = PersonalDataConfig()
+    assert [auto.per_take(n) for n in (2, 3, 5, 6, 10)] == [72, 48, 29, 24, 24]
+    assert PersonalDataConfig(clips_per_take=3).per_take(2) == 3  # a chosen number is kept

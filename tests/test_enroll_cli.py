@@ -40,7 +40,7 @@ def test_enroll_cli_makes_a_loadable_model_with_a_card(tmp_path, takes_dir, caps
     assert recommended_threshold(out) == card["after"]["threshold"]
     assert card["before"]["words"] == card["after"]["words"] > 0
     profile = tmp_path / "profiles" / "activate-tester"
-    assert sorted(p.name for p in (profile / "takes").iterdir()) == ["01.wav", "02.wav", "03.wav", "04.wav"]
+    assert sorted(p.name for p in (profile / "takes").iterdir()) == [f"0{i}.wav" for i in range(1, 5)]
     result = json.loads((profile / "enroll.json").read_text())
     assert {c["label"] for c in result["curves"]} >= {"held-out take 04.wav",
                                                      "take-free clip (synthetic dev)"}

@@ -30,7 +30,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="training precision (default: the device's best AMP mode)")
     parser.add_argument("--epochs", type=int, default=None, help="fine-tune epochs (default 20)")
     parser.add_argument("--clips-per-take", type=int, default=None,
-                        help="10 s clips built around each take (default 24)")
+                        help="10 s clips built around each take (default: 144 in all, at least "
+                             "24 a take)")
     parser.add_argument("--synth-train", type=int, default=None,
                         help="synthetic-voice training clips beside the takes' (default 48)")
     parser.add_argument("--synth-dev", type=int, default=None,

@@ -145,7 +145,8 @@ def finetune(dataset_dir: Path, base: BaseModel, cfg: FinetuneConfig, runner: Ru
     precision = check_precision(cfg.precision or best_amp_precision())
     n_train = DatasetMeta.from_json((Path(dataset_dir) / META_FILE).read_text()).n_train
     # a tiny enrolment (tests, the browser check) has fewer examples than a batch
-    trial = TrialConfig(precision=precision, batch_size=max(1, min(cfg.batch_size, n_train)), epochs=cfg.epochs,
+    trial = TrialConfig(precision=precision, batch_size=max(1, min(cfg.batch_size, n_train)),
+                        epochs=cfg.epochs,
                         learning_rate=cfg.learning_rate, init=str(base.path), seed=cfg.seed,
                         dataset=str(dataset_dir), head=base.head, tensorboard=False)
     cid = runner.start(ComparisonConfig(base=trial, precisions=[precision], name=name))
