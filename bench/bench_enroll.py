@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 import tempfile
 import time
@@ -49,7 +50,7 @@ def enrol_once(n_takes: int, family: str, init: str, work: Path, epochs: int | N
     from model.runs.jobs import Runner
     from model.runs.store import RunStore
 
-    name = f"{family.replace(':', '-').replace('+', '-')}-{n_takes}"
+    name = f"{re.sub(r'[^a-z0-9]+', '-', family.lower())[:24]}-{n_takes}"  # a profile name
     files = write_standin_takes(work / "in" / name, "activate", n_takes, family, seed=n_takes)
     t0 = time.perf_counter()
     folder, prof = open_profile("activate", name, work / "profiles")
