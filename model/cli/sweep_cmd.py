@@ -76,5 +76,12 @@ def run(args: argparse.Namespace) -> int:
     runs = sweep_runs(runner.store, sweep)
     print()
     print(format_result(sweep_result(runs, sweep.config.precisions)))
+    rows = [r for m in sweep.members for r in runner.store.runs(m.comparison_id)]
+    if cfg.base.parallel.gpus > 1:
+        print(train_cmd.gpu_speedup_line(runner.store, rows))
+    spans = [(r.started_unix, r.ended_unix) for r in rows if r.started_unix and r.ended_unix]
+    if spans:
+        print(f"sweep wall time {max(e for _, e in spans) - min(s for s, _ in spans):.1f} s "
+              f"(first run's start to last run's end)")
     print(f"sweep {sid}: {sweep.status}")
     return 0 if all(r.status == "finished" for r in runs) else 1

@@ -57,6 +57,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--spec-augment", default="",
                         help="SpecAugment-style masking per training clip: 'on' (2 time spans of "
                              "<= 100 frames, 2 bands of <= 10 bins) or 'T,FRAMES,F,BINS'")
+    parser.add_argument("--gpus", type=int, default=1,
+                        help="GPUs to use (1..found): ranks of each run, or runs at once")
+    parser.add_argument("--placement", choices=("data-parallel", "per-run"),
+                        default="data-parallel",
+                        help="data-parallel: each run over --gpus GPUs (global --batch-size "
+                             "split); per-run: runs side by side, one per GPU")
     parser.add_argument("--name", default="", help="label for the comparison")
 
 
@@ -64,6 +70,7 @@ def config_from_args(args: argparse.Namespace):
     """The ComparisonConfig the options describe (not yet validated)."""
     from dataclasses import replace
 
+    from ..train.distributed import ParallelConfig
     from ..train.network import HeadConfig, NetworkConfig
     from ..train.trial_config import ComparisonConfig, TrialConfig
     net = NetworkConfig()
@@ -79,7 +86,8 @@ def config_from_args(args: argparse.Namespace):
                        init=args.init, seed=args.seed, dataset=args.dataset,
                        train_examples=args.train_examples, dev_examples=args.dev_examples,
                        dev_loss_target=args.target_dev_loss, target_fa_per_hour=args.fa_per_hour,
-                       spec_augment=parse_spec_augment(args.spec_augment))
+                       spec_augment=parse_spec_augment(args.spec_augment),
+                       parallel=ParallelConfig(gpus=args.gpus, placement=args.placement))
     precisions = [p.strip() for p in args.precisions.split(",") if p.strip()]
     return ComparisonConfig(base=base, precisions=precisions, repeats=args.seeds, name=args.name)
 
@@ -151,6 +159,24 @@ def format_summary(rows: list[PrecisionSummary], target: float) -> str:
     return "\n".join("  ".join(c.rjust(w) for c, w in zip(row, widths)) for row in lines)
 
 
+def gpu_speedup_line(store, runs) -> str:
+    """What the GPUs bought: per precision against 1 GPU (data-parallel), or the wall-clock
+    gain of running side by side (per-run)."""
+    from ..runs.scaling import data_parallel_speedup, placement_speedup, recent_runs
+    par = runs[0].config.parallel
+    if par.placement == "per-run":
+        gain = placement_speedup(runs)
+        return (f"{par.gpus} GPUs, one run per GPU: "
+                + (f"{gain:.2f}x faster than one run at a time" if gain else "no figure yet"))
+    stored = recent_runs(store)
+    parts = []
+    for run in runs:
+        gain = data_parallel_speedup(run, stored)
+        parts.append(f"{run.precision}/seed {run.seed} "
+                     + (f"{gain:.2f}x" if gain else "- (no 1-GPU run at this per-GPU batch stored)"))
+    return f"speed-up on {par.gpus} GPUs against 1 GPU: " + ", ".join(parts)
+
+
 def follow_comparison(runner, cid: str, epochs: int) -> None:
     """Print events as they arrive until the comparison ends."""
     since = 0
@@ -184,6 +210,8 @@ def run(args: argparse.Namespace) -> int:
     print()
     if done:
         print(format_summary(summarise_precisions(done), cfg.base.dev_loss_target))
+    if cfg.base.parallel.gpus > 1:
+        print(gpu_speedup_line(runner.store, runs))
     status = runner.status(cid)
     print(f"comparison {cid}: {status.state}; "
           + ", ".join(f"{r.precision}/seed {r.seed} {r.status}" for r in runs))

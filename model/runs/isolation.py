@@ -10,6 +10,12 @@ that crashes (a segfault, the OOM killer) fails its run instead of the whole app
 
 The child runs :func:`model.train.trial.run_trial` and sends its events through a queue; the
 parent's worker thread writes them to the store, so only one process writes SQLite.
+
+A data-parallel run (``cfg.parallel``) starts one child per rank, as ``torchrun`` would:
+each gets the torchrun environment (rank, world size, a fresh rendezvous port), sees the
+run's GPUs and trains on the ``LOCAL_RANK``-th. The parent relays rank 0's events and any rank's failure; a rank that
+dies fails the run with its rank and exit code, and the parent ends every other rank, so
+no process outlives its run.
 """
 from __future__ import annotations
 
@@ -20,80 +26,132 @@ import time
 from pathlib import Path
 from typing import Callable
 
+from ..train.distributed import free_port, rank_env
 from ..train.events import END_KINDS, TrialEvent
 from ..procs import bare_main
 from ..train.trial_config import TrialConfig
 
 _POLL_S = 0.2  # how often the parent checks for cancel and a dead child, seconds
 _JOIN_S = 30.0  # grace for a child to exit after its last event, seconds
+_RANK_JOIN_S = 10.0  # grace for the other ranks once a data-parallel run has ended, seconds
 _CHILD_NICENESS = 5  # scheduling priority of training children relative to the parent
 
 
 def _child_main(cfg: TrialConfig, run_id: str, run_dir: str, events: mp.Queue,
-                stop: mp.Event) -> None:
-    """Entry point of the child process: train, putting every event on ``events``."""
+                stop: mp.Event, env: dict[str, str] | None = None) -> None:
+    """Entry point of the child process: train, putting every event on ``events``.
+
+    Args:
+        env: variables set before anything imports a framework (the GPU it may see, and
+            for a data-parallel rank the torchrun-style rank variables).
+    """
     import os
 
-    from ..train.trial import run_trial
-
+    os.environ.update(env or {})
     # a notch below the parent: on a small CPU the dashboard that shows the training must
     # stay responsive; every run of a comparison gets the same priority, so it stays fair
     os.nice(_CHILD_NICENESS)
+    if cfg.parallel.ranks > 1:
+        from ..train.dp_trial import run_rank
+        run_rank(cfg, run_id, Path(run_dir), events.put, stop)
+    else:
+        from ..train.trial import run_trial
+        run_trial(cfg, run_id, Path(run_dir), events.put, stop)
 
-    run_trial(cfg, run_id, Path(run_dir), events.put, stop)
+
+def child_envs(cfg: TrialConfig, devices: list[str] | None) -> list[dict[str, str]]:
+    """One environment per process of the run: its GPU, and rank variables when several.
+
+    Args:
+        cfg: the trial (``cfg.parallel.ranks`` processes).
+        devices: GPU ids given to this run (None: leave the GPUs visible as they are).
+    """
+    ranks = cfg.parallel.ranks
+    if ranks == 1:
+        return [{"CUDA_VISIBLE_DEVICES": devices[0]} if devices else {}]
+    port = free_port()
+    visible = ",".join(devices) if devices else None
+    return [rank_env(r, ranks, port, visible) for r in range(ranks)]
 
 
 def run_trial_isolated(cfg: TrialConfig, run_id: str, run_dir: Path,
                        emit: Callable[[TrialEvent], None], cancel: threading.Event,
-                       target: Callable[..., None] = _child_main) -> str:
-    """Run one trial in a spawned process and relay its events, in order, to ``emit``.
+                       target: Callable[..., None] = _child_main,
+                       devices: list[str] | None = None) -> str:
+    """Run one trial in spawned processes (one, or one per rank) and relay its events.
 
     Args:
         cfg: the trial.
         run_id: identifier carried by every event.
         run_dir: the run's folder (model, TensorBoard scalars, error.txt).
         emit: called in this thread with each event.
-        cancel: set it to stop the child before its next batch.
-        target: the child's entry point (tests pass one that dies).
+        cancel: set it to stop the children before their next batch.
+        target: the children's entry point (tests pass one that dies).
+        devices: GPU ids for this run, one per rank (None: all visible, as before).
 
     Returns:
         The final event kind: "finished", "failed" or "cancelled"; a child that dies
-        without a final event is reported as a failed run with its exit code.
+        without a final event is reported as a failed run with its rank and exit code.
     """
     ctx = mp.get_context("spawn")  # never fork a process that may hold TF/threads
     events, stop = ctx.Queue(), ctx.Event()
-    child = ctx.Process(target=target, args=(cfg, run_id, str(run_dir), events, stop),
-                        name=f"trial-{run_id}", daemon=True)
+    envs = child_envs(cfg, devices)
+    children = [ctx.Process(target=target, args=(cfg, run_id, str(run_dir), events, stop, env),
+                            name=f"trial-{run_id}-rank{r}", daemon=True)
+                for r, env in enumerate(envs)]
     with bare_main():
-        child.start()
-    final = _relay(child, events, stop, emit, cancel)
-    child.join(_JOIN_S)
-    if child.is_alive():
-        child.kill()
-        child.join()
+        for child in children:
+            child.start()
+    try:
+        final, why = _relay(children, events, stop, emit, cancel)
+    finally:
+        _end_children(children, _JOIN_S if len(children) == 1 else _RANK_JOIN_S)
     if final is None:
         final = "failed"
-        emit(TrialEvent("failed", run_id, cfg.precision, cfg.seed, time.time(),
-                        message=f"the training process ended unexpectedly "
-                                f"(exit code {child.exitcode}); see the server log"))
+        emit(TrialEvent("failed", run_id, cfg.precision, cfg.seed, time.time(), message=why))
     return final
 
 
-def _relay(child: mp.Process, events: mp.Queue, stop: mp.Event,
-           emit: Callable[[TrialEvent], None], cancel: threading.Event) -> str | None:
-    """Forward events until the final one arrives or the child is gone."""
+def _end_children(children: list, grace_s: float) -> None:
+    """Wait up to ``grace_s`` for the children to exit, then kill what is left."""
+    deadline = time.monotonic() + grace_s
+    for child in children:
+        child.join(max(deadline - time.monotonic(), 0.1))
+    for child in children:
+        if child.is_alive():
+            child.kill()
+            child.join()
+
+
+def _dead_rank(children: list) -> str | None:
+    """Why the run cannot go on: the first child that exited with a non-zero code."""
+    for rank, child in enumerate(children):
+        if child.exitcode not in (None, 0):
+            who = f"rank {rank} of {len(children)}" if len(children) > 1 else "the training process"
+            return (f"{who} ended unexpectedly (exit code {child.exitcode}); "
+                    "see the server log")
+    if all(c.exitcode is not None for c in children):
+        return "the training process ended without a final event; see the server log"
+    return None
+
+
+def _relay(children: list, events: mp.Queue, stop: mp.Event,
+           emit: Callable[[TrialEvent], None], cancel: threading.Event
+           ) -> tuple[str | None, str]:
+    """Forward events until a final one arrives or a child is gone; (final kind, why not)."""
     while True:
         if cancel.is_set():
             stop.set()
         try:
             ev = events.get(timeout=_POLL_S)
         except queue.Empty:
-            if child.is_alive():
+            why = _dead_rank(children)
+            if why is None:
                 continue
             try:  # it may have exited right after putting its last events
                 ev = events.get(timeout=1.0)
             except queue.Empty:
-                return None
+                return None, why
         emit(ev)
         if ev.kind in END_KINDS:
-            return ev.kind
+            return ev.kind, ""

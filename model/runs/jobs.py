@@ -3,6 +3,9 @@
 One :class:`Runner` per process (:func:`get_runner`) owns one background worker thread
 that runs comparisons one at a time, each run after the other (one accelerator: never
 two trainings at once; a module-wide lock guarantees it even if several Runners exist).
+With several GPUs a comparison's ``parallel`` settings place its runs
+(model/runs/placement.py): each run over several GPUs (data-parallel), or several runs
+at once, one per GPU (per-run); never two runs on one GPU.
 Further comparisons queue. Everything a run reports goes to the :class:`RunStore`, and
 readers (any thread, any process) poll it; the worker never calls UI code.
 """
@@ -21,6 +24,8 @@ from ..train.events import END_KINDS, TrialEvent
 from ..train.precision import default_precisions
 from .store import DEFAULT_DB_PATH, RunRow, RunStore
 from .isolation import run_trial_isolated
+from .placement import devices_for, run_placed
+from ..train.distributed import visible_gpus
 from ..train.trial import one_line, run_trial
 from ..train.trial_config import ComparisonConfig, validate_comparison
 
@@ -64,6 +69,7 @@ class Runner:
         self._cond = threading.Condition()
         self._current: str | None = None
         self._current_run: str | None = None
+        self._group: list[str] = []  # comparisons training now (several: per-run placement)
         self._stop = False
         self._thread: threading.Thread | None = None
         self._checked: set[tuple] = set()
@@ -116,7 +122,7 @@ class Runner:
         if comp is None:
             raise LabError(f"no comparison {comparison_id!r}")
         with self._cond:
-            if self._current == comparison_id:
+            if comparison_id in self._group:
                 pos, run_id = 0, self._current_run
             elif comparison_id in self._queue:
                 pos, run_id = list(self._queue).index(comparison_id) + 1, None
@@ -139,7 +145,7 @@ class Runner:
         """Block until the comparison has ended here; False on timeout."""
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._cond:
-            while comparison_id in self._queue or self._current == comparison_id:
+            while comparison_id in self._queue or comparison_id in self._group:
                 left = None if deadline is None else deadline - time.monotonic()
                 if left is not None and left <= 0:
                     return False
@@ -174,17 +180,40 @@ class Runner:
                     self._cond.wait()
                 if self._stop:
                     return
-                cid = self._current = self._queue.popleft()
+                group = self._take_group()
+                self._current, self._group = group[0], group
             try:
                 with _TRAINING_LOCK:
-                    self._run_comparison(cid, self._cancel[cid])
+                    if len(group) == 1:
+                        self._run_comparison(group[0], self._cancel[group[0]])
+                    else:
+                        self._run_group(group)
             except Exception as err:  # noqa: BLE001 - the worker must survive anything
-                self._end_comparison(cid, "failed", one_line(err))
+                for cid in group:
+                    self._end_comparison(cid, "failed", one_line(err))
             finally:
                 with self._cond:
                     self._current = self._current_run = None
-                    self._cancel.pop(cid, None)
+                    self._group = []
+                    for cid in group:
+                        self._cancel.pop(cid, None)
                     self._cond.notify_all()
+
+    def _take_group(self) -> list[str]:
+        """The next comparison, and with per-run placement the per-run comparisons queued
+        right behind it with the same GPUs (a sweep's batch sizes), to share the GPUs.
+
+        Called under ``self._cond``.
+        """
+        first = self._queue.popleft()
+        par = self.store.runs(first)[0].config.parallel if self.isolate else None
+        group = [first]
+        while par is not None and par.concurrent_runs > 1 and self._queue:
+            nxt = self.store.runs(self._queue[0])
+            if not nxt or nxt[0].config.parallel != par:
+                break
+            group.append(self._queue.popleft())
+        return group
 
     def _run_comparison(self, cid: str, cancel: threading.Event) -> None:
         self.store.set_comparison_status(cid, "running")
@@ -194,19 +223,61 @@ class Runner:
         except LabError as err:
             self._end_comparison(cid, "failed", str(err))
             return
-        for run in runs:
-            if cancel.is_set():
-                break
-            with self._cond:
-                self._current_run = run.id
-            self._run_one(cid, run, cancel, data)
-        if cancel.is_set():
+        parallel = runs[0].config.parallel
+        devices = devices_for(parallel, visible_gpus()) if parallel.gpus > 1 else []
+        if parallel.concurrent_runs > 1 and self.isolate:
+            self._place(cid, runs, data, devices)
+        else:
+            for run in runs:
+                if cancel.is_set():
+                    break
+                self._run_one(cid, run, cancel, data, devices)
+        self._finish(cid)
+
+    def _run_group(self, group: list[str]) -> None:
+        """Several per-run comparisons at once: all their runs share the GPUs, one per GPU."""
+        todo: list[tuple[str, RunRow, Dataset]] = []
+        for cid in group:
+            self.store.set_comparison_status(cid, "running")
+            runs = self.store.runs(cid)
+            try:
+                data = self._open_checked(runs[0].config.dataset)
+            except LabError as err:
+                self._end_comparison(cid, "failed", str(err))
+                continue
+            todo += [(cid, run, data) for run in runs]
+        parallel = todo[0][1].config.parallel if todo else None
+        if parallel is not None:
+            self._place_all(todo, devices_for(parallel, visible_gpus()))
+        for cid in group:
+            if self.store.comparison(cid).status == "running":
+                self._finish(cid)
+
+    def _place(self, cid: str, runs: list[RunRow], data: Dataset, devices: list[str]) -> None:
+        self._place_all([(cid, run, data) for run in runs], devices)
+
+    def _place_all(self, todo: list[tuple[str, RunRow, Dataset]], devices: list[str]) -> None:
+        """Train (comparison, run, data) items concurrently, one per free GPU (placement.py)."""
+        by_id = {run.id: (cid, run, data) for cid, run, data in todo}
+
+        def train(run_id: str, devs: list[str]) -> None:
+            cid, run, data = by_id[run_id]
+            if not self._cancel[cid].is_set():  # a cancelled comparison starts no more runs
+                self._run_one(cid, run, self._cancel[cid], data, devs)
+        run_placed(list(by_id), devices, train, threading.Event())
+
+    def _finish(self, cid: str) -> None:
+        if self._cancel[cid].is_set():
             self._end_comparison(cid, "cancelled", "cancelled")
         else:
             self.store.set_comparison_status(cid, "finished")
 
-    def _run_one(self, cid: str, run: RunRow, cancel: threading.Event, data: Dataset) -> None:
+    def _run_one(self, cid: str, run: RunRow, cancel: threading.Event, data: Dataset,
+                 devices: list[str] | None = None) -> None:
+        """Train one run (on ``devices``: its GPU ids, [] for the visible default)."""
         ended = []
+        with self._cond:
+            self._current_run = run.id
 
         def emit(ev: TrialEvent) -> None:
             self.store.add_event(cid, ev)
@@ -214,7 +285,9 @@ class Runner:
                 ended.append(ev.kind)
         try:
             if self.isolate:
-                run_trial_isolated(run.config, run.id, self.store.run_dir(run.id), emit, cancel)
+                placed = {"devices": devices} if devices else {}
+                run_trial_isolated(run.config, run.id, self.store.run_dir(run.id), emit, cancel,
+                                   **placed)
             else:
                 run_trial(run.config, run.id, self.store.run_dir(run.id), emit, cancel, data)
         except Exception as err:  # noqa: BLE001 - e.g. the store failed inside emit

@@ -61,11 +61,17 @@ def _torch_dtype(name: str) -> torch.dtype:
             "bfloat16": torch.bfloat16}[str(name)]
 
 
-def install_fused_bn(model) -> list[str]:
+def install_fused_bn(model, train_fn=None) -> list[str]:
     """Give each fusable BN layer of ``model`` the fused training call; returns their names.
 
     The layer's own ``call`` stays in place for inference, masks and anything else.
+
+    Args:
+        model: the Keras model.
+        train_fn: the training call, ``(layer, inputs) -> outputs`` (default
+            :func:`bn_train_fused`; a data-parallel run passes one with global statistics).
     """
+    train_fn = train_fn or bn_train_fused
     names = []
     for layer in model.layers:
         if not fusable(layer) or getattr(layer, "_lab_fused_bn", False):
@@ -74,7 +80,7 @@ def install_fused_bn(model) -> list[str]:
 
         def call(inputs, training=None, mask=None, _layer=layer, _original=original):
             if training and _layer.trainable and mask is None:
-                return bn_train_fused(_layer, inputs)
+                return train_fn(_layer, inputs)
             return _original(inputs, training=training, mask=mask)
 
         layer.call = call

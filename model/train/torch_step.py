@@ -45,8 +45,18 @@ class TorchLeanStep:
         self.t = int(np.asarray(self.adam.iterations))  # optimizer steps taken (host copy)
         self.loss_sum = torch.zeros((), dtype=torch.float32, device=self.params[0].device)
         self.steps = 0
+        from . import distributed
         from .torch_bn import install_fused_bn
-        self.fused_bn = install_fused_bn(model)  # BN layers whose training call is fused
+        self.rank = distributed.current()  # None outside a data-parallel run
+        sync_bn = distributed.bn_train_synced if self.rank is not None else None
+        self.fused_bn = install_fused_bn(model, sync_bn)  # BN layers whose training call is fused
+        if self.rank is not None:
+            distributed.broadcast_tensors(self.params + self._bn_moving())
+
+    def _bn_moving(self) -> list:
+        """Batch-norm moving statistics (not trainable, but they must match on every rank)."""
+        return [v.value for v in self.model.non_trainable_variables
+                if "moving_" in v.path or "moving_" in v.name]
 
     def start_epoch(self) -> None:
         """Zero the device-side loss sum."""
@@ -76,7 +86,10 @@ class TorchLeanStep:
             p.grad = None
         scale = self.scaler.dynamic_scale.value if self.scaler is not None else None
         (loss * scale if scale is not None else loss).backward()
-        grads = [p.grad for p in self.params]
+        grads = [p.grad if p.grad is not None else self.torch.zeros_like(p) for p in self.params]
+        if self.rank is not None:
+            from .distributed import allreduce_mean
+            allreduce_mean(grads)
         with self.torch.no_grad():
             if scale is None:
                 self._adam_plain(grads)
@@ -135,4 +148,6 @@ class TorchLeanStep:
         """Mean loss of this epoch's steps (the one host read of the epoch)."""
         if self.steps == 0:
             return float("nan")
-        return float(self.loss_sum.item()) / self.steps
+        from .distributed import allreduce_sum_scalar
+        world = self.rank.world if self.rank is not None else 1
+        return float(allreduce_sum_scalar(self.loss_sum).item()) / (self.steps * world)

@@ -15,6 +15,8 @@ from typing import Any
 from ..card import PRETRAINED_PATH, read_model_card
 from ..data.dataset import DEFAULT_DATASET_DIR, Dataset, load_dataset
 from ..errors import ConfigError
+from .device import keras_backend
+from .distributed import ParallelConfig, check_parallel
 from .feed import PATH_MODES
 from .metrics import DEFAULT_TARGET_FA_PER_HOUR
 from .network import NETWORK_SEED, HeadConfig, NetworkConfig, network_family
@@ -52,6 +54,8 @@ class TrialConfig:
     spec_augment: SpecAugmentConfig = field(default_factory=SpecAugmentConfig)  # training masks (off)
     # the head trained instead of ``network`` when the dataset holds speech embeddings
     head: HeadConfig = field(default_factory=HeadConfig)
+    # several GPUs: data-parallel ranks per run, or one run per GPU (model/train/distributed.py)
+    parallel: ParallelConfig = field(default_factory=ParallelConfig)
 
     def network_for(self, kind: str) -> NetworkConfig | HeadConfig:
         """The architecture this trial trains on ``kind`` features (network or head)."""
@@ -72,6 +76,8 @@ class TrialConfig:
         if isinstance(known.get("head"), dict):
             known["head"] = HeadConfig(**{k: v for k, v in known["head"].items()
                                           if k in HeadConfig.__dataclass_fields__})
+        if isinstance(known.get("parallel"), dict):
+            known["parallel"] = ParallelConfig.from_dict(known["parallel"])
         if isinstance(known.get("spec_augment"), dict):
             aug = known["spec_augment"]
             known["spec_augment"] = SpecAugmentConfig(
@@ -146,6 +152,7 @@ def validate_trial_config(cfg: TrialConfig) -> None:
     _check_dropout("dropout", cfg.network.dropout)
     _check_head(cfg.head)
     check_spec_augment(cfg.spec_augment)
+    check_parallel(cfg.parallel, cfg.batch_size, keras_backend())
     if cfg.train_path not in PATH_MODES:
         raise ConfigError(f"unknown train path {cfg.train_path!r}; choose auto or portable")
     if cfg.init not in INITS and not str(cfg.init).endswith(".keras"):

@@ -1,0 +1,305 @@
+"""Several GPUs through torch.distributed: settings, rendezvous, gradient all-reduce, sync BN.
+
+A *data-parallel* run trains one model on N processes, one per GPU, started the way
+``torchrun`` starts them (``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``, ``MASTER_ADDR``,
+``MASTER_PORT`` in each process's environment, ``env://`` rendezvous), over NCCL on GPUs
+and gloo on a CPU. The global batch is split evenly across ranks; after each backward the
+ranks all-reduce their gradients (sum / N), and batch norm normalises with the global
+batch's mean and variance (its statistics are all-reduced too), so one step is the same
+maths as one GPU at the same global batch, up to the order of floating-point sums.
+
+*Per-run* placement trains the runs of a comparison concurrently, one per GPU
+(model/runs/placement.py); each run is an ordinary one-GPU run there.
+
+Nothing here imports torch at module level: the settings are read on any backend.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from ..errors import ConfigError
+
+PLACEMENTS = ("data-parallel", "per-run")
+ALLREDUCE_DTYPES = ("float32",)  # gradients travel in the weights' dtype (float32 under AMP too)
+_GROUP: "RankInfo | None" = None  # this process's rank once init_rank() ran
+
+
+@dataclass
+class ParallelConfig:
+    """How a comparison uses several GPUs (stored with every run)."""
+
+    gpus: int = 1  # GPUs to use: ranks of each run (data-parallel) or runs at once (per-run)
+    placement: str = "data-parallel"  # "data-parallel" or "per-run" (one run per GPU)
+    allreduce_dtype: str = "float32"  # dtype of the gradients on the wire, one of ALLREDUCE_DTYPES
+
+    @property
+    def ranks(self) -> int:
+        """Processes one run trains on (1 unless data-parallel over several GPUs)."""
+        return self.gpus if self.placement == "data-parallel" else 1
+
+    @property
+    def concurrent_runs(self) -> int:
+        """Runs of a comparison trained at once (1 unless per-run over several GPUs)."""
+        return self.gpus if self.placement == "per-run" else 1
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict for JSON."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> "ParallelConfig":
+        """Inverse of to_dict; unknown keys are ignored."""
+        return cls(**{k: v for k, v in raw.items() if k in cls.__dataclass_fields__})
+
+
+@dataclass
+class RankInfo:
+    """One process of a data-parallel run."""
+
+    rank: int  # 0..world-1; rank 0 alone reports events and writes files
+    world: int  # processes in the run (GPUs)
+    local_rank: int  # index on this host
+    backend: str  # "nccl" (GPUs) or "gloo" (CPU)
+
+
+def visible_gpus() -> list[str]:
+    """Ids of the NVIDIA GPUs this process may use, without importing a framework.
+
+    ``CUDA_VISIBLE_DEVICES`` when set (an empty value: none), else one id per line of
+    ``nvidia-smi -L``; [] on a machine without NVIDIA's tools.
+    """
+    env = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if env is not None:
+        return [d.strip() for d in env.split(",") if d.strip() and d.strip() != "-1"]
+    if not shutil.which("nvidia-smi"):
+        return []
+    try:
+        out = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=10,
+                             check=True).stdout
+    except (OSError, subprocess.SubprocessError):
+        return []
+    return [str(i) for i, line in enumerate(out.splitlines()) if line.startswith("GPU ")]
+
+
+def check_parallel(cfg: ParallelConfig, batch_size: int, backend: str,
+                   gpus_found: list[str] | None = None) -> None:
+    """Settings a multi-GPU comparison needs, each failure one line.
+
+    Args:
+        cfg: the comparison's parallel settings.
+        batch_size: the global batch (data-parallel splits it over ranks).
+        backend: the Keras backend name.
+        gpus_found: visible GPU ids (default :func:`visible_gpus`; tests pass a list).
+
+    Raises:
+        ConfigError: bad GPU count, placement or batch split.
+    """
+    gpus = cfg.gpus
+    if isinstance(gpus, bool) or not isinstance(gpus, int) or gpus < 1:
+        raise ConfigError(f"--gpus must be a whole number of at least 1, got {gpus!r}")
+    if cfg.placement not in PLACEMENTS:
+        raise ConfigError(f"unknown placement {cfg.placement!r}; choose {' or '.join(PLACEMENTS)}")
+    if cfg.allreduce_dtype not in ALLREDUCE_DTYPES:
+        raise ConfigError(f"all-reduce dtype {cfg.allreduce_dtype!r}: only float32 is supported")
+    if gpus == 1:
+        return
+    found = visible_gpus() if gpus_found is None else gpus_found
+    if not found:
+        raise ConfigError(f"--gpus {gpus}: no NVIDIA GPU found on this machine (CPU only); "
+                          "use --gpus 1")
+    if gpus > len(found):
+        raise ConfigError(f"--gpus {gpus}: this host has {len(found)} GPU"
+                          f"{'s' if len(found) != 1 else ''}; use --gpus 1..{len(found)}")
+    if cfg.placement == "data-parallel" and backend != "torch":
+        raise ConfigError(f"data-parallel training needs KERAS_BACKEND=torch (now {backend}); "
+                          "use --placement per-run or --gpus 1")
+    if cfg.placement == "data-parallel" and batch_size % gpus:
+        raise ConfigError(f"batch size {batch_size} does not split evenly over {gpus} GPUs; "
+                          f"use a multiple of {gpus}")
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago (the rendezvous port)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def rank_env(rank: int, world: int, port: int, visible: str | None = None,
+             addr: str = "127.0.0.1", nproc_per_node: int | None = None) -> dict[str, str]:
+    """The environment torchrun would give rank ``rank`` (env:// rendezvous).
+
+    Args:
+        rank: global rank.
+        world: ranks in all.
+        port: rendezvous port on ``addr`` (rank 0's host).
+        visible: the run's GPU ids, comma-separated, the same for every rank of a host
+            (None: leave CUDA_VISIBLE_DEVICES alone); each rank trains on the
+            ``LOCAL_RANK``-th of them, as under torchrun.
+        addr: rank 0's host; another host's address for a run over several hosts.
+        nproc_per_node: ranks per host (default: all on one host).
+
+    Returns:
+        Variables to set before torch is imported.
+    """
+    per_node = nproc_per_node or world
+    env = {"RANK": str(rank), "WORLD_SIZE": str(world), "LOCAL_RANK": str(rank % per_node),
+           "LOCAL_WORLD_SIZE": str(per_node), "GROUP_RANK": str(rank // per_node),
+           "MASTER_ADDR": addr, "MASTER_PORT": str(port),
+           # NVLink multicast stays off: the lent machines ask for it, and the
+           # gradients here are a few MB, far from where it would pay
+           "NCCL_NVLS_ENABLE": os.environ.get("NCCL_NVLS_ENABLE", "0")}
+    if visible is not None:
+        env["CUDA_VISIBLE_DEVICES"] = visible
+    return env
+
+
+def env_rank() -> tuple[int, int, int]:
+    """(rank, world, local_rank) from the torchrun-style environment; (0, 1, 0) if unset."""
+    world = int(os.environ.get("WORLD_SIZE", "1") or 1)
+    rank = int(os.environ.get("RANK", "0") or 0)
+    return rank, world, int(os.environ.get("LOCAL_RANK", str(rank)) or 0)
+
+
+def init_rank(timeout_s: float = 120.0) -> RankInfo | None:
+    """Join the run's process group (env://) if this process is one of several ranks.
+
+    Returns:
+        This process's RankInfo, or None for a one-process run.
+
+    Raises:
+        ConfigError: the group did not start (NCCL or gloo), as one line naming the rank.
+    """
+    global _GROUP
+    rank, world, local = env_rank()
+    if world <= 1:
+        return None
+    import datetime
+
+    import torch
+    import torch.distributed as dist
+    backend = "nccl" if torch.cuda.is_available() else "gloo"
+    try:
+        bind = {}
+        if backend == "nccl":
+            # every rank sees all the run's GPUs and binds the LOCAL_RANK-th, as torchrun's
+            # ranks do. Seen on the H200 x2 (2026-11-30) with each rank seeing only its own
+            # GPU: unbound, NCCL guessed "GPU = global rank" and the communicators never met;
+            # bound, NCCL refused to start ("invalid usage")
+            index = local % torch.cuda.device_count()
+            torch.cuda.set_device(index)
+            bind = {"device_id": torch.device("cuda", index)}
+        dist.init_process_group(backend, init_method="env://", rank=rank, world_size=world,
+                                timeout=datetime.timedelta(seconds=timeout_s), **bind)
+        dist.barrier(**({"device_ids": [bind["device_id"].index]} if bind else {}))
+    except Exception as err:  # noqa: BLE001 - any start failure is one line for the user
+        text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ConfigError(f"{backend.upper()} did not start on rank {rank} of {world}: "
+                          f"{text[:200]}") from None
+    _GROUP = RankInfo(rank, world, local, backend)
+    return _GROUP
+
+
+def current() -> RankInfo | None:
+    """This process's rank in a data-parallel run (None outside one)."""
+    return _GROUP
+
+
+def shutdown_rank() -> None:
+    """Leave the process group (end of a rank's run)."""
+    global _GROUP
+    if _GROUP is None:
+        return
+    import torch.distributed as dist
+    if dist.is_initialized():
+        dist.destroy_process_group()
+    _GROUP = None
+
+
+def broadcast_tensors(tensors: list) -> None:
+    """Give every rank rank 0's values of ``tensors`` (weights at the start of a run)."""
+    import torch.distributed as dist
+    for t in tensors:
+        dist.broadcast(t.data, src=0)
+
+
+def allreduce_mean(tensors: list) -> None:
+    """Replace each tensor by its mean over ranks, through one flat float32 buffer.
+
+    One collective per step instead of one per weight: the seed network's ~1 M
+    gradients are a 4 MB message.
+    """
+    import torch
+    import torch.distributed as dist
+    from torch._utils import _flatten_dense_tensors, _unflatten_dense_tensors
+    flat = _flatten_dense_tensors([t.float() for t in tensors])
+    dist.all_reduce(flat)
+    flat.div_(dist.get_world_size())
+    with torch.no_grad():
+        for t, r in zip(tensors, _unflatten_dense_tensors(flat, tensors)):
+            t.copy_(r.to(t.dtype))
+
+
+def allreduce_sum_scalar(value):
+    """A device scalar summed over ranks (the epoch's loss sum); unchanged outside a run."""
+    if _GROUP is None:
+        return value
+    import torch.distributed as dist
+    out = value.clone()
+    dist.all_reduce(out)
+    return out
+
+
+def global_batch_moments(x):
+    """(mean, biased variance) per channel of (rows, channels) ``x`` over every rank's rows.
+
+    Differentiable: the sums go through ``torch.distributed.nn``'s all-reduce, whose
+    backward all-reduces the gradients, so each rank's inputs get the gradient of the
+    global batch's statistics, as one process holding the whole batch would.
+    """
+    import warnings
+
+    import torch
+    from torch.distributed.nn.functional import all_reduce
+    count = torch.tensor([float(x.shape[0])], device=x.device)
+    stats = torch.cat([x.sum(0), (x * x).sum(0), count])
+    with warnings.catch_warnings():  # its successor in torch 2.11 has no backward yet
+        warnings.simplefilter("ignore", FutureWarning)
+        stats = all_reduce(stats)
+    n = stats[-1]
+    c = x.shape[1]
+    mean = stats[:c] / n
+    var = (stats[c:2 * c] / n - mean * mean).clamp_min(0.0)
+    return mean, var
+
+
+def bn_train_synced(layer, inputs):
+    """Training-mode Keras batch norm over the last axis with statistics of the global batch.
+
+    Same maths as model/train/torch_bn.py's fused call (biased variance, Keras's moving
+    averages), with mean and variance taken over every rank's rows.
+    """
+    import torch
+    x = inputs.float().reshape(-1, inputs.shape[-1])
+    mean, var = global_batch_moments(x)
+    out = (x - mean) * torch.rsqrt(var + float(layer.epsilon)) * layer.gamma.value.float() \
+        + layer.beta.value.float()
+    with torch.no_grad():
+        m = float(layer.momentum)
+        for moving, batch in ((layer.moving_mean.value, mean), (layer.moving_variance.value, var)):
+            moving.mul_(m).add_(batch.detach().to(moving.dtype), alpha=1.0 - m)
+    from .torch_bn import _torch_dtype
+    return out.reshape(inputs.shape).to(_torch_dtype(layer.compute_dtype))
+
+
+def run_note(info: RankInfo, per_rank_batch: int, cfg: ParallelConfig) -> str:
+    """The line a data-parallel run records with its device notes."""
+    return (f"data-parallel over {info.world} ranks ({info.backend}), "
+            f"{per_rank_batch} examples per rank (global batch {per_rank_batch * info.world}), "
+            f"gradients all-reduced in {cfg.allreduce_dtype}, batch-norm statistics of the "
+            "global batch; rank 0 reports")

@@ -1,0 +1,117 @@
+"""One rank of a data-parallel trial: join the group, take this rank's shard, train.
+
+Each rank holds only its shard of the training split (a contiguous 1/N of the examples
+in use, the last few dropped so every rank has the same number of batches) in its feed
+(device-resident on its own GPU, or memory-mapped on a CPU), draws its epoch order from
+the run's seed as a one-process run does, and trains on ``batch_size / N`` examples a
+step; the lean step (model/train/torch_step.py) averages the gradients. So a step sees a
+global batch of ``batch_size`` examples, as one GPU would. Every rank scores the whole
+dev split (the weights are the same on all ranks); rank 0 alone reports events, saves
+the model and writes TensorBoard scalars.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Callable
+
+from ..data.dataset import Dataset, load_dataset
+from ..errors import ConfigError, LabError
+from .distributed import RankInfo, init_rank, run_note, shutdown_rank
+from .events import EpochRecord, TrialEvent, summarise_epochs
+from .trial import one_line, run_trial
+from .trial_config import TrialConfig, check_against_dataset
+
+EmitFn = Callable[[TrialEvent], None]
+
+
+def shard_trial(cfg: TrialConfig, data: Dataset, info: RankInfo) -> tuple[TrialConfig, Dataset]:
+    """This rank's trial settings and training shard.
+
+    Args:
+        cfg: the run's settings (global batch size, examples in use).
+        data: the whole opened dataset.
+        info: this rank.
+
+    Returns:
+        (settings with the per-rank batch and files only on rank 0, dataset view whose
+        training split is this rank's shard).
+
+    Raises:
+        ConfigError: the shard holds fewer examples than one per-rank batch.
+    """
+    n_train = min(cfg.train_examples or data.n_train, data.n_train)
+    per_rank = n_train // info.world
+    local_batch = cfg.batch_size // info.world
+    if per_rank < local_batch:
+        raise ConfigError(f"{n_train} training examples over {info.world} GPUs leave "
+                          f"{per_rank} per GPU, fewer than one batch of {local_batch}")
+    lo, hi = info.rank * per_rank, (info.rank + 1) * per_rank
+    shard = replace(data, x_train=data.x_train[lo:hi], y_train=data.y_train[lo:hi])
+    lead = info.rank == 0
+    local = replace(cfg, batch_size=local_batch, train_examples=0,
+                    save_model=cfg.save_model and lead, tensorboard=cfg.tensorboard and lead)
+    return local, shard
+
+
+class RankEmitter:
+    """What a rank reports: rank 0 its events with global figures, other ranks only an end.
+
+    Rank 0's epochs count its own examples; the run trained ``world`` times as many, so
+    examples/s (and the summary built from them) are scaled by ``world``. The device
+    record gains the data-parallel note (ranks, backend, all-reduce dtype).
+    """
+
+    def __init__(self, emit: EmitFn, info: RankInfo, cfg: TrialConfig):
+        self.emit, self.info, self.cfg = emit, info, cfg
+        self.epochs: list[EpochRecord] = []
+
+    def __call__(self, ev: TrialEvent) -> None:
+        if self.info.rank != 0:
+            if ev.kind in ("failed", "cancelled"):
+                self.emit(replace(ev, message=f"rank {self.info.rank}: {ev.message}",
+                                  summary=None))
+            return
+        if ev.kind == "started" and ev.device is not None:
+            ev.device.notes.append(run_note(self.info, self.cfg.batch_size // self.info.world,
+                                            self.cfg.parallel))
+        if ev.kind == "epoch" and ev.epoch is not None:
+            ev = replace(ev, epoch=replace(ev.epoch, examples_per_second=
+                                           ev.epoch.examples_per_second * self.info.world))
+            self.epochs.append(ev.epoch)
+        if ev.summary is not None and self.epochs:
+            ev = replace(ev, summary=summarise_epochs(self.epochs, self.cfg.dev_loss_target))
+        self.emit(ev)
+
+
+def run_rank(cfg: TrialConfig, run_id: str, run_dir: Path, emit: EmitFn,
+             cancel: threading.Event | None = None) -> str:
+    """Train one rank of a data-parallel run (its environment names the rank, as torchrun's).
+
+    Args:
+        cfg: the run's settings, as stored (global batch size).
+        run_id: identifier carried by every event.
+        run_dir: the run's folder (rank 0 writes there).
+        emit: receives rank 0's events, and any other rank's failure.
+        cancel: set it to stop before the next batch.
+
+    Returns:
+        The final event kind: "finished", "failed" or "cancelled".
+    """
+    try:
+        info = init_rank()
+        if info is None:  # a one-process run: nothing to split
+            return run_trial(cfg, run_id, run_dir, emit, cancel)
+        data = load_dataset(cfg.dataset, check_values=False)
+        check_against_dataset(cfg, data)
+        local, shard = shard_trial(cfg, data, info)
+    except LabError as err:
+        emit(TrialEvent("failed", run_id, cfg.precision, cfg.seed, time.time(),
+                        message=one_line(err)))
+        return "failed"
+    try:
+        return run_trial(local, run_id, run_dir, RankEmitter(emit, info, cfg), cancel, shard)
+    finally:
+        shutdown_rank()
