@@ -3,11 +3,12 @@ from __future__ import annotations
 
 import statistics
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pandas as pd
 
 from model.train.events import EpochRecord, RunSummary, summarise_epochs
+from model.runs.scaling import data_parallel_speedup, placement_speedup, recent_runs
 from model.runs.store import ComparisonRow, RunRow, RunStore
 
 REFERENCE = "fp32"
@@ -20,6 +21,9 @@ class ComparisonData:
     comparison: ComparisonRow  # the comparison
     runs: list[RunRow]  # in run order
     epochs: dict[str, list[EpochRecord]]  # run id -> epochs in order
+    # several GPUs: run id -> speed-up against 1 GPU (data-parallel, vs stored 1-GPU runs at
+    # the same per-GPU batch), or the comparison's side-by-side gain under "" (per-run)
+    gpu_speedups: dict[str, float] = field(default_factory=dict)
 
     @property
     def epochs_shown(self) -> int:
@@ -33,7 +37,31 @@ def read_comparison(store: RunStore, comparison_id: str) -> ComparisonData | Non
     if comp is None:
         return None
     runs = store.runs(comparison_id)
-    return ComparisonData(comp, runs, {r.id: store.epochs(r.id) for r in runs})
+    return ComparisonData(comp, runs, {r.id: store.epochs(r.id) for r in runs},
+                          gpu_speedups(store, runs))
+
+
+def gpu_speedups(store: RunStore, runs: list[RunRow]) -> dict[str, float]:
+    """What several GPUs bought (see ComparisonData.gpu_speedups); {} on one GPU."""
+    if not runs or runs[0].config.parallel.gpus <= 1:
+        return {}
+    if runs[0].config.parallel.placement == "per-run":
+        gain = placement_speedup(runs)
+        return {"": gain} if gain else {}
+    stored = recent_runs(store)
+    found = {r.id: data_parallel_speedup(r, stored) for r in runs}
+    return {k: v for k, v in found.items() if v}
+
+
+def gpu_speedup_text(data: ComparisonData, precision: str) -> str:
+    """The summary's "speed-up vs 1 GPU" cell of one precision."""
+    gpus = data.runs[0].config.parallel.gpus
+    if "" in data.gpu_speedups:
+        return f"{data.gpu_speedups['']:.2f}× wall, {gpus} runs side by side"
+    gains = [data.gpu_speedups[r.id] for r in data.runs
+             if r.precision == precision and r.id in data.gpu_speedups]
+    return (f"{statistics.fmean(gains):.2f}× on {gpus} GPUs" if gains
+            else "– (no 1-GPU run at this per-GPU batch)")
 
 
 def run_label(run: RunRow) -> str:
@@ -149,6 +177,8 @@ def summary_frame(data: ComparisonData) -> pd.DataFrame:
             "steady epoch (s)": _mean_spread(vals("steady_epoch_seconds"), ".2f"),
             "examples/s": _mean_spread(speed[prec], ".1f"),
             f"speedup vs {REFERENCE}": f"{speedup:.2f}×" if speedup else "–",
+            **({"speed-up vs 1 GPU": gpu_speedup_text(data, prec)}
+               if data.runs[0].config.parallel.gpus > 1 else {}),
             "first epoch (s)": _mean_spread(vals("first_epoch_seconds"), ".2f"),
             "final train loss": _mean_spread(vals("final_train_loss"), ".4f"),
             "final dev loss": _mean_spread(vals("final_dev_loss"), ".4f"),

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from model.runs.jobs import ENDED
+from model.train.distributed import ParallelConfig
 from model.train.network import NetworkConfig
 from model.train.precision import PRECISIONS
 from model.runs.store import RunStore
@@ -28,12 +29,15 @@ class SweepFormValues:
     name: str = ""  # label
     dataset: str = ""  # dataset folder
     network: NetworkConfig = field(default_factory=NetworkConfig)  # architecture
+    gpus: int = 1  # GPUs to use, 1..found
+    placement: str = "data-parallel"  # model.train.distributed.PLACEMENTS
 
 
 def form_to_sweep(values: SweepFormValues) -> SweepConfig:
     """Build the sweep the Start button launches (raises ConfigError for bad batch text;
     the rest is validated by model.runs.sweep_jobs.start_sweep)."""
-    base = TrialConfig(dataset=values.dataset, network=values.network)
+    base = TrialConfig(dataset=values.dataset, network=values.network,
+                       parallel=ParallelConfig(gpus=int(values.gpus), placement=values.placement))
     ordered = [p for p in PRECISIONS if p in values.precisions]
     return SweepConfig(base=base, batch_sizes=parse_batch_sizes(values.batch_sizes),
                        precisions=ordered, epochs=int(values.epochs),

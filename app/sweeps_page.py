@@ -11,7 +11,7 @@ from model.runs.sweep_jobs import cancel_sweep, start_sweep
 from model.runs.sweep_store import SweepRow, read_sweep, sweep_ids, sweeps
 
 from .common import guarded, runner, settings
-from .device_panel import LABELS, device_summary, precision_choices
+from .device_panel import LABELS, device_summary, gpu_settings, precision_choices
 from .sweep_data import SweepFormValues, form_to_sweep, read_sweep_view, sweep_label
 from .sweep_view import render_sweep
 
@@ -37,8 +37,9 @@ def _form() -> SweepFormValues:
                                      "fit in them")
     repeats = c[4].number_input("seeds", 1, 100, 1, key="s_repeats")
     name = c[5].text_input("name", "", key="s_name")
+    gpus, placement = gpu_settings(dev, "s")
     return SweepFormValues(batches, list(precisions), int(epochs), int(train_n), int(repeats),
-                           name, str(app.dataset_dir), app.network)
+                           name, str(app.dataset_dir), app.network, gpus, placement)
 
 
 def launch(run: Runner, values: SweepFormValues) -> str:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
+from model.train.distributed import ParallelConfig
 from model.train.network import NetworkConfig
 from model.train.precision import in_table_order
 from model.train.specaug import PRESET as SPEC_PRESET
@@ -46,6 +47,8 @@ class FormValues:
     network: NetworkConfig = field(default_factory=NetworkConfig)  # architecture
     spec_augment: bool = False  # SpecAugment-style masking with model.train.specaug.PRESET
     lr_schedule: str = "constant"  # model.train.trial_config.LR_SCHEDULES
+    gpus: int = 1  # GPUs to use, 1..found
+    placement: str = "data-parallel"  # model.train.distributed.PLACEMENTS
 
 
 def pretrained_available() -> tuple[bool, str]:
@@ -80,6 +83,7 @@ def form_to_comparison(values: FormValues) -> ComparisonConfig:
                        train_examples=int(values.train_examples),
                        dev_examples=int(values.dev_examples),
                        dev_loss_target=float(values.dev_loss_target), network=values.network,
-                       spec_augment=replace(SPEC_PRESET) if values.spec_augment else SpecAugmentConfig())
+                       spec_augment=replace(SPEC_PRESET) if values.spec_augment else SpecAugmentConfig(),
+                       parallel=ParallelConfig(gpus=int(values.gpus), placement=values.placement))
     return ComparisonConfig(base=base, precisions=in_table_order(values.precisions),
                             repeats=int(values.repeats), name=values.name.strip())

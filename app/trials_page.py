@@ -14,7 +14,7 @@ from .common import guarded, runner, settings
 from .comparison_data import read_comparison
 from .comparison_view import render_comparison
 from .dataset_page import dataset_line, render_make_data
-from .device_panel import device_summary, precision_choices, render_device_panel
+from .device_panel import device_summary, gpu_settings, precision_choices, render_device_panel
 from .trial_settings import (CUSTOM, PRESETS, FormValues, form_to_comparison, preset_values,
                              pretrained_available)
 
@@ -95,6 +95,7 @@ def _settings_form() -> FormValues:
                           help=None if has_pretrained else f"pretrained unavailable: {why}")
     seed = c[4].number_input("first seed", 0, 2**31 - 1, 0, key="t_seed")
     repeats = c[5].number_input("seeds (repeats)", 1, 100, 1, key="t_repeats")
+    gpus, placement = gpu_settings(dev, "t")
     with st.expander("Advanced"):
         a = st.columns(6)
         name = a[0].text_input("name", "", key="t_name")
@@ -120,7 +121,7 @@ def _settings_form() -> FormValues:
                             dropout=app.network.dropout)
     return FormValues(chosen, int(batch), int(epochs), float(lr), init, int(seed), int(repeats),
                       name, str(app.dataset_dir), int(train_n), int(dev_n), float(target), net,
-                      bool(masks), str(schedule))
+                      bool(masks), str(schedule), gpus, placement)
 
 
 def start_comparison(run: Runner, values: FormValues) -> str:
