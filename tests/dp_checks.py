@@ -57,7 +57,7 @@ def _weights_after_steps(precision: str, env: dict, out: str, steps: int) -> Non
         step.step(xs, ys)
     loss = step.epoch_loss()
     if rank == 0:
-        arrays = {f"w{i}": np.asarray(v.value.detach()) for i, v in enumerate(model.weights)}
+        arrays = {f"w{i}": np.asarray(v.value.detach().cpu()) for i, v in enumerate(model.weights)}
         np.savez(out, loss=loss, **arrays)
     distributed.shutdown_rank()
 
