@@ -53,11 +53,28 @@ def gpu_speedups(store: RunStore, runs: list[RunRow]) -> dict[str, float]:
     return {k: v for k, v in found.items() if v}
 
 
+def runs_gpu_text(store: RunStore, runs: list[RunRow]) -> str:
+    """One line on what several GPUs bought a set of runs (a sweep); "" on one GPU."""
+    if not runs or runs[0].config.parallel.gpus <= 1:
+        return ""
+    par = runs[0].config.parallel
+    if par.placement == "per-run":
+        gain = placement_speedup(runs)
+        return (f"{par.gpus} GPUs, one run per GPU: "
+                + (f"{gain:.2f}× faster than one run at a time" if gain else "runs not ended yet"))
+    stored = recent_runs(store)
+    gains = [g for g in (data_parallel_speedup(r, stored) for r in runs) if g]
+    return (f"data-parallel over {par.gpus} GPUs: "
+            + (f"{statistics.median(gains):.2f}× the examples/s of 1 GPU at the same per-GPU "
+               "batch (median over runs)" if gains else "no 1-GPU run at these per-GPU batches"))
+
+
 def gpu_speedup_text(data: ComparisonData, precision: str) -> str:
     """The summary's "speed-up vs 1 GPU" cell of one precision."""
     gpus = data.runs[0].config.parallel.gpus
-    if "" in data.gpu_speedups:
-        return f"{data.gpu_speedups['']:.2f}× wall, {gpus} runs side by side"
+    if data.runs[0].config.parallel.placement == "per-run":
+        gain = data.gpu_speedups.get("")
+        return f"{gain:.2f}× wall, {gpus} runs side by side" if gain else "– (runs not ended)"
     gains = [data.gpu_speedups[r.id] for r in data.runs
              if r.precision == precision and r.id in data.gpu_speedups]
     return (f"{statistics.fmean(gains):.2f}× on {gpus} GPUs" if gains

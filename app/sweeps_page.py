@@ -11,6 +11,7 @@ from model.runs.sweep_jobs import cancel_sweep, start_sweep
 from model.runs.sweep_store import SweepRow, read_sweep, sweep_ids, sweeps
 
 from .common import guarded, runner, settings
+from .comparison_data import runs_gpu_text
 from .device_panel import LABELS, device_summary, gpu_settings, precision_choices
 from .sweep_data import SweepFormValues, form_to_sweep, read_sweep_view, sweep_label
 from .sweep_view import render_sweep
@@ -99,3 +100,7 @@ def _live_view(sid: str, was_active: bool, newest: str) -> None:
         else:
             st.warning("That sweep runs in another process (the CLI?); stop it there.")
     render_sweep(read_sweep_view(run.store, sweep))
+    gpu_text = runs_gpu_text(run.store, [r for m in sweep.members
+                                         for r in run.store.runs(m.comparison_id)])
+    if gpu_text:
+        st.caption(gpu_text)
