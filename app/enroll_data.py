@@ -81,7 +81,17 @@ def result_lines(res: dict) -> list[str]:
             f"{pct(a['recall'])} at {a['threshold']:g} ({a['found']}/{a['words']} words)",
             f"false accepts per hour on dev ({a['hours'] * 60:.0f} min): before "
             f"{b['fa_per_hour']:.1f}, after {a['fa_per_hour']:.1f}",
-            f"threshold {a['threshold']:g}: {res['threshold_note']}"]
+            f"threshold {a['threshold']:g}: {res['threshold_note']}"] + _tuned_line(res)
+
+
+def _tuned_line(res: dict) -> list[str]:
+    """The base at a threshold picked on the same takes, if the result records it."""
+    t = res.get("base_tuned")
+    if not t:
+        return []
+    pct = "n/a" if t["recall"] is None else f"{t['recall']:.0%}"
+    return [f"the base at a threshold picked the same way ({t['threshold']:g}): {pct}"
+            + (" (kept: the fine-tune did worse)" if res.get("kept_base") else "")]
 
 
 @dataclass

@@ -67,7 +67,7 @@ def enrol_once(n_takes: int, family: str, init: str, work: Path, epochs: int | N
     from model.card import recommended_threshold
     base = resolve_base(init).path
     return {"takes": n_takes, "family": family, "seconds": seconds, "scheme": res.scheme,
-            "before": res.before, "after": res.after,
+            "before": res.before, "after": res.after, "tuned": res.base_tuned, "kept": res.kept_base,
             "real_before": real_false_accepts(base, recommended_threshold(base) or 0.5),
             "real_after": real_false_accepts(res.model_path, res.after.threshold)}
 
@@ -79,7 +79,10 @@ def fmt(row: dict) -> str:
             f"{pct(b.recall):>6} ({b.found}/{b.words} @{b.threshold:g})  "
             f"{pct(a.recall):>6} ({a.found}/{a.words} @{a.threshold:g})  "
             f"{b.fa_per_hour:>6.1f} {a.fa_per_hour:>6.1f} ({a.hours * 60:.0f} min)  "
-            f"{row['real_before']} / {row['real_after']}\n    {row['scheme']}")
+            f"{row['real_before']} / {row['real_after']}\n    {row['scheme']}"
+            + (f"\n    base at a threshold picked the same way: {pct(t.recall)} ({t.found}/{t.words} "
+               f"@{t.threshold:g}){'; kept as my model' if row['kept'] else ''}" if (t := row['tuned'])
+               else ""))
 
 
 def main(argv: list[str] | None = None) -> None:

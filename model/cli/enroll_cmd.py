@@ -93,10 +93,18 @@ def run(args: argparse.Namespace) -> int:
     print(f"\n{result.scheme}\nheld-out takes found: before {_pct(b.recall)} (threshold "
           f"{b.threshold:g}), after {_pct(a.recall)} (threshold {a.threshold:g}; {result.note})\n"
           f"false accepts per hour on dev: before {b.fa_per_hour:.1f}, after {a.fa_per_hour:.1f} "
-          f"({a.hours * 60:.0f} min)\nruns {', '.join(result.run_ids)}; {result.seconds:.0f} s",
+          f"({a.hours * 60:.0f} min)\n{_tuned(result)}runs {', '.join(result.run_ids)}; "
+          f"{result.seconds:.0f} s",
           file=sys.stderr)
     print(result.model_path)
     return 0
+
+
+def _tuned(result) -> str:
+    """A line on the base at a threshold tuned to the takes ("" when it would be refused)."""
+    t = result.base_tuned
+    return "" if t is None else (f"the base at a threshold picked the same way ({t.threshold:g}): "
+                                 f"{_pct(t.recall)}, {t.fa_per_hour:.1f} FA/h\n")
 
 
 def _pct(value: float | None) -> str:

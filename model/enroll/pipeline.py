@@ -26,7 +26,7 @@ from ..card import model_card_path, recommended_threshold
 from ..data.makedata import DEFAULT_CACHE_DIR
 from ..runs.jobs import Runner
 from .finetune import BaseModel, FinetuneConfig, finetune, resolve_base, trial_settings
-from .judge import Figures, JudgeConfig, figures_at, pick_threshold, predict
+from .judge import Figures, JudgeConfig, RefusedModel, figures_at, pick_threshold, predict
 from .personal import KIND, ClipSet, PersonalDataConfig, synthetic_dev, take_clips, write_split
 from .profile import MODEL_FILE, RESULT_FILE, Profile, good_takes, write_text_atomic
 
@@ -54,6 +54,8 @@ class EnrollResult:
     note: str  # how the threshold was picked
     run_ids: list[str]  # the fine-tune runs in the store (the last one is the saved model's)
     seconds: float  # wall-clock of the whole enrolment
+    base_tuned: Figures | None = None  # the base at a threshold picked the same way (None: refused)
+    kept_base: bool = False  # the fine-tune found fewer held-out takes: "my model" is the base
 
 
 def for_word(cfg: EnrollConfig, base: BaseModel, word: str) -> EnrollConfig:
@@ -140,13 +142,20 @@ def enroll(folder: Path, prof: Profile, cfg: EnrollConfig, runner: Runner,
         before_p, after_p, y, n_take = scores.arrays()
         after, note = pick_threshold(after_p, y, n_take, cfg.judge)
         before = figures_at(before_p, y, n_take, recommended_threshold(base.path) or 0.5)
+        tuned = _base_tuned(before_p, y, n_take, cfg.judge)
+        kept = tuned is not None and tuned.found > after.found
+        if kept:  # personalising made it worse on your own held-out takes: keep the base
+            note = (f"the fine-tune found {after.found}/{after.words} held-out takes, the base "
+                    f"{tuned.found} at a threshold picked the same way: my model is the base")
+            after, final, fold_models = tuned, base.path, {j: base.path for j in fold_models}
         curves = _curves(clips, dev, quiet_i, base, fold_models, final, names)
         out = Path(cfg.out) if cfg.out else Path(folder) / MODEL_FILE
         scheme = _scheme(list(names), *hold_out_plan(len(names)))
         if base.word != prof.word:
             scheme += (f"; {base.path.name} detects {base.word!r}: {cfg.data.synth_train} synthetic "
                        f"clips of {prof.word!r} too, {cfg.finetune.epochs} epochs")
-        result = EnrollResult(out, scheme, before, after, note, run_ids, time.perf_counter() - t0)
+        result = EnrollResult(out, scheme, before, after, note, run_ids, time.perf_counter() - t0,
+                              tuned, kept)
         _save(final, result, prof, base, cfg, curves, folder, clips, quiet_audio)
         return result
     finally:
@@ -205,6 +214,15 @@ class _Job:
         return scores, run_ids + [run_id], fold_models, final
 
 
+def _base_tuned(probs: np.ndarray, labels: np.ndarray, n_take: int, cfg: JudgeConfig
+                ) -> Figures | None:
+    """The base at the threshold the judge would pick for it (None: it would be refused)."""
+    try:
+        return pick_threshold(probs, labels, n_take, cfg)[0]
+    except RefusedModel:
+        return None
+
+
 def _score_fold(scores: _Scores, clips: ClipSet, dev: ClipSet, held: list[int], base: BaseModel,
                 model: Path, last: bool) -> None:
     """Base and fold-model probabilities on the held-out takes' clips (and, for the saved
@@ -247,6 +265,8 @@ def _save(model: Path, result: EnrollResult, prof: Profile, base: BaseModel, cfg
     facts = {"word": prof.word, "profile": prof.name, "profile_dir": str(Path(folder).resolve()),
              "base": str(base.path), "scheme": result.scheme, "threshold_note": result.note,
              "before": result.before.to_dict(), "after": result.after.to_dict(),
+             "base_tuned": result.base_tuned.to_dict() if result.base_tuned else None,
+             "kept_base": result.kept_base,
              "run_ids": result.run_ids, "seconds": round(result.seconds, 1),
              "training": trial_settings(cfg.finetune), "data": asdict(cfg.data),
              "judge": asdict(cfg.judge), "date": time.strftime("%Y-%m-%d", time.gmtime())}
