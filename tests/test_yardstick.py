@@ -163,14 +163,15 @@ def test_best_recall_within_one_false_accept_prefers_recall_then_the_higher_thre
 def test_calibration_needs_every_group_within_budget_and_no_real_speech_false_accept():
     from yardstick_score import calibrate
     a = [_row(0.5, 1.0, 0), _row(0.9, 0.8, 0), _row(0.99, 0.5, 0)]
-    b = [_row(0.5, 1.0, 3), _row(0.9, 0.9, 1), _row(0.99, 0.7, 0)]
+    b = [_row(0.5, 1.0, 3), _row(0.9, 0.9, 2), _row(0.99, 0.7, 0)]  # 2.4 FA/h each
     real = [{"threshold": t, "false_accepts": n} for t, n in ((0.5, 2), (0.9, 0), (0.99, 0))]
     cal = calibrate([a, b], real)
-    assert cal["threshold"] == 0.9 and cal["recall"] == [0.8, 0.9] and cal["false_accepts"] == [0, 1]
+    assert cal["threshold"] == 0.9 and cal["recall"] == [0.8, 0.9] and cal["false_accepts"] == [0, 2]
     real_high = [{"threshold": t, "false_accepts": n} for t, n in ((0.5, 2), (0.9, 1), (0.99, 0))]
     assert calibrate([a, b], real_high)["threshold"] == 0.99
     assert calibrate([a, b], None)["threshold"] == 0.9
-    assert calibrate([[_row(0.5, 1.0, 2)]], None) is None
+    assert calibrate([a, b], None, max_fa_per_hour=2.4)["threshold"] == 0.99
+    assert calibrate([[_row(0.5, 1.0, 3)]], None) is None
 
 
 def test_the_table_shows_best_recall_and_the_calibrated_threshold():
@@ -179,7 +180,8 @@ def test_the_table_shows_best_recall_and_the_calibrated_threshold():
                {"set": "piper held-out", "families": ["a"], "clips": 1, "seconds": 600.0,
                 "levels_outside_labels": {"median": 0.0, "p99": 0.0}, "rows": [_row(0.5, 0.9, 1)],
                 "best_at_1fa": _row(0.5, 0.9, 1)}],
-           "calibrated": {"threshold": 0.5, "mean_recall": 0.9, "recall": [0.9], "false_accepts": [1]}}
+           "calibrated": {"threshold": 0.5, "mean_recall": 0.9, "recall": [0.9], "false_accepts": [1],
+                          "max_fa_per_hour": 6.0}}
     text = ys.format_table(res)
     assert "best recall with at most 1 false accept: 90.0% (9/10, 1 FA) at 0.5" in text
     assert "calibrated threshold" in text and "0.5: piper 90.0%/1 FA" in text
