@@ -157,7 +157,7 @@ def test_a_model_that_fires_on_everything_is_refused():
 def test_a_trial_can_start_from_a_keras_file(tmp_path):
     """Enrolment's one change to the trial engine: ``init`` may name a .keras file."""
     from model.train.trial_config import TrialConfig, init_model_path, validate_trial_config
-    base = "bench/candidates/embed-head-2000.keras"
+    base = "bench/candidates/embed-head-1000.keras"
     validate_trial_config(TrialConfig(init=base))
     assert str(init_model_path(base)) == base and init_model_path("scratch") is None
     with pytest.raises(ConfigError, match="no such file"):

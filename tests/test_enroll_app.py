@@ -16,7 +16,7 @@ from model.enroll.standin import standin_takes
 
 TIMEOUT = 120
 ROOT = Path(__file__).resolve().parents[1]
-BASE = "bench/candidates/embed-head-2000.keras"
+BASE = "bench/candidates/embed-head-1000.keras"
 
 
 def enroll_script():
@@ -67,7 +67,7 @@ def test_enrol_page_takes_enrols_and_detect_lists_my_model(lab, take_bytes):
     again = AppTest.from_function(enroll_script, default_timeout=TIMEOUT).run()
     assert any("Takes (2 of" in s for s in _texts(again.subheader))
     # a tiny real enrolment: 2 takes -> leave-one-out (2 fine-tunes) + the final one
-    again.selectbox(key="e_init").set_value(str(lab / "candidates" / "embed-head-2000.keras"))
+    again.selectbox(key="e_init").set_value(str(lab / "candidates" / "embed-head-1000.keras"))
     again.number_input(key="e_epochs").set_value(1)
     again.number_input(key="e_cpt").set_value(3)
     again.number_input(key="e_syn").set_value(4)

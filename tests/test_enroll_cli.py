@@ -12,7 +12,7 @@ from model.cli import main
 from model.enroll.standin import write_standin_takes
 
 ROOT = Path(__file__).resolve().parents[1]
-BASE = ROOT / "bench" / "candidates" / "embed-head-2000.keras"
+BASE = ROOT / "bench" / "candidates" / "embed-head-1000.keras"
 TINY = ["--clips-per-take", "3", "--synth-train", "4", "--synth-dev", "6", "--epochs", "1"]
 
 
@@ -58,11 +58,13 @@ def test_enroll_cli_makes_a_loadable_model_with_a_card(tmp_path, takes_dir, caps
 
 def test_a_spectrogram_base_is_one_line_and_writes_nothing(tmp_path, takes_dir, capsys):
     before = PRETRAINED_PATH.stat().st_mtime_ns
-    code = main(["enroll", "--word", "activate", "--takes", str(takes_dir), "--init", "pretrained",
+    # the spectrogram pair's log-power member: "pretrained" may name an embedding head by now
+    code = main(["enroll", "--word", "activate", "--takes", str(takes_dir),
+                 "--init", str(PRETRAINED_PATH),
                  "--profiles", str(tmp_path / "p"), "--store", str(tmp_path / "lab.sqlite"), *TINY])
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert code == 2
-    assert "enrolment fine-tunes a speech-embedding-v1 model" in err and "embed-head-2000" in err
+    assert "enrolment fine-tunes a speech-embedding-v1 model" in err and "embed-head-1000" in err
     assert not list((tmp_path / "p").rglob("*.keras"))
     assert PRETRAINED_PATH.stat().st_mtime_ns == before
 

@@ -2,7 +2,7 @@
 
 The base must read speech embeddings (a head over frozen openWakeWord features): it fine-tunes
 in seconds on a CPU, and the personal dataset is made in that kind. A spectrogram base (the
-shipped pair, today) is refused with one line naming the embedding candidates instead: its
+log-power / PCEN pair) is refused with one line naming the embedding candidates instead: its
 personal dataset would cost 25 times the disk and its fine-tune minutes, not seconds.
 """
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..audio.features import FEATURE_KIND_EMBEDDING, FEATURE_KIND_LOG
-from ..card import PRETRAINED_PATH, model_card_path, read_model_card
+from ..card import model_card_path, read_model_card, shipped_detector_path
 from ..data.dataset import META_FILE, DatasetMeta
 from ..detect.inference import load_keras_model, resolve_model_path
 from ..errors import ConfigError, LabError
@@ -26,7 +26,7 @@ from ..train.trial_config import ComparisonConfig, TrialConfig
 
 ROOT = Path(__file__).resolve().parents[2]
 CANDIDATES_DIR = ROOT / "bench" / "candidates"
-# "auto" falls back to this candidate while the shipped detector is a spectrogram pair: its
+# "auto" falls back to this candidate where the shipped detector is a spectrogram pair: its
 # recipe (1,000 clips of the default mix) did best on the hidden real-voice test (0.91, 2 FA)
 AUTO_CANDIDATE = "embed-head-1000"
 EpochFn = Callable[[int, int, float, float], None]  # (epoch, epochs, train loss, dev loss)
@@ -74,8 +74,8 @@ def resolve_base(spec: str, store_path: str | Path | None = None) -> BaseModel:
     """Find the base model and check that enrolment can fine-tune it.
 
     Args:
-        spec: "auto" (the shipped detector if it reads speech embeddings, else candidate
-            AUTO_CANDIDATE), "pretrained", a run ID, or a .keras path.
+        spec: "auto" (the shipped detector, ``shipped_detector_path()``, if it reads speech
+            embeddings, else candidate AUTO_CANDIDATE), "pretrained", a run ID, or a .keras path.
         store_path: the run store, for run IDs.
 
     Raises:
@@ -84,9 +84,9 @@ def resolve_base(spec: str, store_path: str | Path | None = None) -> BaseModel:
     """
     text = str(spec or "auto").strip()
     if text == "auto":
-        auto = CANDIDATES_DIR / f"{AUTO_CANDIDATE}.keras"
-        shipped = read_model_card(PRETRAINED_PATH) == FEATURE_KIND_EMBEDDING
-        path = PRETRAINED_PATH if shipped or not auto.is_file() else auto
+        auto, shipped = CANDIDATES_DIR / f"{AUTO_CANDIDATE}.keras", shipped_detector_path()
+        embedding = read_model_card(shipped) == FEATURE_KIND_EMBEDDING
+        path = shipped if embedding or not auto.is_file() else auto
     else:
         try:
             path = resolve_model_path(text, store_path)

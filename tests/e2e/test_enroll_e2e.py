@@ -22,7 +22,7 @@ from model.enroll.standin import write_standin_takes
 from tests.e2e.conftest import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
-BASE = ROOT / "bench" / "candidates" / "embed-head-2000.keras"
+BASE = ROOT / "bench" / "candidates" / "embed-head-1000.keras"
 ENROL_TIMEOUT_MS = 480_000  # 3 tiny fine-tunes on a shared 2-core CPU
 
 
@@ -79,7 +79,7 @@ def test_upload_two_takes_enrol_and_find_my_model(enroll_server, browser, shots)
         [str(p) for p in takes])
     page.get_by_text("Takes (2 of 2-10)").wait_for(timeout=60_000)
     page.get_by_test_id("stSelectbox").filter(has_text="Base model").click()
-    page.get_by_role("option", name="embed-head-2000").click()
+    page.get_by_role("option", name="embed-head-1000").click()
     _fill(page, "Epochs", 1)
     page.get_by_text("Data size").click()
     _fill(page, "10 s clips per take (0: automatic)", 3)
