@@ -62,8 +62,12 @@ def _weights_after_steps(precision: str, env: dict, out: str, steps: int) -> Non
     distributed.shutdown_rank()
 
 
-def gloo_vs_one_process(precision: str, tmp: Path, steps: int = 1) -> dict:
-    """Largest weight difference after ``steps`` steps: 2 gloo ranks against 1 process."""
+def gloo_vs_one_process(precision: str, tmp: Path, steps: int = 1,
+                        per_node: int | None = None) -> dict:
+    """Largest weight difference after ``steps`` steps: 2 gloo ranks against 1 process.
+
+    ``per_node=1`` simulates two hosts of one GPU each (local rank 0 on both, host rank 0
+    and 1), the environment a run over several hosts gives its ranks."""
     from model.train.distributed import free_port, rank_env
     ctx = mp.get_context("spawn")
     one = ctx.Process(target=_weights_after_steps, args=(precision, {}, str(tmp / "one.npz"), steps))
@@ -71,7 +75,8 @@ def gloo_vs_one_process(precision: str, tmp: Path, steps: int = 1) -> dict:
     one.join()
     port = free_port()
     ranks = [ctx.Process(target=_weights_after_steps,
-                         args=(precision, rank_env(r, 2, port), str(tmp / "two.npz"), steps))
+                         args=(precision, rank_env(r, 2, port, nproc_per_node=per_node),
+                               str(tmp / "two.npz"), steps))
              for r in range(2)]
     for p in ranks:
         p.start()
@@ -127,6 +132,7 @@ def main() -> None:
         tmp = Path(tmp)
         dataset = str(write_tiny_embedding_dataset(tmp / "emb", n_train=16, n_dev=4))
         out = {p: gloo_vs_one_process(p, tmp) for p in ("fp32", "amp-fp16")}
+        out["two_hosts"] = gloo_vs_one_process("fp32", tmp, per_node=1)
         out["trial"] = data_parallel_trial(dataset, tmp)
         out["dead_rank"] = data_parallel_trial(dataset, tmp, die=True)
     print("DP_CHECKS " + json.dumps(out))

@@ -43,6 +43,11 @@ def test_two_gloo_ranks_take_the_step_one_process_takes(dp):
     assert fp32["max_weight_diff"] < 1e-5  # same maths; only the sums' order differs
 
 
+def test_two_simulated_hosts_take_the_same_step(dp):
+    hosts = dp["two_hosts"]  # one rank per "host": LOCAL_RANK 0 on both, GROUP_RANK 0 and 1
+    assert hosts["exit_codes"] == [0, 0, 0] and hosts["max_weight_diff"] < 1e-5
+
+
 def test_loss_scaled_fp16_ranks_agree_with_one_process(dp):
     # float16 activations round differently on half the batch; the update still agrees
     # to well under Adam's step (lr 1e-3), and the scaled step was not skipped on one side

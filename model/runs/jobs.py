@@ -206,13 +206,17 @@ class Runner:
         Called under ``self._cond``.
         """
         first = self._queue.popleft()
-        par = self.store.runs(first)[0].config.parallel if self.isolate else None
         group = [first]
-        while par is not None and par.concurrent_runs > 1 and self._queue:
-            nxt = self.store.runs(self._queue[0])
-            if not nxt or nxt[0].config.parallel != par:
-                break
-            group.append(self._queue.popleft())
+        try:
+            runs = self.store.runs(first) if self.isolate else []
+            par = runs[0].config.parallel if runs else None
+            while par is not None and par.concurrent_runs > 1 and self._queue:
+                nxt = self.store.runs(self._queue[0])
+                if not nxt or nxt[0].config.parallel != par:
+                    break
+                group.append(self._queue.popleft())
+        except Exception:  # noqa: BLE001 - the store failed: run what was taken, alone or not
+            pass
         return group
 
     def _run_comparison(self, cid: str, cancel: threading.Event) -> None:
