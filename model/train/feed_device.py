@@ -3,7 +3,8 @@
 On a GPU the float16 arrays are copied to device memory once per run; each batch is
 gathered and cast to float32 on the device. Host-fed 142 MB batches halved GPU throughput
 by themselves (measured on the H200). torch is imported only when this feed is used, so the module
-costs nothing on other backends.
+costs nothing on other backends. In a data-parallel run each rank's feed holds only that rank's
+shard of the training split, on that rank's GPU (model/train/dp_trial.py hands it a view).
 """
 from __future__ import annotations
 
