@@ -1,0 +1,1 @@
+"""Runs: the SQLite run store, its schema and export, the job queue, process isolation, sweeps."""
