@@ -1,4 +1,4 @@
-"""Copy a trained run's model into bench/candidates/NAME.keras and write its card from
+"""Copy a trained run's model into bench/candidates/NAME.keras (or --out-dir) and write its card from
 measured figures only: the dataset's meta.json (recipe, dev voices, mining passes), the
 run's record in its store, a fresh evaluation on the dataset's dev split, and the yardstick
 result named by --yardstick.
@@ -57,13 +57,16 @@ def main() -> None:
                  "--threshold-note"):
         p.add_argument(name, required=True)
     p.add_argument("--threshold", type=float, required=True)
+    p.add_argument("--out-dir", default=str(ROOT / "bench" / "candidates"),
+                   help="where NAME.keras and NAME.json go (default bench/candidates; "
+                        "model/pretrained for the shipped detector)")
     args = p.parse_args()
     from model.card import write_model_card
     from model.data.dataset import load_dataset
 
     config, summary, model_file = run_record(Path(args.store), args.run)
     meta = load_dataset(args.dataset, check_values=False).meta
-    out = ROOT / "bench" / "candidates" / f"{args.name}.keras"
+    out = Path(args.out_dir) / f"{args.name}.keras"
     shutil.copyfile(model_file, out)
     write_model_card(out, meta.feature_kind)  # the kind first, then the full card over it
     card = {
