@@ -125,17 +125,20 @@ def test_torch_cli_trial_runs_lean_steps_from_host_memory(tmp_path):
     assert "fp32     seed 0: finished" in out
 
 
-def test_torch_detection_of_the_shipped_pair_matches_tensorflow():
-    """Streaming detection on torch (no autograd history) gives TensorFlow's probabilities."""
+@pytest.mark.parametrize("spec,kind", [("model/pretrained/activate.keras", "log-power-v1+pcen-v1"),
+                                       ("pretrained", "speech-embedding-v1")])
+def test_torch_detection_of_the_shipped_models_matches_tensorflow(spec, kind):
+    """Streaming detection on torch (no autograd history) gives TensorFlow's probabilities, for
+    the spectrogram pair (both networks) and the shipped speech-embedding detector."""
     from model.detect.detector import Detector
 
     clip = ROOT / "assets" / "samples" / "example_001.wav"
-    proc = subprocess.run([sys.executable, "-m", "model", "detect", str(clip), "--json"],
+    proc = subprocess.run([sys.executable, "-m", "model", "detect", str(clip), "--model", spec, "--json"],
                           capture_output=True, text=True, env=_torch_env(), timeout=600, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr[-3000:]
     torch_result = json.loads(proc.stdout.splitlines()[-1])
-    tf_result = Detector("pretrained").detect_file(clip)
-    assert tf_result.feature_kind == "log-power-v1+pcen-v1"  # both networks ran
+    tf_result = Detector(ROOT / spec if spec.endswith(".keras") else spec).detect_file(clip)
+    assert tf_result.feature_kind == kind  # both networks ran (the pair), or the head
     assert len(torch_result["detections"]) == len(tf_result.detections) == 3
     assert max(abs(a - float(b)) for a, b in zip(torch_result["probabilities"],
                                                  tf_result.probabilities)) < 1e-3
