@@ -188,3 +188,12 @@ def test_few_takes_get_more_clips_each():
     auto = PersonalDataConfig()
     assert [auto.per_take(n) for n in (2, 3, 5, 6, 10)] == [72, 48, 29, 24, 24]
     assert PersonalDataConfig(clips_per_take=3).per_take(2) == 3  # a chosen number is kept
+
+
+def test_figures_at_use_the_exact_threshold():
+    from model.enroll.judge import figures_at
+    y = _labels(2)
+    p = np.full(y.shape, 0.01, np.float32)
+    p[:, 41] = 0.935
+    assert figures_at(p, y, 2, 0.93).found == 2  # not rounded up to a grid point (0.95)
+    assert figures_at(p, y, 2, 0.93).threshold == 0.93

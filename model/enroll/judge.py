@@ -74,10 +74,16 @@ def _sweeps(probs: np.ndarray, labels: np.ndarray, n_take_rows: int):
 
 
 def figures_at(probs: np.ndarray, labels: np.ndarray, n_take_rows: int, threshold: float) -> Figures:
-    """A model's figures at one threshold (the nearest grid point at or above it)."""
-    takes, every = _sweeps(probs, labels, n_take_rows)
-    i = min(int(np.searchsorted(GRID, threshold - 1e-9)), len(GRID) - 1)
-    return _figures(takes, every, i)
+    """A model's figures at exactly one threshold (e.g. the base's card threshold)."""
+    timing = feature_kind(FEATURE_KIND_EMBEDDING).timing
+    kw = dict(clip_seconds=CLIP_SECONDS, refractory_steps=timing.refractory_steps,
+              early_steps=timing.early_tolerance_steps)
+    grid = np.asarray([float(threshold)])
+    takes = sweep_thresholds(probs[:n_take_rows], labels[:n_take_rows], grid, **kw)
+    every = sweep_thresholds(probs, labels, grid, **kw)
+    words, found = int(takes.n_triggers), int(takes.n_found[0])
+    return Figures(float(threshold), found / words if words else None, found, words,
+                   float(every.fa_per_hour[0]), int(every.n_false_accepts[0]), float(every.hours))
 
 
 def _figures(takes, every, i: int) -> Figures:
