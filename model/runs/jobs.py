@@ -219,14 +219,21 @@ class Runner:
             pass
         return group
 
-    def _run_comparison(self, cid: str, cancel: threading.Event) -> None:
+    def _start_comparison(self, cid: str) -> tuple[list[RunRow], Dataset] | None:
+        """Mark ``cid`` running and open its dataset; None (the comparison failed) if it won't open."""
         self.store.set_comparison_status(cid, "running")
         runs = self.store.runs(cid)
         try:
-            data = self._open_checked(runs[0].config.dataset)
+            return runs, self._open_checked(runs[0].config.dataset)
         except LabError as err:
             self._end_comparison(cid, "failed", str(err))
+            return None
+
+    def _run_comparison(self, cid: str, cancel: threading.Event) -> None:
+        started = self._start_comparison(cid)
+        if started is None:
             return
+        runs, data = started
         parallel = runs[0].config.parallel
         devices = devices_for(parallel, visible_gpus()) if parallel.gpus > 1 else []
         if parallel.concurrent_runs > 1 and self.isolate:
@@ -242,14 +249,9 @@ class Runner:
         """Several per-run comparisons at once: all their runs share the GPUs, one per GPU."""
         todo: list[tuple[str, RunRow, Dataset]] = []
         for cid in group:
-            self.store.set_comparison_status(cid, "running")
-            runs = self.store.runs(cid)
-            try:
-                data = self._open_checked(runs[0].config.dataset)
-            except LabError as err:
-                self._end_comparison(cid, "failed", str(err))
-                continue
-            todo += [(cid, run, data) for run in runs]
+            started = self._start_comparison(cid)
+            if started is not None:
+                todo += [(cid, run, started[1]) for run in started[0]]
         parallel = todo[0][1].config.parallel if todo else None
         if parallel is not None:
             self._place_all(todo, devices_for(parallel, visible_gpus()))
