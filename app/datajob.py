@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from app.bgjob import BackgroundJob
 from model.errors import LabError
 from model.data.synth import SynthConfig
 
@@ -36,20 +37,12 @@ class DataJobState:
         return min(self.done / self.total, 1.0) if self.total else 0.0
 
 
-class DataJob:
+class DataJob(BackgroundJob):
     """At most one make-data run at a time in this process."""
 
     def __init__(self, make: MakeFn | None = None):
+        super().__init__(DataJobState())
         self._make = make
-        self._lock = threading.Lock()
-        self._state = DataJobState()
-        self._cancel = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def snapshot(self) -> DataJobState:
-        """A copy of the current state."""
-        with self._lock:
-            return replace(self._state)
 
     def start(self, cfg: SynthConfig, out_dir: str | Path, feature_kind: str = "log-power-v1") -> None:
         """Validate and start; raises LabError if invalid or one is already running.
@@ -63,28 +56,10 @@ class DataJob:
         cfg.validate()
         if feature_kind not in SYNTH_FEATURE_KINDS:
             raise LabError(f"unknown feature kind {feature_kind!r}")
-        with self._lock:
-            if self._state.running:
-                raise LabError("a dataset is already being made; wait for it or cancel it")
-            self._state = DataJobState(running=True, out_dir=str(out_dir), stage="starting",
-                                       started_unix=time.time())
-            self._cancel = threading.Event()
-            self._thread = threading.Thread(target=self._work, args=(cfg, Path(out_dir), feature_kind),
-                                            name="make-data", daemon=True)
-            self._thread.start()
-
-    def cancel(self) -> None:
-        """Ask the running job to stop (the old dataset stays untouched)."""
-        self._cancel.set()
-
-    def join(self, timeout: float | None = None) -> None:
-        """Wait for the thread (tests)."""
-        if self._thread is not None:
-            self._thread.join(timeout)
-
-    def _progress(self, stage: str, done: int, total: int) -> None:
-        with self._lock:
-            self._state.stage, self._state.done, self._state.total = stage, done, total
+        self._launch(DataJobState(running=True, out_dir=str(out_dir), stage="starting",
+                                  started_unix=time.time()),
+                     self._work, (cfg, Path(out_dir), feature_kind), "make-data",
+                     "a dataset is already being made; wait for it or cancel it")
 
     def _work(self, cfg: SynthConfig, out_dir: Path, feature_kind: str) -> None:
         make = self._make
@@ -101,8 +76,7 @@ class DataJob:
             msg, ok = str(err), False
         except Exception as err:  # noqa: BLE001 - report, never kill the process
             msg, ok = f"making data failed: {type(err).__name__}: {err}".splitlines()[0], False
-        with self._lock:
-            self._state.running, self._state.message, self._state.ok = False, msg, ok
+        self._end(msg, ok)
 
 
 _JOB: DataJob | None = None

@@ -11,12 +11,13 @@ import json
 import os
 import threading
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from app.bgjob import BackgroundJob
 from model.audio.feature_kinds import EMBEDDING_TIMING
 from model.enroll.profile import (DEFAULT_PROFILES_DIR, MODEL_FILE, PROFILE_FILE, RESULT_FILE,
                                   Profile)
@@ -114,43 +115,17 @@ class EnrollState:
         return min(self.done / self.total, 1.0) if self.total else 0.0
 
 
-class EnrollJob:
+class EnrollJob(BackgroundJob):
     """At most one enrolment at a time in this process."""
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._state = EnrollState()
-        self._cancel = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def snapshot(self) -> EnrollState:
-        """A copy of the current state."""
-        with self._lock:
-            return replace(self._state)
+        super().__init__(EnrollState())
 
     def start(self, folder: Path, prof: Profile, cfg, runner) -> None:
         """Start enrolling a profile (an EnrollConfig, a job-queue Runner); LabError if busy."""
-        with self._lock:
-            if self._state.running:
-                raise LabError("an enrolment is already running; wait for it or cancel it")
-            self._state = EnrollState(True, Path(folder).name, "starting", started_unix=time.time())
-            self._cancel = threading.Event()
-            self._thread = threading.Thread(target=self._work, args=(folder, prof, cfg, runner),
-                                            name="enroll", daemon=True)
-            self._thread.start()
-
-    def cancel(self) -> None:
-        """Ask the running enrolment to stop (nothing is saved)."""
-        self._cancel.set()
-
-    def join(self, timeout: float | None = None) -> None:
-        """Wait for the thread (tests)."""
-        if self._thread is not None:
-            self._thread.join(timeout)
-
-    def _progress(self, stage: str, done: int, total: int) -> None:
-        with self._lock:
-            self._state.stage, self._state.done, self._state.total = stage, done, total
+        self._launch(EnrollState(True, Path(folder).name, "starting", started_unix=time.time()),
+                     self._work, (folder, prof, cfg, runner), "enroll",
+                     "an enrolment is already running; wait for it or cancel it")
 
     def _work(self, folder: Path, prof: Profile, cfg, runner) -> None:
         from model.enroll.pipeline import enroll
@@ -163,9 +138,7 @@ class EnrollJob:
             msg = str(err)
         except Exception as err:  # noqa: BLE001 - report, never kill the server
             msg = f"enrolment failed: {type(err).__name__}: {err}".splitlines()[0]
-        with self._lock:
-            self._state.running, self._state.message, self._state.ok = False, msg, ok
-            self._state.model_path = path
+        self._end(msg, ok, model_path=path)
 
 
 _JOB: EnrollJob | None = None
