@@ -21,10 +21,10 @@ def run(args: argparse.Namespace) -> int:
     folder = Path(args.dataset)
     held: list[str] = []
     if (folder / "meta.json").is_file():
-        meta = load_dataset(folder, check_values=False).meta
-        known = {k: v for k, v in meta.config.items() if k in SynthConfig.__dataclass_fields__}
-        cfg = SynthConfig.from_dict(known)
-        held = list(meta.config.get("dev_engines", []))
+        from ..data.makedata import recipe_from_meta
+
+        cfg, engines = recipe_from_meta(load_dataset(folder, check_values=False).meta)
+        held = list(engines)
     else:
         cfg = SynthConfig()
     for clip in write_samples(cfg, args.out, args.count, dev_engines=held):

@@ -325,6 +325,13 @@ def _meta(cfg: SynthConfig, raw: RawData | None, train_fams: list[str], dev_fams
         created_utc=datetime.now(timezone.utc).isoformat(timespec="seconds"))
 
 
+def recipe_from_meta(meta: DatasetMeta) -> tuple[SynthConfig, tuple[str, ...]]:
+    """The inverse of :func:`_meta`: the SynthConfig and held-out engines a meta.json records
+    (keys beside the SynthConfig fields, and fields newer than the data, are skipped)."""
+    known = {k: v for k, v in meta.config.items() if k in SynthConfig.__dataclass_fields__}
+    return SynthConfig.from_dict(known), tuple(meta.config.get("dev_engines", []))
+
+
 def _write_csv(path: Path, rows: list[list[str]]) -> None:
     with open(path, "w", newline="") as fh:
         writer = csv.writer(fh)

@@ -67,18 +67,18 @@ class MiningReport:
     score_seconds: float  # scoring the pool
 
 
-def recipe_from_meta(data: Dataset) -> tuple[SynthConfig, tuple[str, ...]]:
+def dataset_recipe(data: Dataset) -> tuple[SynthConfig, tuple[str, ...]]:
     """The synthesis recipe and held-out engines recorded in a dataset's meta.json.
 
     Raises:
         LabError: the dataset was not synthesised by this project (no recipe to reuse).
     """
-    meta = data.meta
-    if not meta.generator_version or not meta.config:
+    from ..data.makedata import recipe_from_meta
+
+    if not data.meta.generator_version or not data.meta.config:
         raise LabError(f"dataset {data.path} records no synthesis recipe (made elsewhere?): "
                        "mining renders negatives with the dataset's own recipe")
-    known = {k: v for k, v in meta.config.items() if k in SynthConfig.__dataclass_fields__}
-    return SynthConfig.from_dict(known), tuple(meta.config.get("dev_engines", []))
+    return recipe_from_meta(data.meta)
 
 
 def pool_recipe(recipe: SynthConfig, cfg: MiningConfig) -> SynthConfig:
@@ -129,7 +129,7 @@ def mine_negatives(dataset: str | Path, model_spec: str, cfg: MiningConfig | Non
     data = load_dataset(dataset, check_values=False)
     if data.meta.feature_kind not in FEATURE_KINDS:
         raise LabError(f"dataset {data.path} holds {data.meta.feature_kind} features")
-    recipe, held = recipe_from_meta(data)
+    recipe, held = dataset_recipe(data)
     models = _load_scoring_models(model_spec, data)
     out = Path(out_dir).resolve() if out_dir else data.path.resolve()
     pool_dir = out.parent / f".{out.name}.pool-{os.getpid()}"
