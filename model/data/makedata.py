@@ -303,7 +303,7 @@ def make_dataset(cfg: SynthConfig, out_dir: str | Path = DEFAULT_DATASET_DIR,
         meta = _meta(cfg, raw, train_fams, dev_fams, feature_kind, held)
         _write_csv(tmp / "examples.csv", rows)
         (tmp / META_FILE).write_text(meta.to_json())
-        _swap_in(tmp, out)
+        swap_in(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -340,7 +340,7 @@ def _write_csv(path: Path, rows: list[list[str]]) -> None:
         writer.writerows(rows)
 
 
-def _swap_in(tmp: Path, out: Path) -> None:
+def swap_in(tmp: Path, out: Path) -> None:
     """Replace ``out`` by ``tmp`` with renames; a few kept files (README.md) move across."""
     old = out.parent / f".{out.name}.old-{os.getpid()}"
     if out.exists():

@@ -201,7 +201,7 @@ def append_training_rows(data: Dataset, pool: Dataset, rows: np.ndarray, out: Pa
         _write_rows(tmp / "X.npy", [data.x_train, pool.x_train[np.sort(rows)]], n)
         y_new = np.zeros((int(rows.size), *data.y_train.shape[1:]), dtype=data.y_train.dtype)
         _write_rows(tmp / "Y.npy", [data.y_train, y_new], n)
-        for name in ("X_dev.npy", "Y_dev.npy", "README.md"):
+        for name in ("X_dev.npy", "Y_dev.npy"):  # swap_in carries README.md across
             if (data.path / name).is_file():
                 shutil.copy2(data.path / name, tmp / name)
         _write_csv(data, pool, rows, tmp / "examples.csv")
@@ -209,7 +209,8 @@ def append_training_rows(data: Dataset, pool: Dataset, rows: np.ndarray, out: Pa
                        config={**data.meta.config,
                                "mined": list(data.meta.config.get("mined", [])) + [note]})
         (tmp / META_FILE).write_text(meta.to_json())
-        _swap(tmp, out)
+        from ..data.makedata import swap_in
+        swap_in(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -251,10 +252,3 @@ def _write_csv(data: Dataset, pool: Dataset, rows: np.ndarray, new: Path) -> Non
     with open(new, "w", newline="") as fh:
         csv.writer(fh).writerows(([header] if header else []) + old[1:] + added)
 
-
-def _swap(tmp: Path, out: Path) -> None:
-    old = out.parent / f".{out.name}.old-{os.getpid()}"
-    if out.exists():
-        os.replace(out, old)
-    os.replace(tmp, out)
-    shutil.rmtree(old, ignore_errors=True)
