@@ -201,7 +201,7 @@ def append_training_rows(data: Dataset, pool: Dataset, rows: np.ndarray, out: Pa
         _write_rows(tmp / "X.npy", [data.x_train, pool.x_train[np.sort(rows)]], n)
         y_new = np.zeros((int(rows.size), *data.y_train.shape[1:]), dtype=data.y_train.dtype)
         _write_rows(tmp / "Y.npy", [data.y_train, y_new], n)
-        for name in ("X_dev.npy", "Y_dev.npy"):  # swap_in carries README.md across
+        for name in ("X_dev.npy", "Y_dev.npy", "README.md"):
             if (data.path / name).is_file():
                 shutil.copy2(data.path / name, tmp / name)
         _write_csv(data, pool, rows, tmp / "examples.csv")
