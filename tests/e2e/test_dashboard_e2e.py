@@ -38,6 +38,8 @@ def epochs_shown(page) -> int | None:
 
 def set_number(page, label: str, value: int) -> None:
     box = page.get_by_label(label, exact=True)
+    # a rerun can briefly show the previous run's copy beside the new one: wait for one
+    expect(box).to_have_count(1, timeout=60_000)
     box.fill(str(value))
     box.press("Enter")
     page.wait_for_timeout(400)  # let the rerun land before the next widget

@@ -66,6 +66,9 @@ def enroll_server(tmp_path_factory):
 
 def _fill(page, label: str, value: int) -> None:
     box = page.get_by_label(label, exact=True)
+    # while a rerun is drawing, Streamlit can keep the previous run's copy of a widget on the
+    # page beside the new one (a strict-mode clash in CI): wait until only one is left
+    expect(box).to_have_count(1, timeout=60_000)
     box.fill(str(value))
     box.press("Enter")
 
