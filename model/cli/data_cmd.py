@@ -52,6 +52,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--kokoro-share", type=float, default=0.0, metavar="P",
                    help="chance a word is spoken by a Kokoro voice (25 blends of 5 packs; slow: "
                         "~1 s a word when the bank is built, then cached; default 0: none)")
+    p.add_argument("--clear-triggers", action="store_true",
+                   help="train only on trigger takes that pocketsphinx (trained on real voices) "
+                        "hears as the word among ~20 similar words; dev keeps every take")
     p.add_argument("--dev-engines", default="", metavar="ENGINES",
                    help="comma list of text-to-speech engines (espeak, piper, kokoro) held out of training "
                         "whole: all their voices go to dev, to measure a model on an engine it never "
@@ -76,8 +79,8 @@ def config_from_args(args: argparse.Namespace) -> SynthConfig:
 
 
 def _mixing_overrides(args: argparse.Namespace) -> dict:
-    """SynthConfig fields set by --snr-db, --background-pool and --ambience-share (absent: the
-    defaults)."""
+    """SynthConfig fields set by --snr-db, --background-pool, --max-others, --clear-triggers and
+    --ambience-share (absent: the defaults)."""
     out: dict = {}
     if args.snr_db:
         try:
@@ -89,6 +92,8 @@ def _mixing_overrides(args: argparse.Namespace) -> dict:
         out["background_pool"] = args.background_pool
     if getattr(args, "max_others", None) is not None:
         out["max_others"] = args.max_others
+    if getattr(args, "clear_triggers", False):
+        out["clear_triggers"] = True
     if getattr(args, "ambience_share", 0.0):
         from ..data.backgrounds import BackgroundConfig
 
@@ -125,4 +130,7 @@ def run(args: argparse.Namespace) -> int:
           f"'{meta.word}' ({len(meta.train_voices)} train / {len(meta.dev_voices)} dev voice families); "
           f"voices {report.bank_seconds:.1f} s, mixing {report.mix_seconds:.1f} s "
           f"({report.mix_examples_per_s:.1f} examples/s)")
+    if report.heard:
+        print("clear triggers: training uses the takes pocketsphinx heard as the word: " + ", ".join(
+            f"{engine} {kept}/{total}" for engine, (kept, total) in sorted(report.heard.items())))
     return 0

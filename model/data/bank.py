@@ -73,6 +73,9 @@ class WordBank:
     is_trigger: np.ndarray  # bool (n,): clip says the trigger word
     rate_hz: int = NATIVE_RATE_HZ  # storage rate; clip() returns 44.1 kHz
     config_json: str = ""  # BankConfig that built the bank, as JSON
+    # per clip: a recogniser trained on real voices heard the trigger word (trigger takes) or
+    # True (other words); None until intelligibility.attach_heard checks it. Not saved in the npz.
+    heard: np.ndarray | None = field(default=None, repr=False)
     _family_array: np.ndarray | None = field(default=None, init=False, repr=False)  # cache for indices()
 
     def __len__(self) -> int:

@@ -19,7 +19,7 @@ import os
 import shutil
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Sequence
@@ -27,6 +27,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from .bank import BankConfig, WordBank, build_or_load_bank
+from .intelligibility import attach_heard, check_train_takes, heard_summary
 from .dataset import DEFAULT_DATASET_DIR, META_FILE, DatasetMeta, expected_shapes
 from ..errors import ConfigError, LabError
 from ..procs import bare_main
@@ -55,6 +56,7 @@ class MakeDataReport:
     meta: DatasetMeta  # what meta.json says
     bank_seconds: float  # text-to-speech (or cache load) time, s
     mix_seconds: float  # mixing + features + writing time, s
+    heard: dict[str, tuple[int, int]] = field(default_factory=dict)  # clear_triggers: engine -> (kept, takes)
 
     @property
     def mix_examples_per_s(self) -> float:
@@ -89,6 +91,8 @@ def _init_worker(cfg_dict: dict, bank_paths: dict[str, str | None], raw_folder: 
     cfg = SynthConfig.from_dict(cfg_dict)
     _W["cfg"], _W["out"], _W["sources"], _W["kind"] = cfg, Path(out_dir), {}, feature_kind
     _W["banks"] = {s: (WordBank.load(p) if p else None) for s, p in bank_paths.items()}
+    if cfg.clear_triggers and _W["banks"].get("train") is not None:  # checked (cached) by make_dataset
+        attach_heard(_W["banks"]["train"], bank_paths["train"], cfg.word)
     _W["raw"] = _load_raw(cfg) if raw_folder else None
 
 
@@ -291,6 +295,7 @@ def make_dataset(cfg: SynthConfig, out_dir: str | Path = DEFAULT_DATASET_DIR,
     train_fams, dev_fams = split_families(cfg.seed, cfg.dev_family_share, held, kokoro=cfg.kokoro_share > 0)
     t0 = time.perf_counter()
     bank_paths = _build_banks(cfg, {"train": train_fams, "dev": dev_fams}, Path(cache_dir), progress)
+    checked = check_train_takes(cfg, bank_paths["train"], progress)
     t1 = time.perf_counter()
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.parent / f".{out.name}.building-{os.getpid()}-{threading.get_ident()}"
@@ -307,7 +312,8 @@ def make_dataset(cfg: SynthConfig, out_dir: str | Path = DEFAULT_DATASET_DIR,
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return MakeDataReport(out, meta, t1 - t0, time.perf_counter() - t1)
+    return MakeDataReport(out, meta, t1 - t0, time.perf_counter() - t1,
+                          heard_summary(checked) if checked else {})
 
 
 def _meta(cfg: SynthConfig, raw: RawData | None, train_fams: list[str], dev_fams: list[str],

@@ -53,6 +53,7 @@ def write_samples(cfg: SynthConfig, out_dir: str | Path, count: int = 4,
     Returns:
         The written clips with their label times.
     """
+    from .intelligibility import check_train_takes
     from .makedata import DEFAULT_CACHE_DIR, _build_banks, _load_raw, example_rng, sources_with_pool
     from .sources import split_families
 
@@ -63,7 +64,7 @@ def write_samples(cfg: SynthConfig, out_dir: str | Path, count: int = 4,
                                           kokoro=cfg.kokoro_share > 0)
     paths = _build_banks(cfg, {"train": train_fams, "dev": dev_fams},
                          Path(cache_dir or DEFAULT_CACHE_DIR), None)
-    bank = WordBank.load(paths["train"]) if paths["train"] else None
+    bank = (check_train_takes(cfg, paths["train"]) or WordBank.load(paths["train"])) if paths["train"] else None
     raw = _load_raw(cfg) if cfg.raw_data else None
     src = sources_with_pool(cfg, bank, raw, "train")
     out, clips = Path(out_dir), []

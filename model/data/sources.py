@@ -10,7 +10,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ..errors import ConfigError
+from ..errors import ConfigError, DatasetError
 from .bank import BankConfig, WordBank
 from .rawdata import RawData
 from .speech import ENGINES, voice_families
@@ -186,13 +186,28 @@ def bank_config_for(cfg: SynthConfig, split: str, families: list[str], n_example
         families=tuple(families), kokoro_share=kokoro_share)
 
 
+def _train_triggers(cfg: SynthConfig, bank: WordBank) -> np.ndarray:
+    """The training split's trigger rows: all of them, or with clear_triggers the ones the
+    recogniser heard (bank.heard, set by intelligibility.attach_heard)."""
+    trig = bank.indices(True)
+    if not cfg.clear_triggers or not len(trig):
+        return trig
+    if bank.heard is None:
+        raise DatasetError("clear_triggers is set but the word bank's takes were not checked")
+    kept = trig[bank.heard[trig]]
+    if not len(kept):
+        raise ConfigError(f"no trigger take of {cfg.word!r} was heard as the word by the "
+                          "intelligibility check; make the data without --clear-triggers")
+    return kept
+
+
 def split_sources(cfg: SynthConfig, bank: WordBank | None, raw: RawData | None, split: str) -> Sources:
     """Clip pools of one split from its bank and (optionally) recordings."""
     recorded = getattr(raw, split) if raw is not None else None
     _, near_words = weighted_vocabulary(cfg.word, cfg.near_miss_share)
     empty = np.zeros(0, np.int64)
     if bank is not None:
-        trig = bank.indices(True)
+        trig = _train_triggers(cfg, bank) if split == "train" else bank.indices(True)
         other = bank.indices(False)
         is_near = np.isin(np.asarray(bank.words, dtype=str)[other], sorted(near_words)) if len(other) else \
             np.zeros(0, bool)

@@ -52,13 +52,15 @@ class SynthConfig:
     augment: AugmentConfig = field(default_factory=AugmentConfig)  # per-word and per-mix effects
     background: BackgroundConfig = field(default_factory=BackgroundConfig)  # generated backgrounds
     kokoro_share: float = 0.0  # share of word clips from the Kokoro voices (slow: ~1 s a word to build)
+    clear_triggers: bool = False  # train only on trigger takes pocketsphinx hears as the word (dev keeps all)
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict (tuples become lists). A zero kokoro_share is left out, so recipes
-        and meta.json written before Kokoro existed read the same."""
+        """JSON-ready dict (tuples become lists). A zero kokoro_share and clear_triggers off are
+        left out, so recipes and meta.json written before them read the same."""
         d = asdict(self)
-        if not self.kokoro_share:
-            del d["kokoro_share"]
+        for key in ("kokoro_share", "clear_triggers"):  # off: recipes read as before these existed
+            if not d[key]:
+                del d[key]
         return d
 
     @classmethod
