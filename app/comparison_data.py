@@ -166,8 +166,17 @@ def ran_as(run: RunRow) -> str:
     parts += [x for x, on in (("TF32", dev.tf32), ("loss scaling", dev.loss_scaling),
                               ("emulated", dev.emulated)) if on]
     path = [x for x in (dev.feed, f"{dev.step_mode} steps" if dev.step_mode else "",
-                        f"GRU {dev.gru_kernel.split(' (')[0]}" if dev.gru_kernel else "") if x]
+                        gru_label(dev.gru_kernel)) if x]
     return ", ".join(parts + path)
+
+
+def gru_label(recorded: str) -> str:
+    """The GRU kernel a run recorded, short: "GRU persistent", "GRU cudnn", and "GRU cudnn
+    (persistent fell back)" when the persistent kernel was asked for but could not run."""
+    if not recorded:
+        return ""
+    fell_back = "persistent refused" in recorded or "persistent failed" in recorded
+    return f"GRU {recorded.split(' (')[0]}" + (" (persistent fell back)" if fell_back else "")
 
 
 def summary_frame(data: ComparisonData) -> pd.DataFrame:

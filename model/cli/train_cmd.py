@@ -63,6 +63,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         default="data-parallel",
                         help="data-parallel: each run over --gpus GPUs (global --batch-size "
                              "split); per-run: runs side by side, one per GPU")
+    parser.add_argument("--gru-kernel", choices=("cudnn", "persistent", "auto"), default="auto",
+                        help="torch GPU runs: cuDNN's GRU, the persistent Triton GRU, or auto "
+                             "(persistent where measured faster); cuDNN wherever the other "
+                             "cannot run, with the reason in the run's record")
     parser.add_argument("--name", default="", help="label for the comparison")
 
 
@@ -87,6 +91,7 @@ def config_from_args(args: argparse.Namespace):
                        train_examples=args.train_examples, dev_examples=args.dev_examples,
                        dev_loss_target=args.target_dev_loss, target_fa_per_hour=args.fa_per_hour,
                        spec_augment=parse_spec_augment(args.spec_augment),
+                       gru_kernel=args.gru_kernel,
                        parallel=ParallelConfig(gpus=args.gpus, placement=args.placement))
     precisions = [p.strip() for p in args.precisions.split(",") if p.strip()]
     return ComparisonConfig(base=base, precisions=precisions, repeats=args.seeds, name=args.name)

@@ -87,7 +87,9 @@ class PrecisionRecord:
     emulated: bool = False  # float16 arithmetic on a CPU (emulated, slow)
     feed: str = ""  # how batches reached the model: host-memmap or device-resident
     step_mode: str = ""  # sync (loss read every step) or async (read once per epoch)
-    gru_kernel: str = ""  # GRU kernel that ran: cudnn, scan (JAX), loop (step-by-step fallback), unknown
+    # GRU kernel that ran: cudnn, persistent (Triton, torch), scan (JAX), loop (step-by-step
+    # fallback), unknown; then in brackets why a requested persistent kernel did not run
+    gru_kernel: str = ""
     notes: list[str] = field(default_factory=list)  # anything a reader should know
 
     def to_dict(self) -> dict[str, Any]:

@@ -27,7 +27,7 @@ from ..audio.features import FEATURE_KIND_LOG, feature_kind
 from ..card import PRETRAINED_PATH, write_model_card
 from .feed import (Cancelled, Feed, StepRunner, choose_train_path, make_feed,
                    make_step_runner, predict_batches, read_examples, resident_bytes)
-from .kernels import gru_kernel_report, install_gru_probe, reset_gru_counts
+from .kernels import gru_kernel_report, install_gru_probe, reset_gru_counts, set_gru_kernel
 from .specaug import mask_batches
 from .metrics import frr_at_fa_rate
 from .precision import (PrecisionRecord, apply_precision, make_optimizer, policy_for,
@@ -99,7 +99,7 @@ def build_trial_model(cfg: TrialConfig, record: PrecisionRecord, kind: str = FEA
     keras.utils.set_random_seed(cfg.seed)
     model = build_model(policy_for(cfg.precision), cfg.network_for(kind), kind=kind)
     if cfg.init != "scratch":
-        load_pretrained_weights(model, init_model_path(cfg.init))
+        load_pretrained_weights(model, init_model_path(cfg.init, kind))
     model.compile(optimizer=make_optimizer(cfg.precision, cfg.learning_rate, record),
                   loss="binary_crossentropy")
     record_model_dtypes(model, record)
@@ -194,6 +194,7 @@ class _Trial:
         self.feed = make_feed(path, data, n_train, n_dev)
         runner = make_step_runner(model, path)
         record.feed, record.step_mode = self.feed.mode, path.step
+        set_gru_kernel(self.cfg.gru_kernel, self.cfg.batch_size)  # before the probe: it reports this
         record.gru_kernel = probe_gru_kernel(model)
         record.notes.append(f"train path: {path.feed}, {path.step} steps ({path.reason}); "
                             f"GRU kernel: {record.gru_kernel}")

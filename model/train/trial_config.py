@@ -12,12 +12,13 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from ..card import PRETRAINED_PATH, read_model_card
+from ..card import DETECTOR_PATH, PRETRAINED_PATH, read_model_card
 from ..data.dataset import DEFAULT_DATASET_DIR, Dataset, load_dataset
 from ..errors import ConfigError
 from .device import keras_backend
 from .distributed import ParallelConfig, check_parallel
 from .feed import PATH_MODES
+from .kernels import GRU_KERNELS
 from .metrics import DEFAULT_TARGET_FA_PER_HOUR
 from .network import NETWORK_SEED, HeadConfig, NetworkConfig, network_family
 from .precision import PRECISIONS, check_precision, default_precisions
@@ -51,6 +52,9 @@ class TrialConfig:
     tensorboard: bool = True  # write TensorBoard scalars under runs/<run_id>/tb
     network: NetworkConfig = field(default_factory=NetworkConfig)  # seed network (spectrogram kinds)
     train_path: str = "auto"  # "auto": fastest correct feed/step path; "portable": host feed, sync steps
+    # torch GRU kernel: "cudnn", "persistent" (the Triton kernel, model/train/gru_persistent.py)
+    # or "auto" (persistent only where measured faster); cuDNN runs wherever the other cannot
+    gru_kernel: str = "auto"
     spec_augment: SpecAugmentConfig = field(default_factory=SpecAugmentConfig)  # training masks (off)
     # the head trained instead of ``network`` when the dataset holds speech embeddings
     head: HeadConfig = field(default_factory=HeadConfig)
@@ -155,12 +159,12 @@ def validate_trial_config(cfg: TrialConfig) -> None:
     check_parallel(cfg.parallel, cfg.batch_size, keras_backend())
     if cfg.train_path not in PATH_MODES:
         raise ConfigError(f"unknown train path {cfg.train_path!r}; choose auto or portable")
+    if cfg.gru_kernel not in GRU_KERNELS:
+        raise ConfigError(f"unknown GRU kernel {cfg.gru_kernel!r}; choose {', '.join(GRU_KERNELS)}")
     if cfg.init not in INITS and not str(cfg.init).endswith(".keras"):
         raise ConfigError(f"unknown init {cfg.init!r}; choose scratch, pretrained or a .keras file")
     if cfg.init not in INITS and not Path(cfg.init).is_file():
         raise ConfigError(f"init model {cfg.init}: no such file")
-    if cfg.init == "pretrained":
-        check_pretrained_network(cfg.network)
 
 
 def _check_dropout(name: str, value: Any) -> None:
@@ -189,7 +193,7 @@ def epoch_learning_rate(cfg: TrialConfig, epoch: int) -> float:
     return cfg.learning_rate
 
 
-def check_pretrained_network(network: NetworkConfig, path: Path | None = None) -> None:
+def check_pretrained_network(network: NetworkConfig | HeadConfig, path: Path | None = None) -> None:
     """The shipped model must exist and have the trial's architecture (from its card).
 
     Raises:
@@ -203,18 +207,22 @@ def check_pretrained_network(network: NetworkConfig, path: Path | None = None) -
     except (OSError, ValueError, KeyError, TypeError):
         return  # no card to compare with: loading the weights will tell
     mine = asdict(network)
-    diff = [f"{k} {mine[k]} (pretrained: {v})" for k, v in shipped.items() if mine.get(k) != v]
+    diff = [f"{k} {mine.get(k)} (pretrained: {v})" for k, v in shipped.items()
+            if k != "family" and mine.get(k) != v]  # "family" names the network, not a setting
     if diff:
         raise ConfigError("init pretrained needs the pretrained model's network; different: "
                           + ", ".join(diff))
 
 
-def init_model_path(init: str) -> Path | None:
-    """The .keras file a trial starts from: None for scratch, the shipped model for
-    "pretrained", else ``init`` itself (a path)."""
+def init_model_path(init: str, kind: str | None = None) -> Path | None:
+    """The .keras file a trial starts from: None for scratch, else ``init`` itself (a path), or
+    for "pretrained" the shipped model that reads ``kind``: the speech-embedding detector for
+    embedding datasets, the spectrogram pair's log member otherwise."""
     if init == "scratch":
         return None
-    return PRETRAINED_PATH if init == "pretrained" else Path(init)
+    if init != "pretrained":
+        return Path(init)
+    return DETECTOR_PATH if kind is not None and network_family(kind) != NETWORK_SEED else PRETRAINED_PATH
 
 
 def check_against_dataset(cfg: TrialConfig, data: Dataset) -> None:
@@ -228,8 +236,11 @@ def check_against_dataset(cfg: TrialConfig, data: Dataset) -> None:
         raise ConfigError(f"dataset {data.path} has no dev split (X_dev.npy, Y_dev.npy); "
                           "a trial needs one to measure dev loss")
     _check_spec_augment_for(cfg.spec_augment, data)
+    if cfg.init == "pretrained":
+        check_pretrained_network(cfg.network_for(data.meta.feature_kind),
+                                 init_model_path(cfg.init, data.meta.feature_kind))
     if cfg.init != "scratch":
-        kind = read_model_card(init_model_path(cfg.init))
+        kind = read_model_card(init_model_path(cfg.init, data.meta.feature_kind))
         if kind is not None and kind != data.meta.feature_kind:
             raise ConfigError(f"init {cfg.init}: that model reads {kind} features, "
                               f"dataset {data.path} holds {data.meta.feature_kind}; "

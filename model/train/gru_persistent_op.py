@@ -1,0 +1,188 @@
+"""The persistent GRU (model/train/gru_persistent.py) as a torch autograd function.
+
+Forward: one GEMM for every step's input projection (``x @ W + b_in``), then one kernel
+launch for the recurrence. Backward: one kernel launch walks the steps in reverse and
+writes the gradients of the input and recurrent projections for every step; the weight,
+bias and input gradients are then large GEMMs and sums over batch and time.
+
+Precision follows the tensors and torch's TF32 switch, as cuDNN does: float32 weights
+run the recurrence in strict float32 unless ``torch.backends.cuda.matmul.allow_tf32`` is
+on (then TF32), float16 and bfloat16 run their dots on the tensor cores; everything
+accumulates in float32 and the state is carried in float32.
+
+:func:`persistent_refusal` says why a call cannot run here ("" when it can); the caller
+(model/train/kernels.py) then runs cuDNN and records the reason.
+"""
+from __future__ import annotations
+
+import os
+
+import torch
+
+_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
+MAX_UNITS = 128  # the three recurrent blocks of U x U must stay on chip
+# launch shape: batch rows per program (tl.dot needs at least 16; 16 spreads a small batch
+# over the most multiprocessors) and warps per program; bench/bench_gpu_gru.py tries others
+TUNING = {"block": 16, "warps": 4}
+
+
+def _interpreting() -> bool:
+    return os.environ.get("TRITON_INTERPRET", "") == "1"
+
+
+def persistent_refusal(inputs: torch.Tensor, recurrent_kernel: torch.Tensor, bias) -> str:
+    """Why the persistent kernel cannot serve this call, or "" when it can.
+
+    Args:
+        inputs: (batch, time, features) in the compute dtype.
+        recurrent_kernel: (units, 3*units).
+        bias: (2, 3*units) (reset_after=True) or None.
+
+    Returns:
+        A one-line reason, e.g. "units 100 is not a power of two in 16..128".
+    """
+    units = int(recurrent_kernel.shape[0])
+    if inputs.dtype not in _DTYPES:
+        return f"dtype {inputs.dtype} is not float32, float16 or bfloat16"
+    if units < 16 or units > MAX_UNITS or units & (units - 1):
+        return f"units {units} is not a power of two in 16..{MAX_UNITS}"
+    if bias is not None and tuple(bias.shape) != (2, 3 * units):
+        return f"bias of shape {tuple(bias.shape)}, not (2, {3 * units}) (reset_after=True)"
+    if inputs.dim() != 3 or inputs.shape[1] < 1:
+        return f"inputs of shape {tuple(inputs.shape)}, not (batch, time >= 1, features)"
+    if _interpreting():
+        return ""
+    if inputs.device.type != "cuda":
+        return f"inputs on {inputs.device.type}, not a CUDA GPU"
+    major, _minor = torch.cuda.get_device_capability(inputs.device)
+    if major < 8:
+        return f"compute capability {major}.x; the kernel needs 8.0 or newer (bf16 tensor cores)"
+    try:
+        import triton  # noqa: F401
+    except ImportError as err:
+        return f"triton not importable ({err})"
+    return ""
+
+
+def dot_precision(dtype: torch.dtype) -> str:
+    """Triton's input_precision for the recurrent dots: "tf32" only where torch allows it."""
+    if dtype == torch.float32 and torch.backends.cuda.matmul.allow_tf32:
+        return "tf32"
+    return "ieee"
+
+
+def _upcast(dtype: torch.dtype) -> bool:
+    """Emulate bfloat16 dots in float32 under the interpreter (see gru_persistent._dot)."""
+    return _interpreting() and dtype == torch.bfloat16
+
+
+def pick_block(batch: int) -> int:
+    """Batch rows per program (TUNING["block"], at most the batch rounded up to 16)."""
+    return max(16, min(int(TUNING["block"]), 16 * triton_cdiv(batch, 16)))
+
+
+RESOURCES: dict[str, dict] = {}  # per pass: registers, spills, shared memory of the last launch
+
+
+def _note_resources(name: str, compiled) -> None:
+    """Keep what the compiler gave the last launch (the bench reports it)."""
+    meta = getattr(compiled, "metadata", None)
+    RESOURCES[name] = {"registers": getattr(compiled, "n_regs", None),
+                       "spills": getattr(compiled, "n_spills", None),
+                       "shared_bytes": getattr(meta, "shared", None)}
+
+
+def _launch_forward(xp, rk, brec, h0, stash: bool):
+    from .gru_persistent import _gru_fwd_kernel
+    batch, steps, units = xp.shape[0], xp.shape[1], rk.shape[0]
+    out = torch.empty(batch, steps, units, dtype=xp.dtype, device=xp.device)
+    st = (torch.empty(batch, steps, 4 * units, dtype=torch.float32, device=xp.device)
+          if stash else torch.empty(1, dtype=torch.float32, device=xp.device))
+    bb = pick_block(batch)
+    k = _gru_fwd_kernel[(triton_cdiv(batch, bb),)](
+        xp, rk, brec, h0, out, st, batch, steps, U=units, BB=bb,
+        PREC=dot_precision(rk.dtype), STASH=stash, UPCAST=_upcast(rk.dtype), num_warps=int(TUNING["warps"]))
+    _note_resources("forward", k)
+    return out, st
+
+
+def _launch_backward(dout, stash, out, h0, rk):
+    from .gru_persistent import _gru_bwd_kernel
+    batch, steps, units = out.shape
+    dxp = torch.empty(batch, steps, 3 * units, dtype=out.dtype, device=out.device)
+    dgh = torch.empty_like(dxp)
+    dh0 = torch.empty(batch, units, dtype=torch.float32, device=out.device)
+    bb = pick_block(batch)
+    k = _gru_bwd_kernel[(triton_cdiv(batch, bb),)](
+        dout, stash, out, h0, rk, dxp, dgh, dh0, batch, steps, U=units, BB=bb,
+        PREC=dot_precision(rk.dtype), UPCAST=_upcast(rk.dtype), num_warps=int(TUNING["warps"]))
+    _note_resources("backward", k)
+    return dxp, dgh, dh0
+
+
+def triton_cdiv(a: int, b: int) -> int:
+    """Ceiling division (programs needed to cover ``a`` rows ``b`` at a time)."""
+    return -(-a // b)
+
+
+class PersistentGRU(torch.autograd.Function):
+    """outputs (batch, time, units) = GRU(x, h0; kernel, recurrent_kernel, bias)."""
+
+    @staticmethod
+    def forward(ctx, x, h0, kernel, recurrent_kernel, bias):
+        units = recurrent_kernel.shape[0]
+        b_in, b_rec = (bias[0], bias[1]) if bias is not None else (None, None)
+        batch, steps, width = x.shape
+        x2 = x.reshape(batch * steps, width)
+        xp = (torch.addmm(b_in, x2, kernel) if b_in is not None else x2 @ kernel)
+        xp = xp.reshape(batch, steps, 3 * units)
+        brec = (b_rec.float().contiguous() if b_rec is not None
+                else torch.zeros(3 * units, dtype=torch.float32, device=x.device))
+        rk = recurrent_kernel.contiguous()
+        h0c = h0.contiguous()
+        need = any(ctx.needs_input_grad)
+        out, stash = _launch_forward(xp, rk, brec, h0c, need)
+        if need:
+            ctx.save_for_backward(x, h0c, kernel, rk, stash, out)
+        ctx.has_bias = bias is not None
+        return out
+
+    @staticmethod
+    def backward(ctx, dout):
+        x, h0, kernel, rk, stash, out = ctx.saved_tensors
+        batch, steps, width = x.shape
+        units = rk.shape[0]
+        dxp, dgh, dh0 = _launch_backward(dout.contiguous(), stash, out, h0, rk)
+        dxp2, dgh2 = dxp.reshape(-1, 3 * units), dgh.reshape(-1, 3 * units)
+        dx = (dxp2 @ kernel.T).reshape(batch, steps, width)
+        dkernel = x.reshape(-1, width).T @ dxp2
+        h_prev = torch.cat([h0.unsqueeze(1), out[:, :-1]], dim=1).reshape(-1, units)
+        drk = h_prev.T @ dgh2
+        dbias = None
+        if ctx.has_bias:
+            dbias = torch.stack([dxp2.float().sum(0), dgh2.float().sum(0)]).to(dxp.dtype)
+        return dx, dh0.to(h0.dtype), dkernel, drk, dbias
+
+
+def persistent_gru(inputs, initial_state, kernel, recurrent_kernel, bias, return_sequences,
+                   device=None):
+    """Drop-in for ``keras.src.backend.torch.rnn._cudnn_gru`` (same arguments and returns).
+
+    Args:
+        inputs: (batch, time, features), already in the compute dtype.
+        initial_state: (batch, units), (1, batch, units) or (batch, 1, units).
+        kernel, recurrent_kernel, bias: Keras GRU weights, gate order [z, r, h].
+        return_sequences: whether to return every step's output or only the last.
+        device: unused (kept for the signature).
+
+    Returns:
+        (last_output (batch, units), outputs, [h_n (batch, units)]), as Keras returns them.
+    """
+    if initial_state.dim() == 3:  # (batch, 1, units) first, then (1, batch, units), as Keras
+        initial_state = initial_state[:, 0] if initial_state.shape[1] == 1 else initial_state[0]
+    outputs = PersistentGRU.apply(inputs.contiguous(), initial_state, kernel,
+                                  recurrent_kernel, bias)
+    last = outputs[:, -1]
+    if not return_sequences:
+        outputs = last.unsqueeze(1)
+    return last, outputs, [last]
