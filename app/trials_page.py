@@ -92,7 +92,8 @@ def _settings_form() -> FormValues:
     if st.session_state.get("t_init") not in inits:
         st.session_state["t_init"] = "scratch"
     init = c[3].selectbox("init", inits, key="t_init",
-                          help=None if has_pretrained else f"pretrained unavailable: {why}")
+                          help="pretrained: the shipped model that reads the dataset's features" if has_pretrained
+                          else f"pretrained unavailable: {why}")
     seed = c[4].number_input("first seed", 0, 2**31 - 1, 0, key="t_seed")
     repeats = c[5].number_input("seeds (repeats)", 1, 100, 1, key="t_repeats")
     gpus, placement = gpu_settings(dev, "t")

@@ -128,13 +128,28 @@ def test_trial_config_stores_the_head_and_checks_it():
             validate_trial_config(replace(cfg, head=head))
 
 
-def test_pretrained_init_and_spec_augment_refuse_an_embedding_dataset(emb):
+def test_init_pretrained_on_embeddings_starts_from_the_shipped_head(emb):
+    """"pretrained" names the shipped model that reads the dataset's kind: the head here, and
+    its weights are what the trial starts from; another head size or a log-power model is
+    refused in one line, and SpecAugment is refused on embeddings."""
+    import keras
+
+    from model.card import DETECTOR_PATH
+    from model.train.precision import apply_precision
     from model.train.specaug import PRESET
+    from model.train.trial import build_trial_model
     data = load_dataset(emb)
     cfg = TrialConfig(dataset=str(emb), batch_size=4)
     check_against_dataset(cfg, data)
+    check_against_dataset(replace(cfg, init="pretrained"), data)
+    model = build_trial_model(replace(cfg, init="pretrained"), apply_precision("fp32"),
+                              kind=data.meta.feature_kind)
+    shipped = keras.saving.load_model(DETECTOR_PATH, compile=False)
+    assert all(np.array_equal(a, b) for a, b in zip(model.get_weights(), shipped.get_weights()))
+    with pytest.raises(ConfigError, match=r"network; different: gru_units 32 \(pretrained: 64\)$"):
+        check_against_dataset(replace(cfg, init="pretrained", head=HeadConfig(gru_units=32)), data)
     with pytest.raises(ConfigError) as err:
-        check_against_dataset(replace(cfg, init="pretrained"), data)
+        check_against_dataset(replace(cfg, init="model/pretrained/activate.keras"), data)
     assert "reads log-power-v1 features" in str(err.value) and "holds speech-embedding-v1" \
         in str(err.value) and "\n" not in str(err.value)
     with pytest.raises(ConfigError, match="SpecAugment masks spectrogram bins; .* turn SpecAugment off"):

@@ -28,7 +28,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="repeats with seeds seed, seed+1, ...; precision order alternates")
     parser.add_argument("--seed", type=int, default=0, help="first seed")
     parser.add_argument("--init", choices=("scratch", "pretrained"), default="scratch",
-                        help="random weights or the shipped pretrained model")
+                        help="random weights or the shipped model that reads the dataset's "
+                             "features (the speech-embedding head, or the spectrogram network)")
     parser.add_argument("--dataset", default=str(DEFAULT_DATASET_DIR), help="dataset folder")
     parser.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
     parser.add_argument("--lr-schedule", choices=("constant", "cosine"), default="constant",

@@ -227,7 +227,10 @@ def init_model_path(init: str, kind: str | None = None) -> Path | None:
 
 def check_against_dataset(cfg: TrialConfig, data: Dataset) -> None:
     """Settings that depend on the data: batch size, example limits, a dev split, SpecAugment
-    on the kind's frames, the pretrained model's kind."""
+    on the kind's frames, the pretrained model's kind and network."""
+    if cfg.init == "pretrained":  # "pretrained" names the shipped model that reads the data's kind
+        check_pretrained_network(cfg.network_for(data.meta.feature_kind),
+                                 init_model_path(cfg.init, data.meta.feature_kind))
     n_train = min(cfg.train_examples or data.n_train, data.n_train)
     if cfg.batch_size > n_train:
         raise ConfigError(f"batch size {cfg.batch_size} is larger than the {n_train} "
@@ -236,9 +239,6 @@ def check_against_dataset(cfg: TrialConfig, data: Dataset) -> None:
         raise ConfigError(f"dataset {data.path} has no dev split (X_dev.npy, Y_dev.npy); "
                           "a trial needs one to measure dev loss")
     _check_spec_augment_for(cfg.spec_augment, data)
-    if cfg.init == "pretrained":
-        check_pretrained_network(cfg.network_for(data.meta.feature_kind),
-                                 init_model_path(cfg.init, data.meta.feature_kind))
     if cfg.init != "scratch":
         kind = read_model_card(init_model_path(cfg.init, data.meta.feature_kind))
         if kind is not None and kind != data.meta.feature_kind:
