@@ -23,3 +23,19 @@ class SpeechError(LabError):
 
 class ConfigError(LabError):
     """A setting outside its allowed range."""
+
+
+class StoreError(LabError):
+    """The run store cannot be opened, read or written (damaged, disk full, busy, read-only)."""
+
+
+def os_error_line(err: OSError) -> str:
+    """One line for a failed file operation: what went wrong and on which path.
+
+    ``[Errno 28] No space left on device: 'x'`` becomes ``x: no space left on device``.
+    """
+    what = (err.strerror or str(err) or type(err).__name__).strip().splitlines()[0]
+    what = what[:1].lower() + what[1:]
+    path = err.filename if err.filename is not None else ""
+    extra = f" -> {err.filename2}" if getattr(err, "filename2", None) else ""
+    return f"{path}{extra}: {what}" if path else what
