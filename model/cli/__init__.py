@@ -4,14 +4,23 @@ Each command lives in its own module with ``add_arguments(parser)`` and
 ``run(args) -> int``; modules are imported only when their command runs, so
 ``make-data`` never pays for importing TensorFlow. Commands call the same
 functions as the dashboard (the CLI stays thin).
+
+Whatever goes wrong, the user gets one ``error:`` line and exit status 2, never a
+traceback: LabError as it is, a failed file operation (disk full, permission, a NUL
+byte in a path) as the path and the reason, anything else as its type and first line
+(``LAB_TRACEBACK=1`` prints the traceback too). SIGTERM is handled like Ctrl-C: a
+running comparison is cancelled before its next batch and recorded as cancelled.
 """
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
+import signal
 import sys
+import traceback
 
-from ..errors import LabError
+from ..errors import LabError, os_error_line
 
 # command name -> (module under model.cli, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -49,11 +58,62 @@ def main(argv: list[str] | None = None) -> int:
     if args.command in missing:
         print(f"error: {missing[args.command]}", file=sys.stderr)
         return 2
+    previous = _sigterm_as_interrupt()
     try:
-        return int(modules[args.command].run(args) or 0)
+        return _run(modules[args.command], args)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _run(module, args: argparse.Namespace) -> int:
+    """Run one command; every failure becomes one ``error:`` line (see the module doc)."""
+    try:
+        return int(module.run(args) or 0)
     except LabError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except OSError as err:  # a file could not be read or written: disk full, rights, folder
+        _maybe_traceback()
+        print(f"error: {os_error_line(err)}", file=sys.stderr)
+        return 2
+    except MemoryError:
+        _maybe_traceback()
+        print("error: out of memory; try a smaller input or batch", file=sys.stderr)
+        return 2
+    except ValueError as err:  # e.g. a NUL byte in a path argument
+        _maybe_traceback()
+        print(f"error: {one_line(err)}", file=sys.stderr)
+        return 2
+    except Exception as err:  # noqa: BLE001 - a bug: one line, the traceback on request
+        _maybe_traceback()
+        print(f"error: unexpected {type(err).__name__}: {one_line(err)} (set LAB_TRACEBACK=1 "
+              "for the traceback)", file=sys.stderr)
+        return 2
+
+
+def one_line(err: BaseException) -> str:
+    """The first line of an exception's message (its type name if it has none)."""
+    return (str(err).strip().splitlines() or [type(err).__name__])[0][:300]
+
+
+def _maybe_traceback() -> None:
+    if os.environ.get("LAB_TRACEBACK"):
+        traceback.print_exc()
+
+
+def _sigterm_as_interrupt():
+    """SIGTERM raises KeyboardInterrupt in the main thread, so commands stop as on Ctrl-C.
+
+    Returns:
+        The handler it replaced (None when not on the main thread: nothing changed).
+    """
+    def handler(signum, frame):  # noqa: ARG001
+        raise KeyboardInterrupt
+    try:
+        return signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread (tests calling main() from a thread)
+        return None

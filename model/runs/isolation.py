@@ -10,6 +10,9 @@ that crashes (a segfault, the OOM killer) fails its run instead of the whole app
 
 The child runs :func:`model.train.trial.run_trial` and sends its events through a queue; the
 parent's worker thread writes them to the store, so only one process writes SQLite.
+A child never outlives its parent: if the parent is killed outright (``kill -9`` of the
+dashboard server), the child notices within :data:`_ORPHAN_POLL_S` and exits, so no
+orphan keeps training (and writing files) with nobody to hear it.
 
 A data-parallel run (``cfg.parallel``) starts one child per rank, as ``torchrun`` would:
 each gets the torchrun environment (rank, world size, a fresh rendezvous port), sees the
@@ -35,6 +38,22 @@ _POLL_S = 0.2  # how often the parent checks for cancel and a dead child, second
 _JOIN_S = 30.0  # grace for a child to exit after its last event, seconds
 _RANK_JOIN_S = 10.0  # grace for the other ranks once a data-parallel run has ended, seconds
 _CHILD_NICENESS = 5  # scheduling priority of training children relative to the parent
+_ORPHAN_POLL_S = 0.5  # how often a child checks that its parent is still alive, seconds
+ORPHAN_EXIT_CODE = 75  # a child's exit code when it ended because its parent was gone
+
+
+def _exit_when_orphaned(parent_pid: int, poll_s: float = _ORPHAN_POLL_S) -> threading.Thread:
+    """Start a daemon thread that ends this process once its parent is gone (reparented)."""
+    import os
+
+    def watch() -> None:
+        while True:
+            time.sleep(poll_s)
+            if os.getppid() != parent_pid:
+                os._exit(ORPHAN_EXIT_CODE)  # nobody reads our events: stop at once
+    thread = threading.Thread(target=watch, name="orphan-watch", daemon=True)
+    thread.start()
+    return thread
 
 
 def _child_main(cfg: TrialConfig, run_id: str, run_dir: str, events: mp.Queue,
@@ -47,6 +66,7 @@ def _child_main(cfg: TrialConfig, run_id: str, run_dir: str, events: mp.Queue,
     """
     import os
 
+    _exit_when_orphaned(os.getppid())
     os.environ.update(env or {})
     # a notch below the parent: on a small CPU the dashboard that shows the training must
     # stay responsive; every run of a comparison gets the same priority, so it stays fair
@@ -128,11 +148,24 @@ def _dead_rank(children: list) -> str | None:
     for rank, child in enumerate(children):
         if child.exitcode not in (None, 0):
             who = f"rank {rank} of {len(children)}" if len(children) > 1 else "the training process"
-            return (f"{who} ended unexpectedly (exit code {child.exitcode}); "
-                    "see the server log")
+            return (f"{who} ended unexpectedly (exit code {child.exitcode}"
+                    f"{_signal_note(child.exitcode)}); see the server log")
     if all(c.exitcode is not None for c in children):
         return "the training process ended without a final event; see the server log"
     return None
+
+
+def _signal_note(exitcode: int) -> str:
+    """", killed by SIGKILL (out of memory or kill -9?)" for a negative exit code, else ""."""
+    if exitcode >= 0:
+        return ""
+    import signal
+    try:
+        name = signal.Signals(-exitcode).name
+    except ValueError:
+        return f", killed by signal {-exitcode}"
+    hint = " (out of memory, or kill -9?)" if name == "SIGKILL" else ""
+    return f", killed by {name}{hint}"
 
 
 def _relay(children: list, events: mp.Queue, stop: mp.Event,

@@ -8,10 +8,19 @@ With several GPUs a comparison's ``parallel`` settings place its runs
 at once, one per GPU (per-run); never two runs on one GPU.
 Further comparisons queue. Everything a run reports goes to the :class:`RunStore`, and
 readers (any thread, any process) poll it; the worker never calls UI code.
+
+When the process stops normally (SIGTERM to the dashboard server, the end of a CLI
+command) the process-wide Runner cancels its comparisons before exiting: the training
+child stops before its next batch, and whatever has not ended within
+:data:`EXIT_GRACE_S` is marked "interrupted", so no run stays "running" for ever. A
+process killed outright (``kill -9``) cannot do this; the next process that opens the
+store marks its runs "interrupted" (see model/runs/store.py).
 """
 from __future__ import annotations
 
+import atexit
 import gc
+import logging
 import threading
 import time
 from collections import deque
@@ -33,6 +42,8 @@ _TRAINING_LOCK = threading.Lock()  # held while any Runner in this process train
 _RUNNER: "Runner | None" = None
 _RUNNER_LOCK = threading.Lock()
 ENDED = ("finished", "cancelled", "failed", "interrupted")
+EXIT_GRACE_S = 15.0  # at process exit: how long running comparisons get to stop cleanly
+LOG = logging.getLogger("amp_lab.jobs")
 
 
 @dataclass
@@ -166,6 +177,17 @@ class Runner:
         if self._thread is not None:
             self._thread.join(timeout)
 
+    def stop_for_exit(self, grace_s: float = EXIT_GRACE_S,
+                      message: str = "interrupted: the program stopped while it ran") -> None:
+        """The process is ending: cancel everything, wait up to ``grace_s`` for the running
+        run to stop, then mark whatever is still active in this process "interrupted"."""
+        try:
+            if self.busy:
+                self.shutdown(timeout=grace_s)
+            self.store.mark_owned_interrupted(message)
+        except Exception:  # noqa: BLE001 - at exit: log, never raise
+            LOG.exception("stopping the runner at exit")
+
     # -- worker --------------------------------------------------------------------------
     def _ensure_worker(self) -> None:
         if self._thread is None or not self._thread.is_alive():
@@ -190,7 +212,10 @@ class Runner:
                         self._run_group(group)
             except Exception as err:  # noqa: BLE001 - the worker must survive anything
                 for cid in group:
-                    self._end_comparison(cid, "failed", one_line(err))
+                    try:
+                        self._end_comparison(cid, "failed", one_line(err))
+                    except Exception:  # noqa: BLE001 - e.g. the store itself is failing
+                        LOG.exception("could not record the end of %s", cid)
             finally:
                 with self._cond:
                     self._current = self._current_run = None
@@ -298,8 +323,12 @@ class Runner:
                 run_trial(run.config, run.id, self.store.run_dir(run.id), emit, cancel, data)
         except Exception as err:  # noqa: BLE001 - e.g. the store failed inside emit
             if not ended:
-                self.store.add_event(cid, TrialEvent("failed", run.id, run.precision, run.seed,
-                                                     time.time(), message=one_line(err)))
+                try:
+                    self.store.add_event(cid, TrialEvent("failed", run.id, run.precision,
+                                                         run.seed, time.time(),
+                                                         message=one_line(err)))
+                except Exception:  # noqa: BLE001 - the store is failing too: the next open
+                    LOG.exception("could not record the failure of %s", run.id)  # marks it
         finally:
             gc.collect()  # free the finished model's graphs before the next run builds one
 
@@ -335,6 +364,7 @@ def get_runner(store_path: str | Path | None = None) -> Runner:
     with _RUNNER_LOCK:
         if _RUNNER is None:
             _RUNNER = Runner(RunStore(path))
+            _register_exit_hook()
         elif _RUNNER.store.path.resolve() != path:
             if _RUNNER.busy:
                 raise LabError(f"this process is training into {_RUNNER.store.path}; "
@@ -342,3 +372,24 @@ def get_runner(store_path: str | Path | None = None) -> Runner:
             _RUNNER.shutdown()
             _RUNNER = Runner(RunStore(path))
         return _RUNNER
+
+
+_EXIT_HOOK = False
+
+
+def _register_exit_hook() -> None:
+    """Once per process: stop the process-wide Runner cleanly when the interpreter exits.
+
+    atexit runs its functions last-registered first, so this runs before multiprocessing's
+    own exit function terminates the training children.
+    """
+    global _EXIT_HOOK
+    if not _EXIT_HOOK:
+        atexit.register(_stop_runner_at_exit)
+        _EXIT_HOOK = True
+
+
+def _stop_runner_at_exit() -> None:
+    runner = _RUNNER
+    if runner is not None:
+        runner.stop_for_exit()

@@ -11,6 +11,10 @@ event, so the store never shows an epoch without its run being "running", or a
 Runs and comparisons record the process that owns them. On open, any run still
 "queued" or "running" whose owner process is gone (crash, kill, reboot) is marked
 "interrupted".
+
+Every SQLite failure (a damaged file, a full disk, a store held busy past the timeout, a
+read-only folder) reaches callers as one :class:`StoreError` line naming the file; SQLite
+rolls the transaction back, so nothing is half-written.
 """
 from __future__ import annotations
 
@@ -25,13 +29,14 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import LabError
+from ..errors import LabError, StoreError, os_error_line
 from ..train.events import EpochRecord, RunSummary, TrialEvent
 from ..train.precision import PrecisionRecord
 from .schema import DEFAULT_DB_PATH, DEFAULT_RUNS_DIR, SCHEMA, SCHEMA_VERSION, migrate
 from ..train.trial_config import ComparisonConfig, TrialConfig
 
 ACTIVE = ("queued", "running")
+BUSY_TIMEOUT_S = 30.0  # how long a write waits for another process's write before giving up
 _END_STATUS = {"finished": "finished", "failed": "failed", "cancelled": "cancelled"}
 
 
@@ -105,7 +110,14 @@ class RunStore:
     def __init__(self, path: str | Path = DEFAULT_DB_PATH):
         self.path = Path(path)
         self.runs_dir = self.path.parent
-        self.runs_dir.mkdir(parents=True, exist_ok=True)
+        if self.path.is_dir():
+            raise StoreError(f"run store {self.path} is a folder; give a file path "
+                             "(e.g. runs/lab.sqlite)")
+        try:
+            self.runs_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise StoreError(f"run store {self.path}: cannot make its folder "
+                             f"({os_error_line(err)})") from None
         self._lock = threading.RLock()  # guards the shared connection, reads included
         self._conn: sqlite3.Connection | None = None
         self.owner = process_token()
@@ -119,18 +131,32 @@ class RunStore:
     def _con(self) -> sqlite3.Connection:
         """The shared connection (opened on first use, and again after close())."""
         if self._conn is None:
-            con = sqlite3.connect(self.path, timeout=30.0, isolation_level=None,
-                                  check_same_thread=False)
-            con.execute("PRAGMA journal_mode=WAL")
-            con.execute("PRAGMA foreign_keys=ON")
-            con.execute("PRAGMA synchronous=NORMAL")
+            try:
+                con = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None,
+                                      check_same_thread=False)
+                try:
+                    con.execute("PRAGMA journal_mode=WAL")
+                    con.execute("PRAGMA foreign_keys=ON")
+                    con.execute("PRAGMA synchronous=NORMAL")
+                except BaseException:
+                    con.close()
+                    raise
+            except sqlite3.Error as err:
+                raise store_error(self.path, err) from None
             self._conn = con
         return self._conn
 
     def query(self, sql: str, params: tuple = ()) -> list[tuple]:
         """All rows of a query; under the lock, so never inside another thread's write."""
         with self._lock:
-            return self._con().execute(sql, params).fetchall()
+            try:
+                return self._con().execute(sql, params).fetchall()
+            except sqlite3.Error as err:
+                raise store_error(self.path, err) from None
+
+    def integrity_check(self) -> str:
+        """SQLite's ``PRAGMA integrity_check``: "ok", or the problems it found (one line)."""
+        return "; ".join(str(r[0]) for r in self.query("PRAGMA integrity_check"))
 
     def transaction(self) -> "_WriteTxn":
         """``with store.transaction() as con:`` a serialised write transaction."""
@@ -217,6 +243,22 @@ class RunStore:
                 con.execute("UPDATE comparisons SET status='interrupted', message=?,"
                             " ended_unix=? WHERE owner=? AND status IN ('queued', 'running')",
                             (msg, now, owner))
+        return count
+
+    def mark_owned_interrupted(self, message: str) -> int:
+        """Mark this process's own active runs and comparisons "interrupted" (it is stopping).
+
+        Returns:
+            How many runs were marked.
+        """
+        now = time.time()
+        with self.transaction() as con:
+            count = con.execute("UPDATE runs SET status='interrupted', message=?, ended_unix=?"
+                                " WHERE owner=? AND status IN ('queued', 'running')",
+                                (message, now, self.owner)).rowcount
+            con.execute("UPDATE comparisons SET status='interrupted', message=?, ended_unix=?"
+                        " WHERE owner=? AND status IN ('queued', 'running')",
+                        (message, now, self.owner))
         return count
 
     def delete_comparison(self, comparison_id: str) -> bool:
@@ -307,6 +349,9 @@ class _WriteTxn:
         try:
             self.con = self.store._con()
             self.con.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as err:
+            self.lock.release()
+            raise store_error(self.store.path, err) from None
         except BaseException:
             self.lock.release()
             raise
@@ -314,9 +359,43 @@ class _WriteTxn:
 
     def __exit__(self, exc_type, exc, tb) -> None:
         try:
-            self.con.execute("ROLLBACK" if exc_type else "COMMIT")
+            if exc_type is None:
+                try:
+                    self.con.execute("COMMIT")
+                    return
+                except sqlite3.Error as err:  # e.g. the disk filled up at commit
+                    exc = err
+            if self.con.in_transaction:
+                try:
+                    self.con.execute("ROLLBACK")
+                except sqlite3.Error:
+                    pass  # SQLite already rolled back (it does after SQLITE_FULL and IOERR)
+            if isinstance(exc, sqlite3.Error):
+                raise store_error(self.store.path, exc) from None
         finally:
             self.lock.release()
+
+
+def store_error(path: Path, err: sqlite3.Error) -> StoreError:
+    """A one-line StoreError for a SQLite failure on the store at ``path``."""
+    text = (str(err).strip().splitlines() or [type(err).__name__])[0]
+    low = text.lower()
+    if "disk is full" in low or "disk full" in low:
+        why = ("the disk is full; free some space and try again (the last change was rolled "
+               "back, nothing was half-written)")
+    elif "locked" in low or "busy" in low:
+        why = (f"another program kept it busy for over {BUSY_TIMEOUT_S:.0f} s; try again "
+               "when it has finished writing")
+    elif "not a database" in low or "malformed" in low or "corrupt" in low:
+        why = ("it is damaged or not a run store; move it away (a fresh one is then made) "
+               "or point LAB_STORE / --store at another file")
+    elif "readonly" in low or "read-only" in low or "unable to open" in low:
+        why = "it cannot be opened for writing (check the folder exists and its permissions)"
+    elif "disk i/o" in low:
+        why = "the disk reported an input/output error"
+    else:
+        why = "SQLite failed"
+    return StoreError(f"run store {path}: {why} ({text})")
 
 
 def _apply_event(con: sqlite3.Connection, ev: TrialEvent) -> None:
@@ -362,4 +441,4 @@ def _run_row(r: tuple) -> RunRow:
 
 
 __all__ = ["RunStore", "RunRow", "ComparisonRow", "DEFAULT_DB_PATH", "DEFAULT_RUNS_DIR",
-           "SCHEMA_VERSION", "new_id", "process_token", "owner_alive"]
+           "SCHEMA_VERSION", "new_id", "process_token", "owner_alive", "store_error"]
