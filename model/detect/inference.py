@@ -106,9 +106,9 @@ def load_keras_model(path: str | Path) -> Any:
     import keras
 
     from ..train.kernels import install_gru_probe
+    from ..modelfile import check_keras_file
     path = Path(path)
-    if path.suffix != ".keras" or not zipfile.is_zipfile(path):
-        raise LabError(f"{path} is not a .keras model file")
+    check_keras_file(path)  # a zip of Keras's own layers only: no Lambda, no custom objects
     install_gru_probe()  # on torch: cuDNN gets packed GRU weights (no repacking per call)
     try:
         return keras.saving.load_model(path, compile=False, safe_mode=True)
