@@ -33,8 +33,9 @@ sys.path.insert(0, str(ROOT))
 
 from bench_args import invocation  # noqa: E402  (bench/ is the script's folder)
 from model.audio.feature_kinds import CLIP_SAMPLES, SAMPLE_RATE_HZ  # noqa: E402
+from yardstick_report import format_table  # noqa: E402
 from yardstick_score import (LEVEL_THRESHOLDS, best_recall_within, calibrate,  # noqa: E402
-                             count_false_accepts, labels_on_grid, prob_levels, report_thresholds,
+                             clear_windows, count_false_accepts, labels_on_grid, prob_levels, report_thresholds,
                              score_clips, threshold_grid, timing_for)
 
 CACHE_DIR = ROOT / ".cache" / "yardstick"
@@ -163,7 +164,7 @@ def held_out_clips(engine: str, families: Sequence[str], word: str, seed: int, n
     (arguments as :func:`engine_configs`), rendered once and then read from the cache.
 
     Returns:
-        (int16 (n_clips, 441000) audio, per clip the trigger words' end samples).
+        (int16 (n_clips, 441000) audio, per clip the trigger words' (start, end) samples).
     """
     from model.data.bank import build_or_load_bank
     from model.data.makedata import example_rng, sources_with_pool
@@ -173,7 +174,8 @@ def held_out_clips(engine: str, families: Sequence[str], word: str, seed: int, n
     cfg, bank_cfg = engine_configs(engine, families, word, seed, bank_clips)
     text = json.dumps([GENERATOR_VERSION, bank_cfg.key(), cfg.to_dict(), n_clips], sort_keys=True)
     name = f"{engine}-s{seed}-n{n_clips}-{hashlib.sha256(text.encode()).hexdigest()[:12]}"
-    flac, truth = CACHE_DIR / "clips" / f"{name}.flac", CACHE_DIR / "clips" / f"{name}.json"
+    # spans in their own file: clips cached when only ends were kept are rendered again (same bytes)
+    flac, truth = CACHE_DIR / "clips" / f"{name}.flac", CACHE_DIR / "clips" / f"{name}.spans.json"
     if flac.is_file() and truth.is_file():
         pcm, _ = sf.read(flac, dtype="int16")
         return pcm.reshape(n_clips, CLIP_SAMPLES), json.loads(truth.read_text())
@@ -185,15 +187,15 @@ def held_out_clips(engine: str, families: Sequence[str], word: str, seed: int, n
                             None, "dev")
     examples = [render_example(example_rng(seed, "dev", i), src, cfg) for i in range(n_clips)]
     pcm = np.stack([np.round(ex.audio * 32767.0).astype(np.int16) for ex in examples])  # exact: on the grid
-    ends = [[int(e) for _, e in ex.trigger_spans] for ex in examples]
+    spans = [[[int(a), int(b)] for a, b in ex.trigger_spans] for ex in examples]
     flac.parent.mkdir(parents=True, exist_ok=True)
     for path, write in ((flac, lambda f: sf.write(f, pcm.reshape(-1), SAMPLE_RATE_HZ, format="FLAC",
                                                   subtype="PCM_16")),
-                        (truth, lambda f: Path(f).write_text(json.dumps(ends)))):
+                        (truth, lambda f: Path(f).write_text(json.dumps(spans)))):
         tmp = path.with_name(f".{path.name}.tmp")  # renamed when whole: no half file after a crash
         write(tmp)
         tmp.replace(path)
-    return pcm, ends
+    return pcm, spans
 
 
 # --- measuring -------------------------------------------------------------------------------
@@ -217,7 +219,8 @@ def measure_engine(detector: Any, engine: str, families: Sequence[str], threshol
                    args: argparse.Namespace) -> dict[str, Any]:
     """Recall and false accepts of ``detector`` on one engine's held-out clips."""
     t0 = time.perf_counter()
-    pcm, ends = held_out_clips(engine, families, args.word, args.seed, args.clips, args.bank_clips)
+    pcm, spans = held_out_clips(engine, families, args.word, args.seed, args.clips, args.bank_clips)
+    ends = [[e for _, e in clip] for clip in spans]
     t1 = time.perf_counter()
     results = [detector.detect_samples(clip.astype(np.float32) / 32767.0, SAMPLE_RATE_HZ, f"{engine} {i}")
                for i, clip in enumerate(pcm)]
@@ -226,14 +229,30 @@ def measure_engine(detector: Any, engine: str, families: Sequence[str], threshol
     probs = np.stack([r.probabilities[:n_steps] for r in results])
     labels = np.stack([labels_on_grid(e, n_steps, timing) for e in ends])
     used = sorted(f for f in families if f.startswith(engine + ":"))
-    grid = score_clips(probs, labels, threshold_grid(), timing, CLIP_SAMPLES / SAMPLE_RATE_HZ)
+    clear, n_heard = clear_of(pcm, spans, labels, n_steps, timing, engine, args)
+    grid = score_clips(probs, labels, threshold_grid(), timing, CLIP_SAMPLES / SAMPLE_RATE_HZ, clear)
     return {"best_at_1fa": best_recall_within(grid), "grid_rows": grid,
+            "heard_words": n_heard, "words": sum(len(c) for c in spans),
             "set": f"{engine} held-out", "families": used, "clips": len(results),
             "seconds": len(results) * CLIP_SAMPLES / SAMPLE_RATE_HZ,
             "levels_outside_labels": prob_levels(probs[labels < 0.5]),
-            "rows": score_clips(probs, labels, thresholds, timing, CLIP_SAMPLES / SAMPLE_RATE_HZ),
+            "rows": score_clips(probs, labels, thresholds, timing, CLIP_SAMPLES / SAMPLE_RATE_HZ, clear),
             "timing": asdict(timing), "clip_seconds_wall": round(t1 - t0, 1),
             "detect_seconds_wall": round(time.perf_counter() - t1, 1)}
+
+
+def clear_of(pcm: np.ndarray, spans: list, labels: np.ndarray, n_steps: int, timing: Any,
+             engine: str, args: argparse.Namespace) -> tuple[np.ndarray | None, int | None]:
+    """(clear flag per label window, words heard) of one group's clips; (None, None) with
+    --no-clear (bench/yardstick_clear.py says what "clear" means)."""
+    if args.no_clear:
+        return None, None
+    from yardstick_clear import heard_in_mix, word_label_steps
+    name = f"heard-{hashlib.sha256(pcm.tobytes()).hexdigest()[:16]}.json"  # these very clips
+    heard = heard_in_mix(pcm, spans, args.word, CACHE_DIR / "clips" / name)
+    rows, steps, index = word_label_steps(spans, n_steps, timing)
+    flags = [heard[r][i] for r, i in zip(rows, index)]
+    return clear_windows(labels, rows, steps, flags), sum(map(sum, heard))
 
 
 def measure(args: argparse.Namespace) -> dict[str, Any]:
@@ -268,49 +287,6 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
-# --- output ----------------------------------------------------------------------------------
-def _fmt(x: float | None, pct: bool = False) -> str:
-    return "-" if x is None else (f"{100 * x:5.1f}%" if pct else f"{x:7.1f}")
-
-
-def format_table(res: dict[str, Any]) -> str:
-    """The result as a readable table (what the .txt file holds)."""
-    lines = [f"yardstick: {res['model']} ({res['feature_kind']}), card threshold "
-             f"{res['card_threshold']}, {res['seconds_wall']:.0f} s"]
-    real = res["real"]
-    if real:
-        lv = real["levels"]
-        lines += [f"\nreal speech, no trigger word: {real['seconds']:.1f} s, "
-                  f"{len(real['files'])} files; 1 false accept = {real['fa_per_hour_resolution']:.0f}/h",
-                  f"  probability median {lv['median']:.4f}  p99 {lv['p99']:.4f}  max {lv['max']:.4f}",
-                  *(f"  {f['file']:28s} {f['seconds']:5.1f} s  max {f['levels']['max']:.4f}"
-                    for f in real["files"]),
-                  "  threshold  false accepts  FA/h",
-                  *(f"  {r['threshold']:9.3f}  {r['false_accepts']:13d}  {_fmt(r['fa_per_hour'])}"
-                    for r in real["rows"])]
-    for s in res["held_out"]:
-        lv = s["levels_outside_labels"]
-        lines += [f"\n{s['set']} ({len(s['families'])} families, {s['clips']} clips, "
-                  f"{s['seconds'] / 60:.1f} min; 1 false accept = {3600 / s['seconds']:.1f}/h; "
-                  f"outside labels: median {lv['median']:.4f} p99 {lv['p99']:.4f})",
-                  "  threshold  found/words  recall  false accepts  FA/h",
-                  *(f"  {r['threshold']:9.3f}  {r['found']:5d}/{r['triggers']:<5d}  {_fmt(r['recall'], True)}"
-                    f"  {r['false_accepts']:13d}  {_fmt(r['fa_per_hour'])}" for r in s["rows"])]
-        best = s.get("best_at_1fa")
-        lines.append("  best recall with at most 1 false accept: " + (
-            f"{_fmt(best['recall'], True).strip()} ({best['found']}/{best['triggers']}, "
-            f"{best['false_accepts']} FA) at {best['threshold']:g}" if best else "none"))
-    cal = res.get("calibrated")
-    if "calibrated" in res:
-        groups = ", ".join(f"{s['set'].split()[0]} {_fmt(r, True).strip()}/{fa} FA"
-                           for s, r, fa in zip(res["held_out"], cal["recall"], cal["false_accepts"])) \
-            if cal else ""
-        lines.append("\ncalibrated threshold (highest mean recall with at most "
-                     f"{cal['max_fa_per_hour'] if cal else 6:g} false accepts per hour in each group "
-                     "and none on real speech): " + (f"{cal['threshold']:g}: {groups}" if cal else "none"))
-    return "\n".join(lines) + "\n"
-
-
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """The command line (see the module docstring)."""
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -327,6 +303,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="measure on the Kokoro families another model held out (to compare a "
                         "model that never heard Kokoro with one trained on some Kokoro voices)")
     p.add_argument("--skip-real", action="store_true", help="held-out clips only")
+    p.add_argument("--no-clear", action="store_true",
+                   help="skip the recall over words a real-speech recogniser hears (pocketsphinx)")
     p.add_argument("--out-dir", type=Path, default=None, help="default: bench/results")
     args = p.parse_args(argv)
     if any(e not in ENGINES for e in args.engines):

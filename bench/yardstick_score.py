@@ -10,7 +10,7 @@ import numpy as np
 
 from model.audio.feature_kinds import SEED_TIMING, StepTiming
 from model.data.synth import labels_for_ends
-from model.train.metrics import detections_from_probs, match_detections
+from model.train.metrics import detections_from_probs, mask_to_runs, match_detections
 
 LEVEL_THRESHOLDS = (0.5, 0.9, 0.99)
 GOAL_FA_PER_HOUR = 6.0  # the real-voices goal: at most 1 false accept in 10 minutes
@@ -56,16 +56,20 @@ def labels_on_grid(end_samples: Sequence[int], n_steps: int, timing: StepTiming)
 
 
 def score_clips(probs: np.ndarray, labels: np.ndarray, thresholds: Sequence[float],
-                timing: StepTiming, clip_seconds: float) -> list[dict[str, Any]]:
+                timing: StepTiming, clip_seconds: float,
+                clear: np.ndarray | None = None) -> list[dict[str, Any]]:
     """Recall and false accepts per hour of labelled clips at each threshold.
 
     Args:
         probs, labels: (clips, steps) probabilities and 0/1 labels; thresholds: probabilities.
         timing: hold-off and early tolerance, in the probabilities' steps.
         clip_seconds: audio seconds per clip.
+        clear: optional bool per label window (:func:`clear_windows`): its word was heard
+            as the trigger word by a real-speech recogniser; adds recall over those windows.
 
     Returns:
-        Per threshold: threshold, triggers, found, recall, false_accepts, fa_per_hour.
+        Per threshold: threshold, triggers, found, recall, false_accepts, fa_per_hour (and
+        with ``clear``: clear_triggers, clear_found, clear_recall).
     """
     hours = probs.shape[0] * clip_seconds / 3600.0
     rows = []
@@ -74,10 +78,37 @@ def score_clips(probs: np.ndarray, labels: np.ndarray, thresholds: Sequence[floa
         _, w_starts, _, first, inside = match_detections(det_rows, det_steps, labels,
                                                          timing.early_tolerance_steps)
         found, n_fa = int((first >= 0).sum()), int((~inside).sum())
-        rows.append({"threshold": float(thr), "triggers": int(w_starts.size), "found": found,
-                     "recall": found / w_starts.size if w_starts.size else None,
-                     "false_accepts": n_fa, "fa_per_hour": n_fa / hours if hours else 0.0})
+        row = {"threshold": float(thr), "triggers": int(w_starts.size), "found": found,
+               "recall": found / w_starts.size if w_starts.size else None,
+               "false_accepts": n_fa, "fa_per_hour": n_fa / hours if hours else 0.0}
+        if clear is not None:
+            n_clear, clear_found = int(clear.sum()), int((first[clear] >= 0).sum())
+            row.update(clear_triggers=n_clear, clear_found=clear_found,
+                       clear_recall=clear_found / n_clear if n_clear else None)
+        rows.append(row)
     return rows
+
+
+def clear_windows(labels: np.ndarray, word_rows: Sequence[int], word_steps: Sequence[int],
+                  heard: Sequence[bool]) -> np.ndarray:
+    """Which label windows hold a word a real-speech recogniser heard as the trigger word.
+
+    Args:
+        labels: (clips, steps) 0/1 labels, as given to :func:`score_clips`.
+        word_rows, word_steps: each trigger word's clip and first label step.
+        heard: per word, whether the recogniser heard it as the trigger word.
+
+    Returns:
+        bool per window, in :func:`match_detections`' window order (two words whose windows
+        touch share one; it is clear when either was heard).
+    """
+    w_rows, w_starts, w_ends = mask_to_runs(np.asarray(labels) >= 0.5)
+    out = np.zeros(w_rows.shape, bool)
+    for row, step, ok in zip(word_rows, word_steps, heard):
+        hit = np.flatnonzero((w_rows == row) & (w_starts <= step) & (step < w_ends))
+        if hit.size and ok:
+            out[hit[0]] = True
+    return out
 
 
 def count_false_accepts(traces: Sequence[np.ndarray], thresholds: Sequence[float],
@@ -153,5 +184,6 @@ def calibrate(groups: Sequence[Sequence[dict[str, Any]]], real_rows: Sequence[di
         if best is None or (mean, thr) > (best["mean_recall"], best["threshold"]):
             best = {"threshold": float(thr), "mean_recall": mean, "max_fa_per_hour": max_fa_per_hour,
                     "recall": [r["recall"] for r in picked],
+                    "clear_recall": [r.get("clear_recall") for r in picked],
                     "false_accepts": [r["false_accepts"] for r in picked]}
     return best

@@ -185,3 +185,35 @@ def test_the_table_shows_best_recall_and_the_calibrated_threshold():
     text = ys.format_table(res)
     assert "best recall with at most 1 false accept: 90.0% (9/10, 1 FA) at 0.5" in text
     assert "calibrated threshold" in text and "0.5: piper 90.0%/1 FA" in text
+
+
+def test_clear_windows_follow_the_label_windows_and_score_only_heard_words():
+    from model.train.metrics import mask_to_runs
+    from yardstick_score import clear_windows
+    probs, labels = _two_clips()
+    w_rows, w_starts, _ = mask_to_runs(labels >= 0.5)
+    # one word per window: heard in the first window only
+    clear = clear_windows(labels, list(w_rows), list(w_starts), [True, False])
+    assert clear.tolist() == [True, False]
+    all_words = ys.score_clips(probs, labels, [0.5, 0.8], SEED_TIMING, 10.0)
+    rows = ys.score_clips(probs, labels, [0.5, 0.8], SEED_TIMING, 10.0, clear)
+    assert [r["found"] for r in rows] == [r["found"] for r in all_words]  # unchanged
+    assert [(r["clear_triggers"], r["clear_found"]) for r in rows] == [(1, 1), (1, 1)]
+    none = ys.score_clips(probs, labels, [0.5], SEED_TIMING, 10.0, np.zeros(2, bool))
+    assert none[0]["clear_recall"] is None and "clear_recall" not in all_words[0]
+    # a word whose step is in no window (its label fell off the grid) marks nothing
+    assert not clear_windows(labels, [0], [labels.shape[1] - 1], [True]).any()
+
+
+def test_the_table_shows_clear_word_recall_when_measured():
+    row = {**_row(0.5, 0.9, 1), "clear_triggers": 4, "clear_found": 3, "clear_recall": 0.75}
+    res = {"model": "m", "feature_kind": "k", "card_threshold": None, "seconds_wall": 1.0,
+           "real": None, "held_out": [
+               {"set": "espeak held-out", "families": ["a"], "clips": 1, "seconds": 600.0,
+                "heard_words": 4, "words": 10, "levels_outside_labels": {"median": 0.0, "p99": 0.0},
+                "rows": [row], "best_at_1fa": row}],
+           "calibrated": {"threshold": 0.5, "mean_recall": 0.9, "recall": [0.9], "false_accepts": [1],
+                          "clear_recall": [0.75], "max_fa_per_hour": 6.0}}
+    text = ys.format_table(res)
+    assert "4 of 10 trigger words are clear" in text and "75.0% (3/4)" in text
+    assert "clear words 75.0%" in text and "espeak 90.0%/1 FA (clear words 75.0%)" in text
