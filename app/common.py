@@ -44,9 +44,21 @@ def release_store() -> None:
         pass
 
 
+_MD_SPECIAL = str.maketrans({c: "\\" + c for c in "\\<>[]$"})
+
+
+def md_text(text: str) -> str:
+    """User text (a comparison name, a run's message, a file name) made safe for st.markdown,
+    st.error and friends: it shows as typed, never as HTML, a link, an image, a colour
+    directive or LaTeX (``\\ < > [ ] $`` are backslash-escaped; NUL and other control
+    characters become spaces)."""
+    clean = "".join(c if c.isprintable() or c == "\n" else " " for c in str(text))
+    return clean.translate(_MD_SPECIAL)
+
+
 def unexpected_message(err: BaseException) -> str:
     """One line for an error nobody planned for (the traceback goes to the server log)."""
-    first = (str(err).strip().splitlines() or [""])[0]
+    first = md_text((str(err).strip().splitlines() or [""])[0][:300])
     return f"Something went wrong ({type(err).__name__}{': ' + first if first else ''})."
 
 
@@ -57,7 +69,7 @@ def guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return fn(*args, **kwargs)
         except LabError as err:
-            st.error(str(err))
+            st.error(md_text(str(err)))
         except Exception as err:  # noqa: BLE001 - a page must never show a traceback
             LOG.exception("page error")
             st.error(unexpected_message(err))

@@ -7,6 +7,7 @@ import streamlit as st
 
 from model.runs.jobs import ENDED
 
+from .common import md_text
 from .comparison_data import (ComparisonData, epoch_time_frame, format_seconds, loss_frame,
                               run_progress, summary_frame)
 
@@ -44,7 +45,7 @@ def comparison_header(data: ComparisonData) -> str:
     """One line: id, name, state and the main settings."""
     comp, base = data.comparison, data.comparison.config.base
     precisions = ", ".join(dict.fromkeys(r.precision for r in data.runs))
-    name = f" “{comp.name}”" if comp.name else ""
+    name = f" “{md_text(comp.name)}”" if comp.name else ""  # user text: shown as typed
     aug = base.spec_augment
     sched = f" {base.lr_schedule}" if base.lr_schedule != "constant" else ""
     masks = (f" · SpecAugment {aug.time_masks}×{aug.time_mask_frames} frames, "
@@ -58,7 +59,7 @@ def render_comparison(data: ComparisonData, key: str, show_progress: bool = True
     """Header, progress bars, loss and epoch-time charts and the summary table."""
     st.markdown(comparison_header(data))
     if data.comparison.message and data.comparison.status != "finished":
-        st.warning(data.comparison.message)
+        st.warning(md_text(data.comparison.message))
     if show_progress:
         for run in data.runs:
             prog = run_progress(run, data.epochs.get(run.id, []))

@@ -26,9 +26,20 @@ from app.trials_page import trials_page  # noqa: E402
 
 
 def main() -> None:
-    """Set up the page and run the selected one."""
+    """Set up the page and run the selected one.
+
+    The default page (Trials) is served at ``/``; ``/trials``, the path its link would have,
+    is a hidden page that switches to it (Streamlit alone answers "Page not found" there).
+    An unknown path gets Streamlit's one-line "Page not found" and the Trials page.
+    """
     st.set_page_config(page_title="AMP trigger-word lab", page_icon="🎙️", layout="wide")
-    pages = [st.Page(trials_page, title="Trials", icon=":material/speed:", url_path="trials", default=True),
+    trials = st.Page(trials_page, title="Trials", icon=":material/speed:", url_path="home",
+                     default=True)
+
+    def trials_alias() -> None:
+        st.switch_page(trials)
+    pages = [trials,
+             st.Page(trials_alias, title="Trials", url_path="trials", visibility="hidden"),
              st.Page(sweeps_page, title="Sweeps", icon=":material/show_chart:", url_path="sweeps"),
              st.Page(detect_page, title="Detect", icon=":material/notifications:", url_path="detect"),
              st.Page(enroll_page, title="Enrol", icon=":material/record_voice_over:", url_path="enroll"),

@@ -5,6 +5,7 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
+from .common import md_text
 from .comparison_view import SVG
 from .sweep_data import SweepView, medians_frame, points_frame, progress_text, records_table
 
@@ -49,7 +50,7 @@ def speedup_chart(medians: pd.DataFrame, points: pd.DataFrame, reference: str,
 def render_sweep(view: SweepView) -> None:
     """Header, progress, the chart and the table of one sweep."""
     cfg = view.sweep.config
-    st.markdown(f"**{view.sweep.id}**" + (f" “{view.sweep.name}”" if view.sweep.name else "")
+    st.markdown(f"**{view.sweep.id}**" + (f" “{md_text(view.sweep.name)}”" if view.sweep.name else "")
                 + f" · **{view.sweep.status}** · {', '.join(cfg.precisions)} · batch "
                 + ", ".join(map(str, cfg.batch_sizes)) + f" · {cfg.epochs} epochs · "
                 + f"{cfg.repeats} seed(s) · training examples {cfg.train_examples or 'all'}")

@@ -1,6 +1,8 @@
 """Trials page: settings and presets, Start/Cancel, and the live view of the current job."""
 from __future__ import annotations
 
+import time
+
 import streamlit as st
 
 from model.errors import ConfigError
@@ -19,6 +21,7 @@ from .trial_settings import (CUSTOM, PRESETS, FormValues, form_to_comparison, pr
                              pretrained_available)
 
 IDLE_POLL_S = 3.0  # how often an idle page looks for jobs started elsewhere (CLI, other tab)
+DOUBLE_PRESS_S = 2.0  # the same settings started again this soon from one tab: a double press
 LIVE_POLL_S = 1.0  # how often the live view refreshes while a job runs
 
 
@@ -125,12 +128,26 @@ def _settings_form() -> FormValues:
                       bool(masks), str(schedule), gpus, placement)
 
 
-def start_comparison(run: Runner, values: FormValues) -> str:
-    """Start (or queue) the comparison; returns the message to show."""
+def start_comparison(run: Runner, values: FormValues, session: dict | None = None) -> str:
+    """Start (or queue) the comparison; returns the message to show.
+
+    Args:
+        run: the process-wide runner.
+        values: the form.
+        session: this tab's session state: Start pressed again with the same settings within
+            DOUBLE_PRESS_S seconds (a double click) starts nothing more.
+    """
     if not values.precisions:
         raise ConfigError("choose at least one precision")
+    cfg = form_to_comparison(values)
+    key, now = cfg.to_json(), time.monotonic()
+    last = (session or {}).get("t_last_start")
+    if last and last[0] == key and now - last[1] < DOUBLE_PRESS_S:
+        return f"Already started {last[2]}: Start was pressed twice; one comparison runs."
     was_busy = run.busy
-    cid = run.start(form_to_comparison(values))
+    cid = run.start(cfg)
+    if session is not None:  # before any Streamlit call: a rerun cannot cut in between
+        session["t_last_start"] = (key, now, cid)
     if was_busy:
         pos = run.status(cid).queue_position
         return f"Queued {cid}: another comparison is training; this one waits (position {pos})."
@@ -150,7 +167,7 @@ def trials_page() -> None:
         render_make_data(settings().dataset_dir, "tpage")
     values = _settings_form()
     if st.button("Start", type="primary", key="t_start"):
-        st.success(start_comparison(runner(), values))
+        st.success(start_comparison(runner(), values, st.session_state))
     st.divider()
     cid, active = pick_live_comparison(runner().store)
     if cid is None:

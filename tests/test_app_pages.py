@@ -153,6 +153,7 @@ def test_a_second_start_is_queued_and_cancel_works(lab, monkeypatch):
     at = AppTest.from_function(trials_script, default_timeout=TIMEOUT).run()
     at.number_input(key="t_batch").set_value(4)
     at.button(key="t_start").click().run()
+    at.number_input(key="t_epochs").set_value(3)  # other settings: not a double press
     at.button(key="t_start").click().run()
     assert "waits (position 1)" in texts(at.success)[0]
     runner = get_runner(lab / "lab.sqlite")
