@@ -270,8 +270,11 @@ def run_trial(cfg: TrialConfig, run_id: str, run_dir: Path, emit: EmitFn,
                    message=f"cancelled during epoch {len(trial.epochs) + 1}")
         return "cancelled"
     except Exception as err:  # noqa: BLE001 - a failing run must not kill the worker
-        run_dir.mkdir(parents=True, exist_ok=True)
-        (run_dir / "error.txt").write_text(traceback.format_exc(), encoding="utf-8")
+        try:  # the traceback for the log; on a full disk the one-line event matters more
+            run_dir.mkdir(parents=True, exist_ok=True)
+            (run_dir / "error.txt").write_text(traceback.format_exc(), encoding="utf-8")
+        except OSError:
+            pass
         trial.emit("failed", message=one_line(err),
                    summary=trial.summary() if trial.epochs else None)
         return "failed"
