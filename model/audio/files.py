@@ -54,7 +54,8 @@ def audio_info(source: str | Path | bytes, limits: AudioLimits | None = None):
     if size == 0:
         raise AudioError(f"{name} is empty (0 bytes)")
     if size > lim.max_bytes:
-        raise AudioError(f"{name} is {size / 1e6:.0f} MB, over the {lim.max_bytes / 1e6:.0f} MB limit")
+        raise AudioError(f"{name} is {size / 2**20:.0f} MB, over the {lim.max_bytes / 2**20:.0f} MB "
+                         "limit")  # MB of 2**20 bytes, as the dashboard's upload cap counts them
     try:
         info = sf.info(io.BytesIO(source) if isinstance(source, (bytes, bytearray)) else str(source))
     except (sf.LibsndfileError, RuntimeError, TypeError) as err:
