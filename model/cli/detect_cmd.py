@@ -49,15 +49,35 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def chime_paths(chime_out: str, files: list[str]) -> list[Path]:
-    """Where each file's chimed WAV goes: the path itself for one file, else OUT-<name>.wav."""
+    """Where each file's chimed WAV goes: the path itself for one file, else OUT-<name>.wav.
+
+    Only the input files' stems are used (never their folders), so every chimed file lands
+    in --chime-out's own folder, which must exist (a typo does not make folders); an input
+    file is never overwritten.
+
+    Raises:
+        LabError: a NUL byte, a missing folder, a folder given as the file, or an input's path.
+    """
+    if "\x00" in chime_out:
+        raise LabError("--chime-out holds a NUL byte; give a plain file path")
     out = Path(chime_out)
+    if out.is_dir():
+        raise LabError(f"--chime-out {out} is a folder; give a file path such as {out / 'chimed.wav'}")
+    if not out.parent.is_dir():
+        raise LabError(f"--chime-out {out}: its folder {out.parent} does not exist")
+    inputs = {Path(f).resolve() for f in files if "\x00" not in f}
     if len(files) == 1:
+        if out.resolve() in inputs:
+            raise LabError(f"--chime-out {out} is the input file itself; give another path")
         return [out]
     paths, seen = [], set()
     for i, name in enumerate(files):
         candidate = out.with_name(f"{out.stem}-{Path(name).stem}{out.suffix or '.wav'}")
         if candidate in seen:
             candidate = candidate.with_name(f"{out.stem}-{i + 1}-{Path(name).stem}.wav")
+        if candidate.resolve() in inputs:
+            raise LabError(f"--chime-out would overwrite the input file {candidate}; give "
+                           "another path")
         seen.add(candidate)
         paths.append(candidate)
     return paths
@@ -79,8 +99,8 @@ def run(args: argparse.Namespace) -> int:
     config = DetectConfig(threshold=threshold, min_steps=args.min_steps,
                           refractory_steps=args.refractory_steps, feature_kind=args.features,
                           limits=limits)
-    detector = Detector(args.model, config, store_path=args.store)
     outs = chime_paths(args.chime_out, args.files) if args.chime_out else [None] * len(args.files)
+    detector = Detector(args.model, config, store_path=args.store)
     failed = 0
     for name, out in zip(args.files, outs):
         try:
