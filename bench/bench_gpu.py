@@ -3,12 +3,20 @@
 For each batch size (default 32, 64, 256, 1024) and precision (fp32, tf32, amp-fp16,
 amp-bf16), in one process on one GPU:
 
-* engine: the project's own epoch loop (model/train/trial.py: feed and step path chosen by
-  the engine itself, as in any run) on a float16 dataset on disk; steady examples/s =
-  examples of an epoch / its time, median over ``--epochs`` epochs after one warm-up
-  epoch (each epoch ends with a device synchronisation);
-* reference: bench/torch_reference.py (cuDNN GRU, data on the device), the same number
-  of steps per timing, median over ``--epochs`` timings after warm-up steps.
+* engine, once per GRU kernel of ``--gru-kernels`` (cuDNN, and the persistent Triton GRU of
+  model/train/gru_persistent.py): the project's own epoch loop (model/train/trial.py: feed
+  and step path chosen by the engine itself, as in any run) on a float16 dataset on disk;
+  steady examples/s = examples of a timing / its time, median over ``--epochs`` timings
+  after one warm-up epoch; a timing is as many whole epochs as make ``--min-steps`` steps
+  (each timing ends with a device synchronisation);
+* reference: bench/torch_reference.py (cuDNN GRU, fused Adam, data on the device), the same
+  number of steps per timing, median over ``--epochs`` timings after warm-up steps.
+
+Each engine row also gives its achieved TFLOP/s (bench_gpu_gru.network_flop_per_example,
+about 4.3 GFLOP an example) and that as a fraction of the device's dense peak for the
+precision (``--peaks``). ``--layer-times`` adds the per-layer table of
+bench/bench_gpu_gru.py: each GRU layer's forward and backward time, persistent against
+cuDNN, at the same batches and precisions.
 
 For amp-bf16 the reference runs twice. PyTorch's autocast runs cuDNN GRUs in float16 even
 under a bfloat16 autocast, so its "bf16" is a bf16 conv with float16 GRUs; Keras's
@@ -83,26 +91,35 @@ def _free_gpu() -> None:
 
 
 def engine_rates(precision: str, batch: int, data, n_train: int, epochs: int,
-                 path_mode: str = "auto") -> dict:
-    """Steady examples/s of the engine's own epoch loop, and the path it chose."""
+                 path_mode: str = "auto", gru_kernel: str = "cudnn", per_timing: int = 1) -> dict:
+    """Steady examples/s of the engine's own epoch loop, and the path it chose.
+
+    Args:
+        epochs: timings (median taken) after one warm-up epoch.
+        gru_kernel: TrialConfig.gru_kernel (cudnn, persistent or auto).
+        per_timing: whole epochs in one timing (so a timing spans enough steps).
+    """
     from model.train.device import peak_memory, reset_peak_memory, synchronize
     from model.train.trial import _Trial
     from model.train.trial_config import TrialConfig
-    cfg = TrialConfig(precision=precision, batch_size=batch, epochs=epochs + 1,
+    cfg = TrialConfig(precision=precision, batch_size=batch, epochs=epochs * per_timing + 1,
                       train_examples=n_train, dev_examples=batch, save_model=False,
-                      tensorboard=False, dataset=str(data.path), train_path=path_mode)
+                      tensorboard=False, dataset=str(data.path), train_path=path_mode,
+                      gru_kernel=gru_kernel)
     with tempfile.TemporaryDirectory() as tmp:
         trial = _Trial(cfg, "bench", Path(tmp), lambda _e: None, threading.Event())
         model, runner, record = trial.prepare(data)
         rng = np.random.default_rng(0)
         rates, first_s, loss = [], 0.0, float("nan")
         reset_peak_memory()
-        for epoch in range(epochs + 1):
-            t0 = time.perf_counter()
-            loss, seen = trial.train_epoch(runner, data, rng)
+        for timing in range(epochs + 1):
+            t0, seen = time.perf_counter(), 0
+            for _ in range(1 if timing == 0 else per_timing):
+                loss, n = trial.train_epoch(runner, data, rng)
+                seen += n
             synchronize(model)
             dt = time.perf_counter() - t0
-            if epoch == 0:
+            if timing == 0:
                 first_s = dt
             else:
                 rates.append(seen / dt)
@@ -112,7 +129,8 @@ def engine_rates(precision: str, batch: int, data, n_train: int, epochs: int,
     del model, runner, trial
     _free_gpu()
     return {"rates": rates, "examples_per_s": statistics.median(rates), "first_epoch_s": first_s,
-            "final_loss": loss, "peak_memory_bytes": mem.peak_bytes, "record": record.to_dict()}
+            "final_loss": loss, "peak_memory_bytes": mem.peak_bytes, "record": record.to_dict(),
+            "gru_kernel_asked": gru_kernel, "epochs_per_timing": per_timing}
 
 
 def reference_rates(precision: str, batch: int, data, steps: int, epochs: int,
@@ -122,7 +140,7 @@ def reference_rates(precision: str, batch: int, data, steps: int, epochs: int,
     from torch_reference import train_examples_per_s
 
     from model.train.feed_device import array_to_device
-    n = max(batch, steps * batch)
+    n = min(data.n_train, max(batch, steps * batch))  # the reference cycles through them
     x, y = array_to_device(data.x_train, n), array_to_device(data.y_train, n)
     torch.cuda.reset_peak_memory_stats()
     rates = train_examples_per_s(precision, batch, x, y, warmup_steps=max(3, steps // 4),
@@ -228,11 +246,25 @@ def print_row(r: dict) -> None:
         path += (f"  [reference GRUs in bfloat16; with autocast's float16 GRUs instead: "
                  f"{r['reference_autocast']['examples_per_s']:.1f} ex/s, ratio "
                  f"{r['ratio_autocast']:.2f}]")
+    pers = r.get("engine_persistent")
+    if pers is not None:
+        path += (f"  [persistent: {pers['examples_per_s']:.1f} ex/s, x{r['ratio_persistent']:.2f} "
+                 f"reference, x{r['persistent_vs_cudnn']:.2f} engine on cuDNN, "
+                 f"{pers['tflops']:.2f} TFLOP/s ({100 * pers['peak_fraction']:.2f}% of peak), "
+                 f"GRU {pers['record']['gru_kernel']}]")
     print(f"{r['precision']:9s} {r['batch']:5d}  {r['engine']['examples_per_s']:9.1f}  "
           f"{r['reference']['examples_per_s']:9.1f}  {r['ratio']:6.2f}  "
           f"{r.get('engine_amp_speedup', float('nan')):7.2f}  "
           f"{r.get('reference_amp_speedup', float('nan')):7.2f}  "
-          f"{r['engine']['first_epoch_s']:7.1f}  {path}", flush=True)
+          f"{r['engine']['first_epoch_s']:7.1f}  {r['engine']['tflops']:7.2f}  {path}", flush=True)
+
+
+def add_tflops(eng: dict, precision: str, peaks: dict[str, float]) -> dict:
+    """Achieved TFLOP/s of an engine result and its fraction of the precision's peak."""
+    from bench_gpu_gru import network_flop_per_example
+    eng["tflops"] = eng["examples_per_s"] * network_flop_per_example() / 1e12
+    eng["peak_fraction"] = eng["tflops"] / peaks[precision]
+    return eng
 
 
 def add_speedups(rows: list[dict]) -> None:
@@ -252,7 +284,14 @@ def main(argv=None) -> int:
     p.add_argument("--batches", default="32,64,256,1024")
     p.add_argument("--examples", type=int, default=4096, help="training examples on disk")
     p.add_argument("--max-steps", type=int, default=48, help="steps per timed epoch, at most")
-    p.add_argument("--epochs", type=int, default=3, help="timed epochs (median)")
+    p.add_argument("--min-steps", type=int, default=16,
+                   help="steps per timing, at least (a timing spans whole epochs)")
+    p.add_argument("--epochs", type=int, default=5, help="timings (median)")
+    p.add_argument("--gru-kernels", default="cudnn,persistent",
+                   help="engine GRU kernels to time (the first is the 'engine' column)")
+    p.add_argument("--layer-times", action="store_true",
+                   help="also time each GRU layer, forward and backward, persistent vs cuDNN")
+    p.add_argument("--peaks", default="", help="dense TFLOP/s peaks, e.g. fp32:67,tf32:495,...")
     p.add_argument("--path", default="auto", help="engine train path: auto or portable")
     p.add_argument("--sync-probe", action="store_true", help="also list forced synchronisations")
     p.add_argument("--check-maths", action="store_true",
@@ -263,6 +302,7 @@ def main(argv=None) -> int:
     import torch
 
     from bench_args import invocation
+    from bench_gpu_gru import DEFAULT_PEAKS, layer_rows, parse_peaks, print_layer_header
     from engine_maths import check_maths
     from model.data.dataset import load_dataset
     folder = Path(args.data or tempfile.mkdtemp(prefix="bench-gpu-"))
@@ -272,33 +312,59 @@ def main(argv=None) -> int:
     data = load_dataset(folder, check_values=False)
     out = {"invocation": invocation(__file__, args, argv),
            "device": torch.cuda.get_device_name(0), "torch": torch.__version__,
-           "backend": os.environ["KERAS_BACKEND"], "path_mode": args.path, "rows": [], "sync": {}}
+           "backend": os.environ["KERAS_BACKEND"], "path_mode": args.path, "rows": [], "sync": {},
+           "reference_optimizer": "torch.optim.Adam(fused=True)"}
     print(f"{out['device']}, torch {out['torch']}, keras backend {out['backend']}; engine path "
           f"{args.path}; {args.epochs} timed epochs each", flush=True)
+    peaks = parse_peaks(args.peaks or DEFAULT_PEAKS)
+    kernels = [k for k in args.gru_kernels.split(",") if k]
     print(f"{'precision':9s} {'batch':>5s}  {'engine':>9s}  {'reference':>9s}  {'ratio':>6s}  "
-          f"{'eng AMP':>7s}  {'ref AMP':>7s}  {'first s':>7s}  engine path")
+          f"{'eng AMP':>7s}  {'ref AMP':>7s}  {'first s':>7s}  {'TFLOP/s':>7s}  engine path")
     for batch in [int(s) for s in args.batches.split(",") if s]:
-        steps = max(4, min(args.max_steps, data.n_train // batch))
+        steps = max(1, min(args.max_steps, data.n_train // batch))
+        per_timing = -(-args.min_steps // steps)  # whole epochs per timing
         batch_rows = []
         for prec in [s for s in args.precisions.split(",") if s]:
-            eng = engine_rates(prec, batch, data, steps * batch, args.epochs, args.path)
-            ref = reference_rates(prec, batch, data, steps, args.epochs)
-            row = {"precision": prec, "batch": batch, "steps_per_epoch": steps, "engine": eng,
-                   "reference": ref, "ratio": eng["examples_per_s"] / ref["examples_per_s"]}
+            engines = {k: add_tflops(engine_rates(prec, batch, data, steps * batch, args.epochs,
+                                                  args.path, k, per_timing), prec, peaks)
+                       for k in kernels}
+            eng = engines[kernels[0]]
+            ref = reference_rates(prec, batch, data, steps * per_timing, args.epochs)
+            row = {"precision": prec, "batch": batch, "steps_per_epoch": steps,
+                   "steps_per_timing": steps * per_timing, "engine": eng, "reference": ref,
+                   "ratio": eng["examples_per_s"] / ref["examples_per_s"]}
+            if "persistent" in engines and kernels[0] != "persistent":
+                row["engine_persistent"] = engines["persistent"]
+            elif "persistent" in engines:
+                row["engine_persistent"] = eng
             if prec == "amp-bf16":
                 # like with like first (GRUs in bfloat16, as the engine runs them), and
                 # autocast's float16 GRUs beside it (see the module docstring)
                 row["reference_autocast"] = ref
                 row["ratio_autocast"] = row["ratio"]
-                ref = reference_rates(prec, batch, data, steps, args.epochs, torch.bfloat16)
+                ref = reference_rates(prec, batch, data, steps * per_timing, args.epochs,
+                                      torch.bfloat16)
                 row["reference"] = ref
                 row["ratio"] = eng["examples_per_s"] / ref["examples_per_s"]
+            if "engine_persistent" in row:
+                pers = row["engine_persistent"]["examples_per_s"]
+                row["ratio_persistent"] = pers / row["reference"]["examples_per_s"]
+                row["persistent_vs_cudnn"] = pers / engines.get("cudnn", eng)["examples_per_s"]
             batch_rows.append(row)
         add_speedups(batch_rows)
         for r in batch_rows:
             print_row(r)
         out["rows"] += batch_rows
         Path(args.json).write_text(json.dumps(out, indent=2))
+    if args.layer_times:
+        out["gru_layers"] = []
+        print_layer_header()
+        for batch in [int(s) for s in args.batches.split(",") if s]:
+            for prec in [s for s in args.precisions.split(",") if s]:
+                short = prec.replace("amp-", "")
+                out["gru_layers"] += layer_rows(batch, short, 1375, [(196, 128), (128, 128)],
+                                                [(16, 8)], 5, peaks)
+                Path(args.json).write_text(json.dumps(out, indent=2))
     if args.check_maths:
         out["flat_gru"] = check_flat_gru()
         print("packed-weight GRU vs Keras's cuDNN call, max |difference| in outputs and "
