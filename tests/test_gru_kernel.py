@@ -93,9 +93,17 @@ def routing() -> dict:
     for mode, units in (("persistent", 16), ("persistent", 12), ("auto", 16), ("cudnn", 16)):
         kernels.set_gru_kernel(mode, batch=64)
         result[f"{mode}/{units}"] = call(units)
-    real = gru_persistent_op.persistent_gru
-    gru_persistent_op.persistent_gru = lambda *a, **k: 1 / 0
+    real = gru_persistent_op._launch_backward
+    # a build whose backward is wrong (a gradient 1.5x too large): its self-check refuses it
+    gru_persistent_op._launch_backward = lambda *a: (lambda d, g, h: (d * 1.5, g, h))(*real(*a))
+    gru_persistent_op._CHECKED.clear()
     kernels.set_gru_kernel("persistent", batch=64)
+    result["wrong"] = call(16)
+    gru_persistent_op._launch_backward = real
+    gru_persistent_op._CHECKED.clear()
+    result["after_wrong"] = call(16)  # the real build passes its self-check again
+    real = gru_persistent_op.persistent_gru  # and now fails in a real call: cuDNN runs
+    gru_persistent_op.persistent_gru = lambda *a, **k: 1 / 0
     result["failing"] = call(16)
     gru_persistent_op.persistent_gru = real
     try:
@@ -157,6 +165,10 @@ def test_the_engine_runs_the_chosen_kernel_and_records_each_fallback():
     assert r["auto/16"]["label"] == "cudnn (flat weights)"
     assert any(e.startswith("auto chose cudnn") for e in r["auto/16"]["errors"])
     assert r["cudnn/16"] == {"label": "cudnn (flat weights)", "errors": [], "shape": [2, 4, 16]}
+    # a build that computes wrong gradients never serves a call
+    assert r["after_wrong"]["label"] == "persistent"
+    assert r["wrong"]["label"] == "cudnn (flat weights)"
+    assert any("self-check against cuDNN: relative error 0.5 in x" in e for e in r["wrong"]["errors"])
     # a kernel that raises: cuDNN runs and the run goes on
     assert r["failing"]["label"] == "cudnn (flat weights)"
     assert any("persistent failed, cudnn ran: ZeroDivisionError" in e for e in r["failing"]["errors"])

@@ -10,8 +10,12 @@ run the recurrence in strict float32 unless ``torch.backends.cuda.matmul.allow_t
 on (then TF32), float16 and bfloat16 run their dots on the tensor cores; everything
 accumulates in float32 and the state is carried in float32.
 
-:func:`persistent_refusal` says why a call cannot run here ("" when it can); the caller
-(model/train/kernels.py) then runs cuDNN and records the reason.
+:func:`persistent_refusal` says why a call cannot run here ("" when it can), and
+:func:`self_check` runs each new build (device, dtype, dot precision, units, launch shape)
+once on a small problem, forward and backward, against cuDNN in float64 before the
+kernel serves a real call: a build that does not compile, does not fit the device or
+computes wrong numbers is refused. The caller (model/train/kernels.py) then runs cuDNN
+and records the reason.
 """
 from __future__ import annotations
 
@@ -20,6 +24,10 @@ import os
 import torch
 
 _DTYPES = (torch.float32, torch.float16, torch.bfloat16)
+# relative L2 error allowed against float64 in the self-check, by dot precision; a wrong
+# gate or a missing gradient term is of order 1 (tests/test_gru_kernel.py sees the CPU's)
+SELF_CHECK_LIMITS = {"float32": 1e-4, "tf32": 2e-2, "float16": 2e-2, "bfloat16": 8e-2}
+_CHECKED: dict[tuple, str] = {}  # build -> "" (passed) or why it was refused
 MAX_UNITS = 128  # the three recurrent blocks of U x U must stay on chip
 # launch shape: batch rows per program (tl.dot needs at least 16; 16 spreads a small batch
 # over the most multiprocessors) and warps per program. Compiled for sm_90 with Triton 3.8
@@ -126,6 +134,60 @@ def _launch_backward(dout, stash, out, h0, rk):
 def triton_cdiv(a: int, b: int) -> int:
     """Ceiling division (programs needed to cover ``a`` rows ``b`` at a time)."""
     return -(-a // b)
+
+
+def _build_key(inputs: torch.Tensor, units: int) -> tuple:
+    prec = dot_precision(inputs.dtype)
+    return (str(inputs.device), inputs.dtype, prec, units, int(inputs.shape[-1]),
+            pick_block(inputs.shape[0]), int(TUNING["warps"]))
+
+
+def self_check(inputs: torch.Tensor, recurrent_kernel: torch.Tensor) -> str:
+    """Run this call's build once on a small random problem against cuDNN in float64.
+
+    Args:
+        inputs: the real call's (batch, time, features), for device, dtype and width.
+        recurrent_kernel: the real call's (units, 3*units).
+
+    Returns:
+        "" when outputs and every gradient are within SELF_CHECK_LIMITS, else why not.
+    """
+    key = _build_key(inputs, int(recurrent_kernel.shape[0]))
+    if key not in _CHECKED:
+        try:
+            _CHECKED[key] = _run_self_check(inputs.device, inputs.dtype, key[3], key[4])
+        except Exception as err:  # no build for this device: the reason goes to the record
+            _CHECKED[key] = (f"self-check failed: {type(err).__name__}: "
+                             f"{(str(err).strip().splitlines() or [''])[0]}")
+    return _CHECKED[key]
+
+
+def _run_self_check(device, dtype: torch.dtype, units: int, width: int) -> str:
+    from .torch_gru import cudnn_gru_flat
+    gen = torch.Generator(device="cpu").manual_seed(0)
+    batch, steps = 5, 6
+
+    def rand(*shape, scale=1.0):
+        return (torch.randn(*shape, generator=gen, dtype=torch.float64) * scale).to(device)
+    base = [rand(batch, steps, width), rand(batch, units, scale=0.5),
+            rand(width, 3 * units, scale=width ** -0.5), rand(units, 3 * units, scale=units ** -0.5),
+            rand(2, 3 * units, scale=0.1)]
+    g = rand(batch, steps, units)
+    results = []
+    with torch.enable_grad():
+        for fn, dt in ((cudnn_gru_flat, torch.float64), (persistent_gru, dtype)):
+            leaves = [t.clone().requires_grad_(True) for t in base]
+            _last, seq, _h = fn(*[t.to(dt) for t in leaves], True)
+            grads = torch.autograd.grad(seq, leaves, g.to(dt))
+            results.append([seq, *grads])
+    name = "tf32" if dot_precision(dtype) == "tf32" else str(dtype).replace("torch.", "")
+    for what, mine, ref in zip(["outputs", "x", "h0", "kernel", "recurrent_kernel", "bias"],
+                               results[1], results[0]):
+        err = float((mine.detach().double() - ref.detach()).norm() / ref.detach().norm().clamp_min(1e-30))
+        if not err <= SELF_CHECK_LIMITS[name]:  # "not <=" also catches NaN
+            return (f"self-check against cuDNN: relative error {err:.2g} in {what} "
+                    f"(limit {SELF_CHECK_LIMITS[name]:g} for {name})")
+    return ""
 
 
 class PersistentGRU(torch.autograd.Function):

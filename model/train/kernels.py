@@ -222,8 +222,9 @@ def _try_persistent(args, kwargs):
         if not wanted:
             _note_text(why)
             return None
-        from .gru_persistent_op import persistent_gru, persistent_refusal
-        refusal = persistent_refusal(inputs, recurrent_kernel, bias)
+        from .gru_persistent_op import persistent_gru, persistent_refusal, self_check
+        refusal = (persistent_refusal(inputs, recurrent_kernel, bias)
+                   or self_check(inputs, recurrent_kernel))
         if refusal:
             _note_text(f"persistent refused, cudnn ran: {refusal}")
             return None
