@@ -189,40 +189,6 @@ def sync_probe(precision: str, data, batch: int = 64, steps: int = 3) -> dict[st
     return dict(seen.most_common(12))
 
 
-def check_flat_gru(batch: int = 8, steps: int = 50, width: int = 196, units: int = 128) -> dict:
-    """The packed-weight cuDNN GRU (model/train/torch_gru.py) against Keras's own call, per
-    dtype: largest difference in outputs and in the gradients of inputs and weights."""
-    import torch
-
-    from model.train.torch_gru import cudnn_gru_flat
-    gen = torch.Generator(device="cuda").manual_seed(0)
-    out = {}
-    for name, dtype in (("float32", torch.float32), ("float16", torch.float16),
-                        ("bfloat16", torch.bfloat16)):
-        def rand(*shape):
-            return (torch.randn(*shape, device="cuda", generator=gen) * 0.1).to(dtype)
-        base = [rand(batch, steps, width), rand(batch, units), rand(width, 3 * units),
-                rand(units, 3 * units), rand(2, 3 * units)]
-        results = []
-        for flat in (False, True):
-            leaves = [t.clone().requires_grad_(True) for t in base]
-            x, h0, k, rk, b = leaves
-            if flat:
-                _last, seq, _h = cudnn_gru_flat(x, h0, k, rk, b, True)
-            else:
-                params = _keras_rnn().prepare_gru_params(k, rk, b, x.device)
-                seq = torch._VF.gru(x, h0.unsqueeze(0), params, True, 1, 0.0, True, False, True)[0]
-            seq.float().square().sum().backward()
-            results.append([seq.detach().float()] + [t.grad.float() for t in leaves])
-        out[name] = max(float((a - c).abs().max()) for a, c in zip(*results))
-    return out
-
-
-def _keras_rnn():
-    import importlib
-    return importlib.import_module("keras.src.backend.torch.rnn")
-
-
 def print_maths(precision: str, m: dict) -> None:
     """One precision's lean-step check (bench/engine_maths.py), each group on its own scale."""
     t, bn = m["trainable"], m["bn_stats"]
@@ -302,7 +268,8 @@ def main(argv=None) -> int:
     import torch
 
     from bench_args import invocation
-    from bench_gpu_gru import DEFAULT_PEAKS, layer_rows, parse_peaks, print_layer_header
+    from bench_gpu_gru import (DEFAULT_PEAKS, check_flat_gru, layer_rows, parse_peaks,
+                               print_layer_header)
     from engine_maths import check_maths
     from model.data.dataset import load_dataset
     folder = Path(args.data or tempfile.mkdtemp(prefix="bench-gpu-"))

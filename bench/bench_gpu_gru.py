@@ -98,6 +98,40 @@ def check(device: str, batch=5, steps=200, width=196, units=128) -> dict:
     return out
 
 
+def check_flat_gru(batch: int = 8, steps: int = 50, width: int = 196, units: int = 128) -> dict:
+    """The packed-weight cuDNN GRU (model/train/torch_gru.py) against Keras's own call, per
+    dtype: largest difference in outputs and in the gradients of inputs and weights."""
+    import torch
+
+    from model.train.torch_gru import cudnn_gru_flat
+    gen = torch.Generator(device="cuda").manual_seed(0)
+    out = {}
+    for name, dtype in (("float32", torch.float32), ("float16", torch.float16),
+                        ("bfloat16", torch.bfloat16)):
+        def rand(*shape):
+            return (torch.randn(*shape, device="cuda", generator=gen) * 0.1).to(dtype)
+        base = [rand(batch, steps, width), rand(batch, units), rand(width, 3 * units),
+                rand(units, 3 * units), rand(2, 3 * units)]
+        results = []
+        for flat in (False, True):
+            leaves = [t.clone().requires_grad_(True) for t in base]
+            x, h0, k, rk, b = leaves
+            if flat:
+                _last, seq, _h = cudnn_gru_flat(x, h0, k, rk, b, True)
+            else:
+                params = _keras_rnn().prepare_gru_params(k, rk, b, x.device)
+                seq = torch._VF.gru(x, h0.unsqueeze(0), params, True, 1, 0.0, True, False, True)[0]
+            seq.float().square().sum().backward()
+            results.append([seq.detach().float()] + [t.grad.float() for t in leaves])
+        out[name] = max(float((a - c).abs().max()) for a, c in zip(*results))
+    return out
+
+
+def _keras_rnn():
+    import importlib
+    return importlib.import_module("keras.src.backend.torch.rnn")
+
+
 def time_ms(fn, reps: int) -> float:
     """Median milliseconds of ``fn`` over ``reps`` CUDA-event timings after two warm-ups."""
     fn()
