@@ -96,9 +96,13 @@ def _settings() -> EnrollConfig:
         cpt = st.number_input("10 s clips per take (0: automatic)", 0, 200, d.clips_per_take,
                               key="e_cpt", help="automatic: 144 in all, at least 24 a take")
         syn = st.number_input("synthetic training clips", 0, 2000, d.synth_train, key="e_syn")
+        neg = st.number_input("synthetic negative clips", 0, 4000, d.negatives, key="e_neg",
+                              help="take-free clips of other words over babble and real rooms "
+                                   "(built once per word, then cached)")
         dev = st.number_input("synthetic dev clips", 1, 2000, d.synth_dev, key="e_dev")
     return EnrollConfig(data=replace(PersonalDataConfig(), clips_per_take=int(cpt),
-                                     synth_train=int(syn), synth_dev=int(dev)),
+                                     synth_train=int(syn), negatives=int(neg),
+                                     synth_dev=int(dev)),
                         finetune=FinetuneConfig(init=init, precision=prec, epochs=int(epochs)))
 
 

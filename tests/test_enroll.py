@@ -116,7 +116,9 @@ def test_held_out_takes_go_to_dev_only(tmp_path):
     take = np.array([0, 0, 0, 1, 1, 1, 2, 2, 2, 3, 3, 3] + [-1] * 5)
     x = rng.normal(size=(n, 116, 96)).astype(np.float16)
     x[:, 0, 0] = np.arange(n)  # a row's identity
-    clips = ClipSet(x, np.zeros((n, 116, 1), np.float16), take)
+    y = np.zeros((n, 116, 1), np.float16)
+    y[:, 40:45] = 1  # every clip holds a word
+    clips = ClipSet(x, y, take)
     dev = ClipSet(rng.normal(size=(6, 116, 96)).astype(np.float16), np.zeros((6, 116, 1), np.float16),
                   np.full(6, -1))
     meta = write_split(tmp_path / "ds", clips, dev, [3], "activate", PersonalDataConfig(), {})
@@ -128,6 +130,9 @@ def test_held_out_takes_go_to_dev_only(tmp_path):
     assert list(np.asarray(data.x_dev[:3, 0, 0], np.float32).astype(int)) == [9, 10, 11]
     assert meta.config["dev_take_clips"] == 3 and meta.config["held_takes"] == [3]
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+    # training labels are smoothed (0.05 / 0.95 by default); dev labels stay 0/1 for scoring
+    assert np.allclose(np.unique(np.asarray(data.y_train, np.float32)), [0.05, 0.95], atol=1e-3)
+    assert np.unique(np.asarray(data.y_dev, np.float32)).tolist() == [0.0, 1.0]
 
 
 def _labels(n: int, word_step: int = 40) -> np.ndarray:

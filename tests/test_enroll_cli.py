@@ -13,7 +13,8 @@ from model.enroll.standin import write_standin_takes
 
 ROOT = Path(__file__).resolve().parents[1]
 BASE = ROOT / "bench" / "candidates" / "embed-head-1000.keras"
-TINY = ["--clips-per-take", "3", "--synth-train", "4", "--synth-dev", "6", "--epochs", "1"]
+TINY = ["--clips-per-take", "3", "--synth-train", "4", "--negatives", "4", "--synth-dev", "6",
+        "--epochs", "1"]
 
 
 @pytest.fixture(scope="module")

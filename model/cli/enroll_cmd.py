@@ -28,12 +28,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "a RUN_ID or a .keras path")
     parser.add_argument("--precision", choices=PRECISIONS, default="",
                         help="training precision (default: the device's best AMP mode)")
-    parser.add_argument("--epochs", type=int, default=None, help="fine-tune epochs (default 20)")
+    parser.add_argument("--epochs", type=int, default=None, help="fine-tune epochs (default 10)")
     parser.add_argument("--clips-per-take", type=int, default=None,
                         help="10 s clips built around each take (default: 144 in all, at least "
                              "24 a take)")
     parser.add_argument("--synth-train", type=int, default=None,
                         help="synthetic-voice training clips beside the takes' (default 48)")
+    parser.add_argument("--negatives", type=int, default=None,
+                        help="take-free clips of other words over babble and real rooms "
+                             "(default 400, cached per word)")
     parser.add_argument("--synth-dev", type=int, default=None,
                         help="synthetic dev clips for false accepts per hour (default 90, cached)")
     parser.add_argument("--out", default="", help="where the model goes (default: "
@@ -68,7 +71,8 @@ def run(args: argparse.Namespace) -> int:
     from ..enroll.profile import DEFAULT_PROFILES_DIR, add_take, delete_take, open_profile, take_files
     from ..runs.jobs import get_runner
 
-    for flag, low in (("epochs", 1), ("clips_per_take", 1), ("synth_train", 0), ("synth_dev", 1)):
+    for flag, low in (("epochs", 1), ("clips_per_take", 1), ("synth_train", 0), ("negatives", 0),
+                       ("synth_dev", 1)):
         value = getattr(args, flag)
         if value is not None and value < low:
             raise ConfigError(f"--{flag.replace('_', '-')} must be at least {low}, got {value}")
@@ -85,8 +89,8 @@ def run(args: argparse.Namespace) -> int:
     cfg = EnrollConfig(out=args.out)
     cfg.finetune = replace(cfg.finetune, init=args.init, precision=args.precision,
                            epochs=args.epochs or cfg.finetune.epochs)
-    sizes = {k: getattr(args, k) for k in ("clips_per_take", "synth_train", "synth_dev")
-             if getattr(args, k) is not None}
+    sizes = {k: getattr(args, k) for k in ("clips_per_take", "synth_train", "negatives",
+                                           "synth_dev") if getattr(args, k) is not None}
     cfg.data = replace(cfg.data, **sizes)
     result = enroll(folder, prof, cfg, get_runner(args.store), progress=_progress)
     b, a = result.before, result.after

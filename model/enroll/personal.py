@@ -53,6 +53,16 @@ class PersonalDataConfig:
     synth_train: int = 48  # clips of synthetic voices only (the base's own mix), for training
     new_word_synth_train: int = 240  # synthetic training clips when the base detects another word
     synth_dev: int = 90  # synthetic dev clips (dev voices only): 15 min for false accepts/h
+    # take-free clips of other words and near-misses over babble and real rooms (negatives.py):
+    # 2 stand-in takes, leave-one-out, found 194/217 held-out words (piper) and 203/217
+    # (Kokoro) within 6 FA/h with 400, 190 and 201 with 200, 177 and 191 with none
+    negatives: int = 400
+    negative_max_others: int = 4  # other words per negative clip: uniform 0..max
+    negative_babble_weight: float = 6.0  # babble backgrounds' weight there (make-data's: 1.5)
+    negative_real_weight: float = 3.0  # real ambience and typing weight there (when fetched)
+    # training labels become eps/2 and 1 - eps/2: a fine-tune on a few takes otherwise grows
+    # sure of itself (outputs of 0.999 on babble) and its threshold climbs out of the takes' reach
+    label_smoothing: float = 0.1
     max_triggers: int = 3  # takes per personal clip: uniform 0..max (0: a negative clip)
     pitch_semitones: tuple[float, float] = (-1.0, 1.0)  # per-take pitch shift range, semitones
     pitch_prob: float = 0.6  # chance a take is pitch shifted
@@ -273,6 +283,8 @@ def write_split(out_dir: Path, clips: ClipSet, dev: ClipSet, held: Sequence[int]
         The meta written; its config's ``dev_take_clips`` says how many dev rows come first.
     """
     held_mask = np.isin(clips.take, np.asarray(list(held), np.int64))
+    eps = float(cfg.label_smoothing)
+    y_train = clips.y[~held_mask].astype(np.float32) * (1.0 - eps) + eps / 2  # dev keeps 0/1
     x_dev = np.concatenate([clips.x[held_mask], dev.x])
     y_dev = np.concatenate([clips.y[held_mask], dev.y])
     meta = DatasetMeta(word=word, feature_kind=KIND, n_train=int((~held_mask).sum()),
@@ -285,7 +297,7 @@ def write_split(out_dir: Path, clips: ClipSet, dev: ClipSet, held: Sequence[int]
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     try:
-        for name, arr in (("X", clips.x[~held_mask]), ("Y", clips.y[~held_mask]),
+        for name, arr in (("X", clips.x[~held_mask]), ("Y", y_train),
                           ("X_dev", x_dev), ("Y_dev", y_dev)):
             np.save(tmp / f"{name}.npy", np.ascontiguousarray(arr, np.float16))
         (tmp / META_FILE).write_text(meta.to_json(), encoding="utf-8")
