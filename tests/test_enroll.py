@@ -202,3 +202,28 @@ def test_figures_at_use_the_exact_threshold():
     p[:, 41] = 0.935
     assert figures_at(p, y, 2, 0.93).found == 2  # not rounded up to a grid point (0.95)
     assert figures_at(p, y, 2, 0.93).threshold == 0.93
+
+
+def test_negative_clips_hold_no_trigger_and_are_built_once(tmp_path, monkeypatch):
+    from model.data.makedata import DEFAULT_CACHE_DIR
+    from model.enroll import negatives
+    (tmp_path / "banks").symlink_to(DEFAULT_CACHE_DIR.resolve(), target_is_directory=True)
+    DEFAULT_CACHE_DIR.mkdir(parents=True, exist_ok=True)
+    cfg = PersonalDataConfig(negatives=3)
+    recipe = negatives.negatives_recipe("activate", cfg)
+    assert recipe.max_triggers == 0 and recipe.max_others == cfg.negative_max_others
+    assert recipe.background.weight_babble == cfg.negative_babble_weight
+    first = negatives.synthetic_negatives("activate", cfg, tmp_path / "banks")
+    assert first.x.shape == (3, 116, 96) and not np.asarray(first.y).any()
+    assert (first.take == -1).all() and np.isfinite(np.asarray(first.x, np.float32)).all()
+    assert len(list((tmp_path / "enroll").glob("negatives-*.npz"))) == 1
+
+    def no_rendering(*args, **kwargs):
+        raise AssertionError("negative clips rendered again instead of read from the cache")
+    monkeypatch.setattr(negatives, "render_clips", no_rendering)
+    again = negatives.synthetic_negatives("activate", cfg, tmp_path / "banks")
+    assert np.array_equal(again.x, first.x)
+    none = negatives.synthetic_negatives("activate", PersonalDataConfig(negatives=0), tmp_path / "banks")
+    assert none.x.shape == (0, 116, 96)
+    both = negatives.with_negatives(first, first)
+    assert len(both.x) == 6 and len(both.take) == 6

@@ -7,7 +7,8 @@ per mix (microphone colour, gain), among other words and near-misses of syntheti
 over generated backgrounds. Synthetic-only clips of the base model's own mix (synthetic
 takes of the word, negatives, near-misses) keep the fine-tune from forgetting them. The
 synthetic dev set (dev voices only, for false accepts per hour) does not depend on the
-takes, so it is cached per word and seed.
+takes, so it is cached per word and seed; so are the take-free negative clips (negatives.py).
+Training labels are smoothed (``label_smoothing``); the dev split keeps 0/1 labels for scoring.
 
 Clips are tagged by take, so the same embedded clips serve any hold-out: a take held out
 goes to the dev split whole and is never trained on.
