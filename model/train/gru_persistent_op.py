@@ -107,12 +107,13 @@ def _launch_forward(xp, rk, brec, h0, stash: bool):
     from .gru_persistent import _gru_fwd_kernel
     batch, steps, units = xp.shape[0], xp.shape[1], rk.shape[0]
     out = torch.empty(batch, steps, units, dtype=xp.dtype, device=xp.device)
-    st = (torch.empty(batch, steps, 4 * units, dtype=torch.float32, device=xp.device)
+    st = (torch.empty(batch, steps, units, 4, dtype=torch.float32, device=xp.device)
           if stash else torch.empty(1, dtype=torch.float32, device=xp.device))
     bb = pick_block(batch)
     k = _gru_fwd_kernel[(triton_cdiv(batch, bb),)](
         xp, rk, brec, h0, out, st, batch, steps, U=units, BB=bb,
-        PREC=dot_precision(rk.dtype), STASH=stash, UPCAST=_upcast(rk.dtype), num_warps=int(TUNING["warps"]))
+        PREC=dot_precision(rk.dtype), STASH=stash, UPCAST=_upcast(rk.dtype),
+        num_warps=int(TUNING["warps"]))
     _note_resources("forward", k)
     return out, st
 
@@ -120,13 +121,16 @@ def _launch_forward(xp, rk, brec, h0, stash: bool):
 def _launch_backward(dout, stash, out, h0, rk):
     from .gru_persistent import _gru_bwd_kernel
     batch, steps, units = out.shape
-    dxp = torch.empty(batch, steps, 3 * units, dtype=out.dtype, device=out.device)
-    dgh = torch.empty_like(dxp)
+    # zeros: the kernel writes three lanes; the fourth meets the zero lane of the input
+    # weights in the GEMMs after the loop and must not hold NaN
+    dxp = torch.zeros(batch, steps, units, 4, dtype=out.dtype, device=out.device)
+    dgh = torch.zeros_like(dxp)
     dh0 = torch.empty(batch, units, dtype=torch.float32, device=out.device)
     bb = pick_block(batch)
     k = _gru_bwd_kernel[(triton_cdiv(batch, bb),)](
         dout, stash, out, h0, rk, dxp, dgh, dh0, batch, steps, U=units, BB=bb,
-        PREC=dot_precision(rk.dtype), UPCAST=_upcast(rk.dtype), num_warps=int(TUNING["warps"]))
+        PREC=dot_precision(rk.dtype), UPCAST=_upcast(rk.dtype),
+        num_warps=int(TUNING["warps"]))
     _note_resources("backward", k)
     return dxp, dgh, dh0
 
@@ -190,43 +194,63 @@ def _run_self_check(device, dtype: torch.dtype, units: int, width: int) -> str:
     return ""
 
 
-class PersistentGRU(torch.autograd.Function):
-    """outputs (batch, time, units) = GRU(x, h0; kernel, recurrent_kernel, bias)."""
+def to_lanes(w: torch.Tensor) -> torch.Tensor:
+    """(..., 3U) in Keras's gate order [z, r, h] -> (..., U, 4) in the kernels' lanes
+    [z, h, r, 0] (gru_persistent._pack4 of z, r, h, 0)."""
+    z, r, h = torch.chunk(w, 3, dim=-1)
+    return torch.stack([z, h, r, torch.zeros_like(z)], dim=-1)
+
+
+def from_lanes(w4: torch.Tensor) -> torch.Tensor:
+    """Inverse of to_lanes (the zero lane dropped)."""
+    return torch.cat([w4[..., 0], w4[..., 2], w4[..., 1]], dim=-1)
+
+
+class PersistentRecurrence(torch.autograd.Function):
+    """outputs (batch, time, units) from the input projections xp (batch, time, units, 4,
+    to_lanes order, b_in added), h0 (batch, units), recurrent_kernel (units, 3*units) and
+    b_rec (3*units,) float32."""
 
     @staticmethod
-    def forward(ctx, x, h0, kernel, recurrent_kernel, bias):
-        units = recurrent_kernel.shape[0]
-        b_in, b_rec = (bias[0], bias[1]) if bias is not None else (None, None)
-        batch, steps, width = x.shape
-        x2 = x.reshape(batch * steps, width)
-        xp = (torch.addmm(b_in, x2, kernel) if b_in is not None else x2 @ kernel)
-        xp = xp.reshape(batch, steps, 3 * units)
-        brec = (b_rec.float().contiguous() if b_rec is not None
-                else torch.zeros(3 * units, dtype=torch.float32, device=x.device))
+    def forward(ctx, xp, h0, recurrent_kernel, b_rec):
         rk = recurrent_kernel.contiguous()
-        h0c = h0.contiguous()
         need = any(ctx.needs_input_grad)
-        out, stash = _launch_forward(xp, rk, brec, h0c, need)
+        out, stash = _launch_forward(xp.contiguous(), rk, b_rec.contiguous(), h0, need)
         if need:
-            ctx.save_for_backward(x, h0c, kernel, rk, stash, out)
-        ctx.has_bias = bias is not None
+            ctx.save_for_backward(h0, rk, stash, out)
         return out
 
     @staticmethod
     def backward(ctx, dout):
-        x, h0, kernel, rk, stash, out = ctx.saved_tensors
-        batch, steps, width = x.shape
+        h0, rk, stash, out = ctx.saved_tensors
         units = rk.shape[0]
         dxp, dgh, dh0 = _launch_backward(dout.contiguous(), stash, out, h0, rk)
-        dxp2, dgh2 = dxp.reshape(-1, 3 * units), dgh.reshape(-1, 3 * units)
-        dx = (dxp2 @ kernel.T).reshape(batch, steps, width)
-        dkernel = x.reshape(-1, width).T @ dxp2
+        # the recurrent weights' gradient: one GEMM over every step of every example
         h_prev = torch.cat([h0.unsqueeze(1), out[:, :-1]], dim=1).reshape(-1, units)
-        drk = h_prev.T @ dgh2
-        dbias = None
-        if ctx.has_bias:
-            dbias = torch.stack([dxp2.float().sum(0), dgh2.float().sum(0)]).to(dxp.dtype)
-        return dx, dh0.to(h0.dtype), dkernel, drk, dbias
+        drk = from_lanes((h_prev.T @ dgh.reshape(-1, 4 * units)).reshape(units, units, 4))
+        dbrec = from_lanes(dgh.reshape(-1, units, 4).float().sum(0))
+        return dxp, dh0.to(h0.dtype), drk, dbrec
+
+
+def persistent_layer(x, h0, kernel, recurrent_kernel, bias):
+    """outputs (batch, time, units) of Keras's GRU (reset_after=True) through the kernels.
+
+    The input projections of all steps are one GEMM before the recurrence, in torch
+    autograd, so the gradients of the input and of ``kernel`` and ``b_in`` are GEMMs
+    after the backward loop (torch's matmul backward).
+    """
+    batch, steps, width = x.shape
+    units = recurrent_kernel.shape[0]
+    w4 = to_lanes(kernel).reshape(width, 4 * units)
+    x2 = x.reshape(batch * steps, width)
+    if bias is not None:
+        xp = torch.addmm(to_lanes(bias[0]).reshape(4 * units), x2, w4)
+        b_rec = bias[1].float()
+    else:
+        xp = x2 @ w4
+        b_rec = torch.zeros(3 * units, dtype=torch.float32, device=x.device)
+    return PersistentRecurrence.apply(xp.reshape(batch, steps, units, 4), h0.contiguous(),
+                                      recurrent_kernel, b_rec)
 
 
 def persistent_gru(inputs, initial_state, kernel, recurrent_kernel, bias, return_sequences,
@@ -245,8 +269,8 @@ def persistent_gru(inputs, initial_state, kernel, recurrent_kernel, bias, return
     """
     if initial_state.dim() == 3:  # (batch, 1, units) first, then (1, batch, units), as Keras
         initial_state = initial_state[:, 0] if initial_state.shape[1] == 1 else initial_state[0]
-    outputs = PersistentGRU.apply(inputs.contiguous(), initial_state, kernel,
-                                  recurrent_kernel, bias)
+    outputs = persistent_layer(inputs.contiguous(), initial_state, kernel, recurrent_kernel,
+                               bias)
     last = outputs[:, -1]
     if not return_sequences:
         outputs = last.unsqueeze(1)
