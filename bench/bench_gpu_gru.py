@@ -22,7 +22,20 @@ the shared memory a launch needs (a Hopper block may have at most 227 KiB).
 
     python bench/bench_gpu_gru.py --compile-report --json bench/results/...json
 
-    KERAS_BACKEND=torch python bench/bench_gpu_gru.py --json $OUT/gru_layer.json
+    KERAS_BACKEND=torch python bench/bench_gpu_gru.py --check --json $OUT/gru_layer.json
+
+On the H200 the whole comparison of the issue is two runs of about 10 minutes each (the
+layer table first: its --check says whether the kernel is right on that GPU before
+anything is timed):
+
+    python3 bench/bench_gpu_gru.py --check --batches 64,1024 \
+        --json $OUT/bench_gpu_h200_persistent_layers.json
+    python3 bench/bench_gpu.py --batches 32,64 --layer-times \
+        --json $OUT/bench_gpu_h200_persistent_b32_64.json
+    python3 bench/bench_gpu.py --batches 256,1024 --json $OUT/bench_gpu_h200_persistent_b256_1024.json
+
+A win measured there goes into model/train/kernels.py's AUTO_PERSISTENT_FROM_BATCH, which
+is what ``gru_kernel = "auto"`` reads.
 """
 from __future__ import annotations
 
