@@ -17,7 +17,8 @@ against the device's dense peak for that precision given in ``--peaks``.
 
 ``--compile-report`` needs no GPU: Triton compiles both kernels for sm_90 (the H200) in each
 precision and launch shape, and ``cuobjdump`` (shipped with Triton) reads registers,
-stack (spilled registers) and the instruction mix of each cubin; Triton's own figure gives
+stack (spilled registers) and the instruction mix of each cubin, also per time step (the
+body of the step loop, per warp: instructions, barriers, tensor-core and FMA ops); Triton's own figure gives
 the shared memory a launch needs (a Hopper block may have at most 227 KiB).
 
     python bench/bench_gpu_gru.py --compile-report --json bench/results/...json
@@ -208,6 +209,23 @@ def _compile_one(kernel, dtype: str, prec: str, block: int, warps: int, backward
     return compiled.asm["cubin"], compiled.metadata.shared
 
 
+def loop_ops(sass: str) -> dict:
+    """Instructions per warp in the longest loop of a SASS listing (the time-step loop):
+    the loop runs once per step, so these are per-step counts; {} if no loop is found."""
+    import re
+    at = [(int(m.group(1), 16), line) for line in sass.splitlines()
+          for m in [re.search(r"/\*([0-9a-f]{4,})\*/\s", line)] if m]
+    loops = [(int(b.group(1), 16), a) for a, line in at
+             for b in [re.search(r"BRA\s.*?0x([0-9a-f]+)", line)] if b and int(b.group(1), 16) < a]
+    if not loops:
+        return {}
+    lo, hi = max(loops, key=lambda x: x[1] - x[0])
+    body = [line for a, line in at if lo <= a <= hi]
+    ops = {o: sum(1 for line in body if re.search(rf"\b{re.escape(o)}\b", line))
+           for o in COMPILE_OPS}
+    return {"instructions": len(body), **ops}
+
+
 def compile_report(shapes) -> list[dict]:
     """Registers, spills, shared memory and instruction mix of each sm_90 build."""
     import re
@@ -238,11 +256,13 @@ def compile_report(shapes) -> list[dict]:
                          "stack_bytes": int(use.get("STACK", -1)), "shared_bytes": shared,
                          "fits_shared": shared <= 227 * 1024,
                          "sass_ops": {o: len(re.findall(rf"\b{re.escape(o)}\b", sass))
-                                      for o in COMPILE_OPS}})
+                                      for o in COMPILE_OPS},
+                         "per_step": loop_ops(sass)})
             r = rows[-1]
             print(f"{r['precision']:11s} {r['pass']:8s} {block:3d}x{warps}  regs {r['registers']:3d}  "
                   f"stack {r['stack_bytes']:6d} B  shared {shared:6d} B"
-                  f"{'' if r['fits_shared'] else ' (too much)'}  {r['sass_ops']}", flush=True)
+                  f"{'' if r['fits_shared'] else ' (too much)'}  per step: {r['per_step']}",
+                  flush=True)
     return rows
 
 
