@@ -172,9 +172,18 @@ def trials_page() -> None:
     cid, active = pick_live_comparison(runner().store)
     if cid is None:
         st.info("No comparison yet: choose settings and press Start.")
+        # keep looking: a job started in another tab or from the CLI then shows here too
+        st.fragment(run_every=IDLE_POLL_S)(_wait_for_first)()
         return
     poll = LIVE_POLL_S if active else IDLE_POLL_S
     st.fragment(run_every=poll)(_live_view)(cid, active)
+
+
+@guarded
+def _wait_for_first() -> None:
+    """The idle page's poll (a fragment) while the store holds no comparison yet."""
+    if pick_live_comparison(runner().store)[0] is not None:
+        st.rerun(scope="app")
 
 
 @guarded
