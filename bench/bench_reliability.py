@@ -1137,6 +1137,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--load", action="store_true", help="also 30 connections while training")
     p.add_argument("--only", default="", help="scenarios whose name contains this")
     p.add_argument("--out", default=str(RESULTS / "reliability.json"))
+    p.add_argument("--merge", nargs="*", default=[], metavar="JSON",
+                   help="add the rows (and load figures) of earlier runs, e.g. --heavy ones "
+                        "run one at a time; rows run now win")
     args = p.parse_args(argv)
     extra = []
     if args.heavy or args.load:
@@ -1144,10 +1147,23 @@ def main(argv: list[str] | None = None) -> int:
         extra = [s for s in srv.SCENARIOS if args.heavy or s[0].startswith("load")]
         extra = [s for s in extra if args.load or not s[0].startswith("load")]
     rows = run_catalogue(heavy=args.heavy or args.load, only=args.only, extra=extra)
+    merged_load: dict = {}
+    for path in args.merge:
+        earlier = json.loads(Path(path).read_text())
+        have = {r.scenario for r in rows}
+        rows += [Row(**r) for r in earlier["rows"] if r["scenario"] not in have]
+        merged_load.update(earlier.get("load") or {})
     print_table(rows)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
+    figures = dict(merged_load)
+    if extra:
+        from bench import reliability_server as srv
+        figures.update(srv.FIGURES)
+        if figures:
+            print("load figures: " + ", ".join(f"{k} {v}" for k, v in figures.items()))
     out.write_text(json.dumps({"rows": [asdict(r) for r in rows],
+                               "load": figures,
                                "machine": f"{os.cpu_count()} CPU cores",
                                "created_unix": time.time()}, indent=1) + "\n")
     print(f"wrote {out}")

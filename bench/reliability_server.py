@@ -352,7 +352,7 @@ def two_tabs_and_cli(lab: Lab) -> Outcome:
                                    text=True)
             live = []
             for tab in (tab_a, tab_b):
-                tab.get_by_text("Live view", exact=True).wait_for(timeout=120_000)
+                tab.get_by_text("Live view", exact=True).first.wait_for(timeout=300_000)
                 live.append(re.findall(r"c\d{8}-\d{6}-[0-9a-f]{6}", tab.inner_text("body"))[:1])
             out, _ = cli.communicate(timeout=600)
             wait_for(lambda: len(statuses(db)) == 4
@@ -415,8 +415,9 @@ def double_start_and_cancel(lab: Lab) -> Outcome:
                    {"exactly one comparison from a double click": n_comps == 1,
                     "cancelled in the first epoch": bool(ended) and epochs_before == 0
                     and run.message == "cancelled during epoch 1",
-                    # the page's rerun + the parent's 0.2 s poll + at most one batch of 2
-                    "cancel reached the run within 3 s": latency < 3.0})
+                    # the click's rerun + the parent's 0.2 s poll + the batch in flight (the
+                    # child checks before every batch; its first batch includes compiling)
+                    "cancel reached the run within 10 s of the click": latency < 10.0})
 
 
 # -- 30 connections while a comparison trains ----------------------------------------------------
