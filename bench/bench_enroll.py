@@ -3,7 +3,9 @@
 Stand-in takes come from voice families the base never trained on (dev families of the
 candidates' cards: a piper pitch band and an espeak accent); every enrolment runs the
 command-line path (profile folder, personal dataset, fine-tune through the job queue on a
-temporary store, judging). Figures printed per enrolment: wall-clock seconds, the hold-out
+temporary store, judging). Figures printed per enrolment: wall-clock seconds, CPU seconds
+(every thread; on a shared machine wall-clock grows with the others' load, printed as the
+1-minute load average at the row's end, and CPU time does not), the hold-out
 scheme, recall on held-out takes and false accepts per hour on dev before (the base at its
 card threshold) and after (the personal model at its picked threshold), and false accepts on
 the real speech that ships in pip (the yardstick's 37 s, when fetched) at those thresholds.
@@ -16,6 +18,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import resource
 import sys
 import tempfile
 import time
@@ -41,6 +44,12 @@ def real_false_accepts(model: Path, threshold: float) -> str:
     return f"{n} in {sum(det.detect_file(f).duration_s for f in files):.0f} s"
 
 
+def cpu_seconds() -> float:
+    """CPU seconds this process (every thread: embedding, the fine-tune worker) has used."""
+    own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
 def enrol_once(n_takes: int, family: str, init: str, work: Path, epochs: int | None = None) -> dict:
     """One enrolment of ``n_takes`` stand-in takes; returns its figures."""
     from model.enroll.finetune import FinetuneConfig
@@ -52,7 +61,7 @@ def enrol_once(n_takes: int, family: str, init: str, work: Path, epochs: int | N
 
     name = f"{re.sub(r'[^a-z0-9]+', '-', family.lower())[:24]}-{n_takes}"  # a profile name
     files = write_standin_takes(work / "in" / name, "activate", n_takes, family, seed=n_takes)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), cpu_seconds()
     folder, prof = open_profile("activate", name, work / "profiles")
     for f in files:
         add_take(folder, prof, f)
@@ -62,11 +71,12 @@ def enrol_once(n_takes: int, family: str, init: str, work: Path, epochs: int | N
         res = enroll(folder, prof, EnrollConfig(finetune=ft), runner)
     finally:
         runner.shutdown()
-    seconds = time.perf_counter() - t0
+    seconds, cpu = time.perf_counter() - t0, cpu_seconds() - c0
     from model.enroll.finetune import resolve_base
     from model.card import recommended_threshold
     base = resolve_base(init).path
-    return {"takes": n_takes, "family": family, "seconds": seconds, "scheme": res.scheme,
+    return {"takes": n_takes, "family": family, "seconds": seconds, "cpu": cpu,
+            "scheme": res.scheme,
             "before": res.before, "after": res.after, "tuned": res.base_tuned, "kept": res.kept_base,
             "real_before": real_false_accepts(base, recommended_threshold(base) or 0.5),
             "real_after": real_false_accepts(res.model_path, res.after.threshold)}
@@ -75,7 +85,8 @@ def enrol_once(n_takes: int, family: str, init: str, work: Path, epochs: int | N
 def fmt(row: dict) -> str:
     b, a = row["before"], row["after"]
     pct = lambda v: "n/a" if v is None else f"{v:.2f}"  # noqa: E731
-    return (f"{row['family']:<17} {row['takes']:>5} {row['seconds']:>7.0f}  "
+    return (f"{row['family']:<17} {row['takes']:>5} {row['seconds']:>7.0f} {row['cpu']:>6.0f} "
+            f"{os.getloadavg()[0]:>5.1f}  "
             f"{pct(b.recall):>6} ({b.found}/{b.words} @{b.threshold:g})  "
             f"{pct(a.recall):>6} ({a.found}/{a.words} @{a.threshold:g})  "
             f"{b.fa_per_hour:>6.1f} {a.fa_per_hour:>6.1f} ({a.hours * 60:.0f} min)  "
@@ -98,7 +109,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"enrolment bench, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; {cpu_name()}; "
           f"base {resolve_base(args.init).path.relative_to(ROOT)}; precision {best_amp_precision()}; "
           f"epochs {args.epochs or 'default'}; load average {os.getloadavg()[0]:.1f}")
-    print("family            takes  wall_s  recall before (found @thr)  after"
+    print("family            takes  wall_s  cpu_s  load  recall before (found @thr)  after"
           "                 FA/h dev before after   real speech FA before / after")
     with tempfile.TemporaryDirectory(prefix="bench-enroll-") as tmp:
         for family in args.families.split(","):
