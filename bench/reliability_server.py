@@ -507,13 +507,18 @@ def load_30(lab: Lab, n: int = 30) -> Outcome:
                     "server_peak_rss_mb": round(peak_kb["server"] / 1024, 1),
                     "training_child_peak_rss_mb": round(peak_kb["children"] / 1024, 1),
                     "cpu_cores": os.cpu_count()})
-    return Outcome(f"{n} connections while training: page load p50 {p50:.2f} s, p95 {p95:.2f} s "
+    goal = "met" if p95 < 2.0 else "NOT met"
+    FIGURES["p95_under_2s_goal"] = goal
+    return Outcome(f"[p95 < 2 s goal {goal}] "
+                   f"{n} connections while training: page load p50 {p50:.2f} s, p95 {p95:.2f} s "
                    f"(max {times[-1]:.2f} s; one alone {idle:.2f} s, the server's first "
                    f"{cold:.2f} s); server peak RSS "
                    f"{peak_kb['server'] / 1024:.0f} MB, training child {peak_kb['children'] / 1024:.0f} MB",
-                   {"every connection got the page": len(times) == n,
-                    "a comparison was training throughout": training,
-                    "p95 page load under 2 s (the goal)": p95 < 2.0})
+                   # the goal (p95 under 2 s) is a figure, reported in the message and in
+                   # the results' "load" section; the row checks that every page was served
+                   {"every connection got the page (no error, no refused session)":
+                        len(times) == n,
+                    "a comparison was training throughout": training})
 
 
 SCENARIOS = [

@@ -59,6 +59,6 @@ def test_30_connections_while_training(lab, figures):
     from bench.reliability_server import FIGURES, load_30
     out = load_30(lab)
     figures.update({f"faults/load {k}": v for k, v in FIGURES.items()})
-    assert out.checks["every connection got the page"], out.message
+    assert out.checks["every connection got the page (no error, no refused session)"], out.message
     assert out.checks["a comparison was training throughout"], out.message
     # p95 under 2 s is the goal, reported in the row and the figures; not asserted here
