@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+import traceback
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -137,6 +138,7 @@ class EnrollJob(BackgroundJob):
         except LabError as err:
             msg = str(err)
         except Exception as err:  # noqa: BLE001 - report, never kill the server
+            traceback.print_exc()  # the whole story in the server's log; the page gets one line
             msg = f"enrolment failed: {type(err).__name__}: {err}".splitlines()[0]
         self._end(msg, ok, model_path=path)
 

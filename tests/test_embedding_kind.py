@@ -167,3 +167,23 @@ def test_train_cli_sets_the_head(tmp_path):
     assert cfg.base.head == HeadConfig(gru_units=32, dropout=0.3)
     assert cfg.base.network.gru_units == 16
     assert train_cmd.config_from_args(parser.parse_args([])).base.head == HeadConfig()
+
+
+def test_an_amp_model_loads_for_inference_in_float32(tmp_path):
+    """load_keras_model hands inference a float32 copy of a mixed-precision model (same layer
+    names and weights; probabilities within bfloat16 rounding), and a float32 model as is."""
+    import keras
+
+    from model.detect.inference import float32_copy, load_keras_model
+    from model.train.network import build_model
+    amp = build_model("mixed_bfloat16", HeadConfig(), kind=FEATURE_KIND_EMBEDDING)
+    amp.save(tmp_path / "amp.keras")
+    loaded = load_keras_model(tmp_path / "amp.keras")
+    assert {layer.dtype_policy.name for layer in loaded.layers} == {"float32"}
+    assert [layer.name for layer in loaded.layers] == [layer.name for layer in amp.layers]
+    x = np.random.default_rng(0).normal(size=(2, 116, 96)).astype(np.float32)
+    got, want = loaded.predict(x, verbose=0), amp.predict(x, verbose=0)
+    assert got.dtype == np.float32 and np.abs(got - want).max() < 0.02
+    plain = build_model("float32", HeadConfig(), kind=FEATURE_KIND_EMBEDDING)
+    assert float32_copy(plain) is plain
+    keras.backend.clear_session()

@@ -8,7 +8,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 MODEL = ROOT / "model"
 # lower rank = lower layer; a module may import its own rank or below
-RANKS = {"errors": 0, "procs": 0, "audio": 1, "card": 2, "data": 2, "train": 3, "runs": 4,
+RANKS = {"errors": 0, "procs": 0, "modelfile": 0, "audio": 1, "card": 2, "data": 2, "train": 3, "runs": 4,
          "detect": 5, "enroll": 6, "cli": 7, "__init__": 8, "__main__": 9}
 
 

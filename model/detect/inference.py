@@ -98,7 +98,7 @@ def _run_model_path(run_id: str, store_path: str | Path | None) -> Path:
 
 
 def load_keras_model(path: str | Path) -> Any:
-    """Load a .keras model safely (``safe_mode=True``, not compiled).
+    """Load a .keras model safely (``safe_mode=True``, not compiled), computing in float32.
 
     Raises:
         LabError: not a .keras zip, or Keras refuses it.
@@ -111,10 +111,32 @@ def load_keras_model(path: str | Path) -> Any:
     check_keras_file(path)  # a zip of Keras's own layers only: no Lambda, no custom objects
     install_gru_probe()  # on torch: cuDNN gets packed GRU weights (no repacking per call)
     try:
-        return keras.saving.load_model(path, compile=False, safe_mode=True)
+        model = keras.saving.load_model(path, compile=False, safe_mode=True)
     except Exception as err:  # keras raises many types; the user needs one line
         first = (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
         raise LabError(f"{path} could not be loaded as a Keras model: {first}") from None
+    return float32_copy(model)
+
+
+def float32_copy(model: Any) -> Any:
+    """The model with every layer computing in float32 (same names and weights); the model
+    itself when it already does.
+
+    Inference computes in float32 (see the module docstring). A mixed-precision model used
+    as saved failed inside the dashboard's server: GRUCell.call met a bfloat16 state and a
+    float32 bias ("Input 'y' of 'AddV2' Op has type bfloat16"), the in-server TensorFlow bug
+    that model/runs/isolation.py keeps training away from; the enrolment's judge and a
+    model.predict on any AMP run would hit it.
+    """
+    import keras
+
+    if all(getattr(layer.dtype_policy, "name", "float32") == "float32" for layer in model.layers):
+        return model
+    clone = keras.models.clone_model(
+        model, clone_function=lambda layer: type(layer).from_config({**layer.get_config(),
+                                                                      "dtype": "float32"}))
+    clone.set_weights(model.get_weights())
+    return clone
 
 
 class StreamingModel:
