@@ -69,8 +69,16 @@ def _fill(page, label: str, value: int) -> None:
     # while a rerun is drawing, Streamlit can keep the previous run's copy of a widget on the
     # page beside the new one (a strict-mode clash in CI): wait until only one is left
     expect(box).to_have_count(1, timeout=60_000)
+    for _ in range(3):
+        # a slow rerun (cold caches on a fresh clone) can draw the "Data size" expander anew,
+        # closed: open it again rather than wait on a hidden box
+        if box.is_visible():
+            break
+        page.get_by_text("Data size", exact=True).click()
+        page.wait_for_timeout(500)
     box.fill(str(value))
     box.press("Enter")
+    page.wait_for_timeout(300)  # let the rerun start before the next box
 
 
 def test_upload_two_takes_enrol_and_find_my_model(enroll_server, browser, shots):
@@ -84,7 +92,7 @@ def test_upload_two_takes_enrol_and_find_my_model(enroll_server, browser, shots)
     page.get_by_test_id("stSelectbox").filter(has_text="Base model").click()
     page.get_by_role("option", name="embed-head-1000").click()
     _fill(page, "Epochs", 1)
-    page.get_by_text("Data size").click()
+    page.get_by_text("Data size", exact=True).click()
     _fill(page, "10 s clips per take (0: automatic)", 3)
     _fill(page, "synthetic training clips", 4)
     _fill(page, "synthetic negative clips", 4)
