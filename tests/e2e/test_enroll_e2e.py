@@ -16,6 +16,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import expect
 
 from model.enroll.standin import write_standin_takes
@@ -65,20 +66,28 @@ def enroll_server(tmp_path_factory):
 
 
 def _fill(page, label: str, value: int) -> None:
+    """Type a number into a box and confirm it, retrying across Streamlit's reruns.
+
+    While a rerun draws, the page can hold the previous run's copy of a box beside the new one,
+    or replace a box under the cursor; a slow rerun (cold caches on a fresh clone) can also draw
+    the "Data size" expander anew, closed. So each try opens the expander when the box is hidden,
+    fills it and waits until the box shows the value; a try that loses the race starts over.
+    """
     box = page.get_by_label(label, exact=True)
-    # while a rerun is drawing, Streamlit can keep the previous run's copy of a widget on the
-    # page beside the new one (a strict-mode clash in CI): wait until only one is left
-    expect(box).to_have_count(1, timeout=60_000)
-    for _ in range(3):
-        # a slow rerun (cold caches on a fresh clone) can draw the "Data size" expander anew,
-        # closed: open it again rather than wait on a hidden box
-        if box.is_visible():
-            break
-        page.get_by_text("Data size", exact=True).click()
-        page.wait_for_timeout(500)
-    box.fill(str(value))
-    box.press("Enter")
-    page.wait_for_timeout(300)  # let the rerun start before the next box
+    for _ in range(8):
+        try:
+            expect(box).to_have_count(1, timeout=30_000)
+            if not box.is_visible():
+                page.get_by_text("Data size", exact=True).click(timeout=5_000)
+                page.wait_for_timeout(500)
+            box.fill(str(value), timeout=5_000)
+            box.press("Enter", timeout=5_000)
+            page.wait_for_timeout(500)
+            expect(box).to_have_value(str(value), timeout=5_000)
+            return
+        except (PlaywrightError, AssertionError):
+            page.wait_for_timeout(1_000)
+    raise AssertionError(f"could not set {label!r} to {value} on the Enrol page")
 
 
 def test_upload_two_takes_enrol_and_find_my_model(enroll_server, browser, shots):
