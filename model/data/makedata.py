@@ -7,12 +7,11 @@ also computes its clips' features: speech embeddings (ONNX, one thread a process
 ~0.3 s a clip on this CPU, ten times the mixing, so they dominate such a dataset. Arrays
 are written through memory-mapped .npy files in a temporary folder beside the
 destination, which replaces the old folder only when everything is written: peak
-memory stays flat in the number of examples and nothing is ever half-written.
+memory stays flat in the number of examples and nothing is ever half-written (that
+folder's handling is in data/outdir.py).
 """
 from __future__ import annotations
 
-import csv
-import errno
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 import multiprocessing as mp
@@ -29,8 +28,10 @@ import numpy as np
 
 from .bank import BankConfig, WordBank, build_or_load_bank
 from .intelligibility import attach_heard, check_train_takes, heard_summary
-from .dataset import DEFAULT_DATASET_DIR, META_FILE, DatasetMeta, expected_shapes
-from ..errors import ConfigError, DatasetError, LabError, os_error_line
+from .dataset import DEFAULT_DATASET_DIR, META_FILE, DatasetMeta
+from .outdir import (allocate_arrays, building_folder, check_replaceable,
+                     swap_in, write_examples_csv)  # noqa: F401 - swap_in: mining imports it here
+from ..errors import ConfigError, LabError
 from ..procs import bare_main
 from ..audio.features import (CLIP_SAMPLES, FEATURE_KIND_LOG, SAMPLE_RATE_HZ, SYNTH_FEATURE_KINDS,
                               audio_to_features, feature_kind)
@@ -44,7 +45,6 @@ SPLITS = ("train", "dev")
 _SPLIT_CODE = {"train": 0, "dev": 1}  # part of every example's seed
 _CHUNK = 16  # examples per worker task
 _PARALLEL_MIN = 48  # fewer examples than this are mixed in-process (pool start-up costs ~2 s)
-_KEEP_FILES = ("README.md",)  # files of an old dataset folder carried into the new one
 
 ProgressFn = Callable[[str, int, int], None]  # (stage "bank" | "mix", done, total)
 
@@ -193,59 +193,6 @@ def _build_banks(cfg: SynthConfig, families: dict[str, list[str]], cache_dir: Pa
     return paths
 
 
-def _allocate(tmp: Path, n_train: int, n_dev: int, kind: str = FEATURE_KIND_LOG) -> None:
-    """Create the memory-mapped output arrays in ``kind``'s shapes, their disk space reserved
-    up front: writing a memory map on a full disk kills the process with SIGBUS, while a
-    reservation fails here with one line (DatasetError)."""
-    x_shape, y_shape = expected_shapes(kind)
-    shapes = [(f"{name}{suffix}.npy", (n, *shape)) for suffix, n in (("", n_train), ("_dev", n_dev))
-              for name, shape in (("X", x_shape), ("Y", y_shape))]
-    need = sum(int(np.prod(shape)) * 2 for _, shape in shapes)
-    free = shutil.disk_usage(tmp).free
-    if need > free:
-        raise DatasetError(f"not enough disk space for the dataset: it needs {_size(need)} and "
-                           f"{tmp.parent} has {_size(free)} free")
-    for name, shape in shapes:
-        arr = np.lib.format.open_memmap(tmp / name, mode="w+", dtype=np.float16, shape=shape)
-        del arr
-        _reserve(tmp / name)
-
-
-def _size(n_bytes: int) -> str:
-    return f"{n_bytes / 1e9:.2f} GB" if n_bytes >= 1e9 else f"{n_bytes / 1e6:.1f} MB"
-
-
-def _reserve(path: Path) -> None:
-    """Reserve a file's disk blocks (posix_fallocate); DatasetError when the disk is full."""
-    with open(path, "r+b") as fh:
-        try:
-            os.posix_fallocate(fh.fileno(), 0, os.fstat(fh.fileno()).st_size)
-        except OSError as err:
-            if err.errno in (errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL):
-                return  # a filesystem without reservations: the sparse file stays as it was
-            raise DatasetError(f"not enough disk space for the dataset in {path.parent.parent}: "
-                               f"{os_error_line(err)}") from None
-
-
-_DATASET_FILES = {"X.npy", "Y.npy", "X_dev.npy", "Y_dev.npy", "examples.csv", META_FILE,
-                  *_KEEP_FILES}
-
-
-def check_replaceable(out: Path) -> None:
-    """DatasetError unless ``out`` is missing, empty or a dataset folder: make-data replaces
-    its output folder whole, so ``--out .`` or ``--out ~`` must never reach the rename."""
-    if not out.exists():
-        return
-    if not out.is_dir():
-        raise DatasetError(f"{out} is a file, not a dataset folder; choose another output folder")
-    names = {p.name for p in out.iterdir()}
-    if (out / META_FILE).is_file() or names <= _DATASET_FILES:
-        return
-    raise DatasetError(f"{out} is not a dataset folder (it has no {META_FILE} and holds other "
-                       "files); make-data replaces its output folder whole, so choose a new or "
-                       "dataset folder")
-
-
 def usable_cores() -> int:
     """CPU cores this process may run on (its affinity mask, else the machine's count)."""
     try:
@@ -341,16 +288,13 @@ def make_dataset(cfg: SynthConfig, out_dir: str | Path = DEFAULT_DATASET_DIR,
     checked = check_train_takes(cfg, bank_paths["train"], progress)
     t1 = time.perf_counter()
     check_replaceable(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.parent / f".{out.name}.building-{os.getpid()}-{threading.get_ident()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
+    tmp = building_folder(out)
     try:
-        _allocate(tmp, cfg.n_train, cfg.n_dev, feature_kind)
+        allocate_arrays(tmp, cfg.n_train, cfg.n_dev, feature_kind)
         rows = _mix_all(cfg, bank_paths, tmp, workers or min(usable_cores(), 4), progress, cancel,
                         feature_kind)
         meta = _meta(cfg, raw, train_fams, dev_fams, feature_kind, held)
-        _write_csv(tmp / "examples.csv", rows)
+        write_examples_csv(tmp / "examples.csv", rows)
         (tmp / META_FILE).write_text(meta.to_json())
         swap_in(tmp, out)
     except BaseException:
@@ -380,24 +324,3 @@ def recipe_from_meta(meta: DatasetMeta) -> tuple[SynthConfig, tuple[str, ...]]:
     (keys beside the SynthConfig fields, and fields newer than the data, are skipped)."""
     known = {k: v for k, v in meta.config.items() if k in SynthConfig.__dataclass_fields__}
     return SynthConfig.from_dict(known), tuple(meta.config.get("dev_engines", []))
-
-
-def _write_csv(path: Path, rows: list[list[str]]) -> None:
-    with open(path, "w", newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(["split", "index", "n_triggers", "trigger_end_s", "n_other",
-                         "background", "snr_db", "trigger_families"])
-        writer.writerows(rows)
-
-
-def swap_in(tmp: Path, out: Path) -> None:
-    """Replace ``out`` by ``tmp`` with renames; a few kept files (README.md) move across."""
-    old = out.parent / f".{out.name}.old-{os.getpid()}"
-    check_replaceable(out)
-    if out.exists():
-        for name in _KEEP_FILES:
-            if (out / name).is_file() and not (tmp / name).exists():
-                shutil.copy2(out / name, tmp / name)
-        os.replace(out, old)
-    os.replace(tmp, out)
-    shutil.rmtree(old, ignore_errors=True)
