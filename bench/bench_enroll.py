@@ -11,11 +11,13 @@ card threshold) and after (the personal model at its picked threshold), and fals
 the real speech that ships in pip (the yardstick's 37 s, when fetched) at those thresholds.
 Prints figures; asserts nothing about speed.
 
-    nice -n 10 .venv/bin/python bench/bench_enroll.py [--takes 3,5,10] [--init auto]
+    nice -n 10 .venv/bin/python bench/bench_enroll.py [--takes 3,5,10] [--init auto] \
+        [--set data.train_clips_total=0 ...]
 """
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import resource
@@ -50,9 +52,26 @@ def cpu_seconds() -> float:
     return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
 
-def enrol_once(n_takes: int, family: str, init: str, work: Path, epochs: int | None = None) -> dict:
+def settings(pairs: list[str]) -> dict[str, dict]:
+    """``--set data.KEY=VALUE`` pairs (data, finetune or judge settings) as override dicts;
+    VALUE is JSON (a list becomes a tuple)."""
+    out: dict[str, dict] = {"data": {}, "finetune": {}, "judge": {}}
+    for pair in pairs:
+        key, _, raw = pair.partition("=")
+        part, _, name = key.partition(".")
+        if part not in out or not name or not raw:
+            raise SystemExit(f"--set {pair}: use data.KEY=VALUE, finetune.KEY=VALUE or judge.KEY=VALUE")
+        value = json.loads(raw)
+        out[part][name] = tuple(value) if isinstance(value, list) else value
+    return out
+
+
+def enrol_once(n_takes: int, family: str, init: str, work: Path, epochs: int | None = None,
+               overrides: dict[str, dict] | None = None) -> dict:
     """One enrolment of ``n_takes`` stand-in takes; returns its figures."""
     from model.enroll.finetune import FinetuneConfig
+    from model.enroll.judge import JudgeConfig
+    from model.enroll.personal import PersonalDataConfig
     from model.enroll.pipeline import EnrollConfig, enroll
     from model.enroll.profile import add_take, open_profile
     from model.enroll.standin import write_standin_takes
@@ -67,8 +86,11 @@ def enrol_once(n_takes: int, family: str, init: str, work: Path, epochs: int | N
         add_take(folder, prof, f)
     runner = Runner(RunStore(work / "lab.sqlite"))
     try:
-        ft = FinetuneConfig(init=init, **({"epochs": epochs} if epochs else {}))
-        res = enroll(folder, prof, EnrollConfig(finetune=ft), runner)
+        over = overrides or {}
+        ft = FinetuneConfig(init=init, **{**({"epochs": epochs} if epochs else {}), **over.get("finetune", {})})
+        cfg = EnrollConfig(data=PersonalDataConfig(**over.get("data", {})), finetune=ft,
+                           judge=JudgeConfig(**over.get("judge", {})))
+        res = enroll(folder, prof, cfg, runner)
     finally:
         runner.shutdown()
     seconds, cpu = time.perf_counter() - t0, cpu_seconds() - c0
@@ -103,18 +125,24 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--families", default=",".join(FAMILIES), help="stand-in voice families")
     parser.add_argument("--init", default="auto", help="base model (enroll --init)")
     parser.add_argument("--epochs", type=int, default=None, help="fine-tune epochs (default: enroll's)")
+    parser.add_argument("--set", action="append", default=[], metavar="PART.KEY=VALUE",
+                        help="a data, finetune or judge setting (JSON value), e.g. "
+                             "data.train_clips_total=0; repeatable")
     args = parser.parse_args(argv)
+    overrides = settings(args.set)
     from model.train.device import cpu_name
     from model.enroll.finetune import best_amp_precision, resolve_base
     print(f"enrolment bench, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; {cpu_name()}; "
           f"base {resolve_base(args.init).path.relative_to(ROOT)}; precision {best_amp_precision()}; "
-          f"epochs {args.epochs or 'default'}; load average {os.getloadavg()[0]:.1f}")
+          f"epochs {args.epochs or 'default'}; load average {os.getloadavg()[0]:.1f}"
+          + (f"; set {' '.join(args.set)}" if args.set else ""))
     print("family            takes  wall_s  cpu_s  load  recall before (found @thr)  after"
           "                 FA/h dev before after   real speech FA before / after")
     with tempfile.TemporaryDirectory(prefix="bench-enroll-") as tmp:
         for family in args.families.split(","):
             for n in (int(x) for x in args.takes.split(",")):
-                print(fmt(enrol_once(n, family, args.init, Path(tmp), args.epochs)), flush=True)
+                print(fmt(enrol_once(n, family, args.init, Path(tmp), args.epochs, overrides)),
+                      flush=True)
 
 
 if __name__ == "__main__":

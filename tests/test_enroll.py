@@ -135,6 +135,44 @@ def test_held_out_takes_go_to_dev_only(tmp_path):
     assert np.unique(np.asarray(data.y_dev, np.float32)).tolist() == [0.0, 1.0]
 
 
+def test_training_only_take_clips_are_trained_on_but_never_judged(tmp_path):
+    rng = np.random.default_rng(1)
+    # 2 plain clips of each of 2 takes, then 2 training-only clips of each, then 3 synthetic
+    take = np.array([0, 0, 1, 1, 0, 0, 1, 1, -1, -1, -1])
+    only = np.array([False] * 4 + [True] * 4 + [False] * 3)
+    n = len(take)
+    x = rng.normal(size=(n, 116, 96)).astype(np.float16)
+    x[:, 0, 0] = np.arange(n)
+    y = np.zeros((n, 116, 1), np.float16)
+    y[:8, 40:45] = 1
+    clips = ClipSet(x, y, take, [], only)
+    assert clips.judged([1]).tolist() == [False, False, True, True] + [False] * 7
+    assert not clips.trained([1])[[2, 3, 6, 7]].any() and clips.trained([1]).sum() == 7
+    dev = ClipSet(x[:2], np.zeros((2, 116, 1), np.float16), np.full(2, -1))
+    meta = write_split(tmp_path / "ds", clips, dev, [1], "activate", PersonalDataConfig(), {})
+    data = load_dataset(tmp_path / "ds")
+    ids = lambda a: set(np.asarray(a[:, 0, 0], np.float32).astype(int))  # noqa: E731
+    assert ids(data.x_train) == {0, 1, 4, 5, 8, 9, 10}  # take 0's clips of both recipes
+    assert list(np.asarray(data.x_dev[:2, 0, 0], np.float32).astype(int)) == [2, 3]
+    assert meta.config["dev_take_clips"] == 2 and data.n_dev == 4
+    from model.enroll.negatives import with_negatives
+    both = with_negatives(clips, dev)
+    assert both.only_for_training().tolist() == only.tolist() + [False, False]
+
+
+def test_training_only_clips_use_a_wider_recipe():
+    cfg = PersonalDataConfig(train_ratio=1.0)
+    assert [cfg.train_per_take(n) for n in (2, 3, 5, 10)] == [72, 48, 29, 24]
+    assert PersonalDataConfig(train_ratio=0.5, clips_per_take=3).train_per_take(2) == 2
+    assert PersonalDataConfig(train_ratio=0.0).train_per_take(2) == 0
+    plain, wide = cfg.synth_config("activate", takes=True), cfg.train_config("activate")
+    assert wide.augment.speed_range[0] < plain.augment.speed_range[0]
+    assert wide.augment.speed_prob > plain.augment.speed_prob
+    assert wide.augment.pitch_semitones == plain.augment.pitch_semitones  # +-1 semitone, as asked
+    assert wide.snr_db[0] < plain.snr_db[0]
+    assert wide.background.weight_babble > plain.background.weight_babble
+
+
 def _labels(n: int, word_step: int = 40) -> np.ndarray:
     y = np.zeros((n, 116), np.float32)
     y[:, word_step:word_step + 5] = 1

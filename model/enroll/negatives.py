@@ -75,4 +75,5 @@ def synthetic_negatives(word: str, cfg: PersonalDataConfig, cache_dir: Path = DE
 def with_negatives(clips: ClipSet, negatives: ClipSet) -> ClipSet:
     """The training clips with the negative clips appended (as synthetic, take -1)."""
     return ClipSet(np.concatenate([clips.x, negatives.x]), np.concatenate([clips.y, negatives.y]),
-                   np.concatenate([clips.take, negatives.take]), clips.audio)
+                   np.concatenate([clips.take, negatives.take]), clips.audio,
+                   np.concatenate([clips.only_for_training(), negatives.only_for_training()]))

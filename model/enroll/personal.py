@@ -11,7 +11,10 @@ takes, so it is cached per word and seed; so are the take-free negative clips (n
 Training labels are smoothed (``label_smoothing``); the dev split keeps 0/1 labels for scoring.
 
 Clips are tagged by take, so the same embedded clips serve any hold-out: a take held out
-goes to the dev split whole and is never trained on.
+goes to the dev split and is never trained on. Each take also gets training-only clips of a
+wider recipe (``train_*`` settings: more speed and pitch variation, more rooms and microphone
+colour, lower SNR over babble and real ambience): they are trained on with the take and never
+judged, so the held-out clips -- the yardstick -- keep the plain recipe and their bytes.
 """
 from __future__ import annotations
 
@@ -41,6 +44,7 @@ from ..data.synth import GENERATOR_VERSION, Sources, SynthConfig, render_example
 KIND = FEATURE_KIND_EMBEDDING  # personal datasets are speech embeddings: a head fine-tunes in seconds
 _CHUNK = 16  # clips embedded per ONNX call batch (as make-data)
 _TAKE_SALT = 104729  # keeps the take clips' seeds apart from make-data's example seeds
+_TRAIN_SALT = 130363  # and the training-only take clips' apart from those
 ProgressFn = Callable[[str, int, int], None]  # (stage, done, total)
 
 
@@ -65,6 +69,19 @@ class PersonalDataConfig:
     # sure of itself (outputs of 0.999 on babble) and its threshold climbs out of the takes' reach
     label_smoothing: float = 0.1
     max_triggers: int = 3  # takes per personal clip: uniform 0..max (0: a negative clip)
+    # training-only clips of each take, in a wider recipe (never judged: the held-out clips
+    # keep the recipe above): this many per plain clip of the take (per_take)
+    train_ratio: float = 0.0
+    train_speed_range: tuple[float, float] = (0.85, 1.15)
+    train_speed_prob: float = 0.8
+    train_pitch_prob: float = 0.8  # within pitch_semitones
+    train_rir_prob: float = 0.5  # a measured or simulated room (when fetched), else reverb_prob
+    train_reverb_prob: float = 0.5  # synthetic reverberation where no room response is used
+    train_bandlimit_prob: float = 0.5  # phone or cheap-mic band
+    train_mic_eq_prob: float = 0.5  # microphone resonance
+    train_snr_db: tuple[float, float] = (-3.0, 30.0)  # speech-to-background ratio, dB
+    train_babble_weight: float = 3.0  # babble backgrounds' weight (make-data's: 1.5)
+    train_max_triggers: int = 3  # takes per training-only clip: uniform 0..max
     pitch_semitones: tuple[float, float] = (-1.0, 1.0)  # per-take pitch shift range, semitones
     pitch_prob: float = 0.6  # chance a take is pitch shifted
     speed_range: tuple[float, float] = (0.9, 1.1)  # per-take speed factor range
@@ -85,6 +102,23 @@ class PersonalDataConfig:
         if self.clips_per_take:
             return self.clips_per_take
         return max(24, -(-self.take_clips_total // max(1, n_takes)))
+
+    def train_per_take(self, n_takes: int) -> int:
+        """Training-only clips per take: ``train_ratio`` times :meth:`per_take`, rounded."""
+        return max(0, int(round(self.train_ratio * self.per_take(n_takes))))
+
+    def train_config(self, word: str) -> SynthConfig:
+        """The wider recipe of the training-only take clips (see the class's train_* settings)."""
+        synth = self.synth_config(word, takes=True)
+        real = real_acoustics()
+        aug = replace(synth.augment, speed_range=tuple(self.train_speed_range),
+                      speed_prob=self.train_speed_prob, pitch_prob=self.train_pitch_prob,
+                      rir_prob=self.train_rir_prob if real else 0.0,
+                      reverb_prob=self.train_reverb_prob, bandlimit_prob=self.train_bandlimit_prob,
+                      mic_eq_prob=self.train_mic_eq_prob)
+        bg = replace(synth.background, weight_babble=self.train_babble_weight)
+        return replace(synth, augment=aug, background=bg, snr_db=tuple(self.train_snr_db),
+                       max_triggers=self.train_max_triggers)
 
     def synth_config(self, word: str, takes: bool = False) -> SynthConfig:
         """The make-data recipe the clips are mixed with.
@@ -130,6 +164,21 @@ class ClipSet:
     y: np.ndarray  # float16 (n, 116, 1) labels
     take: np.ndarray  # int (n,): index of the take in the clip, -1 for synthetic-only clips
     audio: list[np.ndarray] = field(default_factory=list)  # a few clips' audio, for the app
+    train_only: np.ndarray | None = None  # bool (n,): training-only take clips (None: none)
+
+    def only_for_training(self) -> np.ndarray:
+        """bool (n,): clips never judged (the wider recipe's take clips)."""
+        if self.train_only is None:
+            return np.zeros(len(self.take), bool)
+        return np.asarray(self.train_only, bool)
+
+    def judged(self, held: Sequence[int]) -> np.ndarray:
+        """bool (n,): the clips that judge held-out takes ``held`` (their plain-recipe clips)."""
+        return np.isin(self.take, np.asarray(list(held), np.int64)) & ~self.only_for_training()
+
+    def trained(self, held: Sequence[int]) -> np.ndarray:
+        """bool (n,): the clips a fine-tune holding out ``held`` trains on (nothing of theirs)."""
+        return ~np.isin(self.take, np.asarray(list(held), np.int64))
 
 
 def _banks(word: str, cfg: PersonalDataConfig, cache_dir: Path, progress: ProgressFn | None):
@@ -189,7 +238,8 @@ def render_clips(rngs: Sequence[np.random.Generator], sources: Sequence[Sources]
 def take_clips(takes: Sequence[np.ndarray], word: str, cfg: PersonalDataConfig,
                cache_dir: Path = DEFAULT_CACHE_DIR, progress: ProgressFn | None = None,
                cancel: threading.Event | None = None) -> ClipSet:
-    """``cfg.per_take`` clips around each take plus ``synth_train`` synthetic-only clips.
+    """``cfg.per_take`` clips around each take, ``cfg.train_per_take`` training-only clips of
+    each in the wider recipe, plus ``synth_train`` synthetic-only clips.
 
     Args:
         takes: trimmed takes, float32 44.1 kHz.
@@ -199,8 +249,9 @@ def take_clips(takes: Sequence[np.ndarray], word: str, cfg: PersonalDataConfig,
         progress, cancel: as :func:`render_clips`.
 
     Returns:
-        ClipSet with ``take`` = the take's index, or -1 for the synthetic clips; ``audio``
-        holds one clip of each take (for the app).
+        ClipSet with ``take`` = the take's index, or -1 for the synthetic clips; the plain
+        clips of every take come first (take order), then the training-only ones
+        (``train_only``), then the synthetic ones; ``audio`` holds one clip of each take.
     """
     synth = cfg.synth_config(word)
     banks, _, _ = _banks(word, cfg, Path(cache_dir), progress)
@@ -218,10 +269,26 @@ def take_clips(takes: Sequence[np.ndarray], word: str, cfg: PersonalDataConfig,
         ys.append(y)
         kept += audio
         tags += [j] * len(rngs)
+    n_plain = len(tags)
+    wide = cfg.train_config(word)
+    for j, take in enumerate(takes):
+        n = cfg.train_per_take(len(takes))
+        if n <= 0:
+            break
+        mine = replace(base, triggers=[np.asarray(take, np.float32)])
+        rngs = [np.random.default_rng([cfg.seed, _TRAIN_SALT, j, i]) for i in range(n)]
+        x, y, _, _ = render_clips(rngs, [mine] * n, wide, f"take {j + 1} of {len(takes)} (training)",
+                                  progress, cancel)
+        xs.append(x)
+        ys.append(y)
+        tags += [j] * n
+    n_take = len(tags)
     rngs = [example_rng(cfg.seed, "train", i) for i in range(cfg.synth_train)]
     x, y, _, _ = render_clips(rngs, [base] * len(rngs), synth, "synthetic voices", progress, cancel)
+    only = np.zeros(n_take + len(rngs), bool)
+    only[n_plain:n_take] = True
     return ClipSet(np.concatenate(xs + [x]), np.concatenate(ys + [y]),
-                   np.asarray(tags + [-1] * len(rngs), np.int64), kept)
+                   np.asarray(tags + [-1] * len(rngs), np.int64), kept, only)
 
 
 def synthetic_dev(word: str, cfg: PersonalDataConfig, cache_dir: Path = DEFAULT_CACHE_DIR,
@@ -269,7 +336,8 @@ def _save_npz(path: Path, **arrays: np.ndarray) -> None:
 def write_split(out_dir: Path, clips: ClipSet, dev: ClipSet, held: Sequence[int], word: str,
                 cfg: PersonalDataConfig, note: dict) -> DatasetMeta:
     """Write a dataset folder: clips of takes not in ``held`` (and synthetic ones) to train,
-    clips of the held takes then the synthetic dev clips to dev; atomic (temp folder, rename).
+    the plain clips of the held takes then the synthetic dev clips to dev (their
+    training-only clips go nowhere); atomic (temp folder, rename).
 
     Args:
         out_dir: destination folder (replaced whole).
@@ -283,12 +351,12 @@ def write_split(out_dir: Path, clips: ClipSet, dev: ClipSet, held: Sequence[int]
     Returns:
         The meta written; its config's ``dev_take_clips`` says how many dev rows come first.
     """
-    held_mask = np.isin(clips.take, np.asarray(list(held), np.int64))
+    held_mask, train_mask = clips.judged(held), clips.trained(held)
     eps = float(cfg.label_smoothing)
-    y_train = clips.y[~held_mask].astype(np.float32) * (1.0 - eps) + eps / 2  # dev keeps 0/1
+    y_train = clips.y[train_mask].astype(np.float32) * (1.0 - eps) + eps / 2  # dev keeps 0/1
     x_dev = np.concatenate([clips.x[held_mask], dev.x])
     y_dev = np.concatenate([clips.y[held_mask], dev.y])
-    meta = DatasetMeta(word=word, feature_kind=KIND, n_train=int((~held_mask).sum()),
+    meta = DatasetMeta(word=word, feature_kind=KIND, n_train=int(train_mask.sum()),
                        n_dev=int(len(x_dev)), seed=cfg.seed, generator_version=GENERATOR_VERSION,
                        config={"enroll": asdict(cfg), "held_takes": sorted(int(h) for h in held),
                                "dev_take_clips": int(held_mask.sum()), **note},
@@ -298,7 +366,7 @@ def write_split(out_dir: Path, clips: ClipSet, dev: ClipSet, held: Sequence[int]
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     try:
-        for name, arr in (("X", clips.x[~held_mask]), ("Y", y_train),
+        for name, arr in (("X", clips.x[train_mask]), ("Y", y_train),
                           ("X_dev", x_dev), ("Y_dev", y_dev)):
             np.save(tmp / f"{name}.npy", np.ascontiguousarray(arr, np.float16))
         (tmp / META_FILE).write_text(meta.to_json(), encoding="utf-8")

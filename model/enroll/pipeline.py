@@ -229,7 +229,7 @@ def _score_fold(scores: _Scores, clips: ClipSet, dev: ClipSet, held: list[int], 
                 model: Path, last: bool) -> None:
     """Base and fold-model probabilities on the held-out takes' clips (and, for the saved
     model when it is this fold's, on the synthetic dev clips)."""
-    mask = np.isin(clips.take, held)
+    mask = clips.judged(held)
     scores.take_rows.append((predict(base.path, clips.x[mask]), predict(model, clips.x[mask]),
                              clips.y[mask]))
     if last:
@@ -241,7 +241,7 @@ def _curves(clips: ClipSet, dev: ClipSet, quiet_i: int, base: BaseModel,
     """Before/after probabilities on one clip of each held-out take and a take-free clip."""
     out = []
     for j, model in sorted(fold_models.items()):
-        row = int(np.flatnonzero(clips.take == j)[0])
+        row = int(np.flatnonzero(clips.judged([j]))[0])
         x = clips.x[row:row + 1]
         out.append({"label": f"held-out take {names[j]}", "audio": f"eval/take_{j + 1:02d}.wav",
                     "before": predict(base.path, x)[0].round(4).tolist(),
