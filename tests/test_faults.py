@@ -22,6 +22,7 @@ import pytest
 
 from bench import bench_reliability as rel
 from tests.fault_children import sleepy_child
+from model.procs import alive, children_of
 from model.runs import jobs as jobs_mod
 from model.runs.isolation import run_trial_isolated
 from model.runs.jobs import Runner
@@ -52,24 +53,19 @@ def test_full_disk_fault_hook_works_unprivileged(tmp_path, monkeypatch):
 
 
 # -- a training command killed outright, then the store reopened ----------------------------
-def _children(pid: int) -> list[int]:
-    out = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == pid:
-            out.append(int(stat.parent.name))
-    return out
-
-
-def _alive(pid: int) -> bool:
+def test_children_of_and_alive_see_a_child_until_it_is_killed():
+    """model.procs reads /proc: a child is listed and alive, a killed one is a zombie (not
+    alive) until reaped, then gone."""
+    child = subprocess.Popen(["sleep", "30"])
     try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
+        assert child.pid in children_of(os.getpid()) and alive(child.pid)
+        child.send_signal(signal.SIGKILL)
+        assert _wait(lambda: not alive(child.pid), 5)  # a zombie: not reaped yet
+        assert child.pid in children_of(os.getpid())
+    finally:
+        child.kill()
+        child.wait(5)
+    assert child.pid not in children_of(os.getpid())  # reaped: gone
 
 
 def _wait(cond, timeout: float, step: float = 0.2):
@@ -106,13 +102,13 @@ def test_kill_9_mid_comparison_then_reopen(tmp_path, tiny):
             con.close()
             return [r[0] for r in rows] == ["finished", "running"]
         assert _wait(second_running, 240), proc.stdout.read() if proc.poll() is not None else ""
-        kids = _children(proc.pid)
+        kids = children_of(proc.pid)
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)
     finally:
         if proc.poll() is None:
             proc.kill()
-    orphans_gone = _wait(lambda: not any(_alive(k) for k in kids), 10)
+    orphans_gone = _wait(lambda: not any(alive(k) for k in kids), 10)
     assert orphans_gone, f"training children {kids} outlived the killed process"
 
     store = RunStore(db)
@@ -154,14 +150,14 @@ def test_sigterm_to_a_training_command_cancels_it(tmp_path, tiny):
             con.close()
             return n >= 1
         assert _wait(started, 240)
-        kids = _children(proc.pid)
+        kids = children_of(proc.pid)
         proc.send_signal(signal.SIGTERM)
         out, _ = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:
             proc.kill()
     assert "Traceback" not in out and "cancelling" in out
-    assert _wait(lambda: not any(_alive(k) for k in kids), 10)
+    assert _wait(lambda: not any(alive(k) for k in kids), 10)
     store = RunStore(db)
     comp = store.comparisons()[0]
     assert comp.status == "cancelled"
@@ -179,7 +175,7 @@ def test_kill_9_of_a_training_child_fails_its_run_and_the_next_starts(tmp_path, 
                                                         network=SMALL), ["fp32", "amp-bf16"]))
         first = runner.store.runs(cid)[0].id
         assert _wait(lambda: runner.store.run(first).status == "running", 60)
-        kids = [k for k in _children(me) if "spawn_main" in Path(f"/proc/{k}/cmdline").read_text()]
+        kids = [k for k in children_of(me) if "spawn_main" in Path(f"/proc/{k}/cmdline").read_text()]
         assert kids
         for k in kids:
             os.kill(k, signal.SIGKILL)
