@@ -499,43 +499,11 @@ def _cwd(path: Path):
 def _page(script: Callable[[], None], env: dict[str, str], lab: Lab) -> tuple[list[str], list]:
     """Run one dashboard page through AppTest with ``env``: (error lines, exceptions)."""
     from streamlit.testing.v1 import AppTest
-    saved = {k: os.environ.get(k) for k in env}
-    base = {"LAB_STORE": str(lab.store), "LAB_DATASET": str(lab.dataset),
-            "LAB_NETWORK": "8,8,0.1", "LAB_DEMO_DIR": str(lab.base / "demo"),
-            "LAB_CANDIDATES": str(lab.base / "no-candidates"),
-            "LAB_PROFILES": str(lab.base / "profiles"), "LAB_MODELS": ""}
-    saved.update({k: os.environ.get(k) for k in base})
-    os.environ.update({**base, **env})
-    try:
+    from tests.app_helpers import app_env, environment
+    with environment({**app_env(lab.base, lab.dataset, lab.store), **env}):
         at = AppTest.from_function(script, default_timeout=120).run()
         errors = [e.value for e in at.error] + [w.value for w in at.warning]
         return errors, list(at.exception)
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-        from model.runs import jobs
-        if jobs._RUNNER is not None:  # next scenario opens its own store
-            jobs._RUNNER.shutdown(timeout=10)
-            jobs._RUNNER.store.close()
-            jobs._RUNNER = None
-
-
-def trials_script():
-    from app.trials_page import trials_page
-    trials_page()
-
-
-def history_script():
-    from app.history_page import history_page
-    history_page()
-
-
-def detect_script():
-    from app.detect_page import detect_page
-    detect_page()
 
 
 def _page_one_line(script, env: dict[str, str], lab: Lab, runs: int = 1) -> Outcome:
@@ -550,16 +518,19 @@ def _page_one_line(script, env: dict[str, str], lab: Lab, runs: int = 1) -> Outc
 
 @scenario("setting: LAB_NETWORK=banana", "settings")
 def _(lab: Lab) -> Outcome:
+    from tests.app_helpers import trials_script
     return _page_one_line(trials_script, {"LAB_NETWORK": "banana"}, lab)
 
 
 @scenario("setting: LAB_STORE is a folder", "settings")
 def _(lab: Lab) -> Outcome:
+    from tests.app_helpers import history_script
     return _page_one_line(history_script, {"LAB_STORE": str(lab.tmp("store-folder"))}, lab)
 
 
 @scenario("setting: LAB_STORE under a file (/etc/hostname/lab.sqlite)", "settings")
 def _(lab: Lab) -> Outcome:
+    from tests.app_helpers import history_script
     blocker = lab.tmp("blk") / "file"
     blocker.write_text("x")
     return _page_one_line(history_script, {"LAB_STORE": str(blocker / "lab.sqlite")}, lab)
@@ -567,6 +538,7 @@ def _(lab: Lab) -> Outcome:
 
 @scenario("setting: LAB_DATASET missing", "settings")
 def _(lab: Lab) -> Outcome:
+    from tests.app_helpers import trials_script
     return _page_one_line(trials_script, {"LAB_DATASET": str(lab.base / "nothing-here")}, lab)
 
 
@@ -896,6 +868,7 @@ def _small_cfg(lab: Lab, epochs: int = 1, precisions=("fp32",), batch: int = 4, 
 
 @scenario("store: dashboard page on a damaged store, opened twice", "store")
 def _(lab: Lab) -> Outcome:
+    from tests.app_helpers import history_script
     path = lab.tmp("pagestore") / "lab.sqlite"
     path.write_bytes(b"SQLite format 3\x00" + bytes(200))
     return _page_one_line(history_script, {"LAB_STORE": str(path)}, lab, runs=2)
@@ -924,21 +897,13 @@ def hostile_history_script():
           "javascript: link", "dashboard")
 def _(lab: Lab) -> Outcome:
     from streamlit.testing.v1 import AppTest
+    from tests.app_helpers import environment
     env = {"LAB_STORE": str(lab.tmp("html") / "lab.sqlite"), "LAB_BENCH_NAME": HOSTILE_NAME,
            "LAB_DATASET": str(lab.dataset)}
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
+    with environment(env, close_store=False):
         at = AppTest.from_function(hostile_history_script, default_timeout=120).run()
         shown = [m.value for m in at.markdown] + [w.value for w in at.warning]
         exc = list(at.exception)
-    finally:
-        for k, v in saved.items():
-            os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)
-        from model.runs import jobs
-        if jobs._RUNNER is not None:
-            jobs._RUNNER.shutdown(timeout=10)
-            jobs._RUNNER = None
     hits = [m for m in shown if "alert(1)" in m]
     raw = [m for m in hits if "<script" in m.replace("\\<", "") or "](javascript" in m.replace("\\]", "")]
     return Outcome(hits[0][:160] if hits else "(name not shown)",

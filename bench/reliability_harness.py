@@ -40,11 +40,9 @@ class DashboardServer:
         self.proc: subprocess.Popen | None = None
 
     def start(self, timeout: float = 90) -> "DashboardServer":
-        env = dict(os.environ, LAB_STORE=str(self.store), LAB_DATASET=str(self.lab.dataset),
-                   LAB_NETWORK="8,8,0.1", LAB_DEMO_DIR=str(self.lab.base / "demo"),
-                   LAB_CANDIDATES=str(self.lab.base / "no-candidates"), LAB_MODELS="",
-                   LAB_PROFILES=str(self.lab.base / "profiles"), TF_CPP_MIN_LOG_LEVEL="2",
-                   PYTHONUNBUFFERED="1")
+        from tests.app_helpers import app_env
+        env = {**os.environ, **app_env(self.lab.base, self.lab.dataset, self.store),
+               "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONUNBUFFERED": "1"}
         self._log = open(self.log_path, "a")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "streamlit", "run", "app/main.py", "--server.port",

@@ -5,7 +5,6 @@ covered by tests/test_jobs.py and the browser tests); detection runs a real smal
 """
 import io
 import threading
-import time
 
 import numpy as np
 import pytest
@@ -14,35 +13,14 @@ from streamlit.testing.v1 import AppTest
 
 from model.train.specaug import PRESET as SPEC_PRESET
 
-import model.runs.jobs as jobs_mod
-from model.train.events import EpochRecord, TrialEvent, summarise_epochs
 from model.runs.jobs import get_runner
-from model.train.precision import PrecisionRecord
 from model.runs.store import RunStore
-from tests.app_helpers import fake_comparison, save_always_on_model
+from tests.app_helpers import (FakeTrainer, dataset_script, detect_script, fake_comparison,
+                               history_script, save_always_on_model, trials_script,
+                               use_fake_trainer)
 from tests.tinydata import write_tiny_dataset
 
 TIMEOUT = 120
-
-
-def trials_script():
-    from app.trials_page import trials_page
-    trials_page()
-
-
-def history_script():
-    from app.history_page import history_page
-    history_page()
-
-
-def detect_script():
-    from app.detect_page import detect_page
-    detect_page()
-
-
-def dataset_script():
-    from app.dataset_page import dataset_page
-    dataset_page()
 
 
 def failing_script():
@@ -54,47 +32,9 @@ def failing_script():
     page()
 
 
-
-
-
-
-class FakeTrainer:
-    """Stands in for run_trial: reports its epochs at once, optionally waiting for a gate."""
-
-    def __init__(self, gate: threading.Event | None = None):
-        self.gate = gate
-
-    def __call__(self, cfg, run_id, run_dir, emit, cancel, data):
-        now = time.time()
-        emit(TrialEvent("started", run_id, cfg.precision, cfg.seed, now,
-                        device=PrecisionRecord(cfg.precision, "tensorflow", "cpu", "Fake CPU",
-                                               "float32", "float32", "float32")))
-        if self.gate is not None:
-            self.gate.wait(30)
-        recs = []
-        for ep in range(1, cfg.epochs + 1):
-            if cancel.is_set():
-                emit(TrialEvent("cancelled", run_id, cfg.precision, cfg.seed, time.time()))
-                return "cancelled"
-            recs.append(EpochRecord(ep, 1.0 / ep, 1.1 / ep, None, 0.5, 24.0, 0.1, ep * 0.6,
-                                    10**8, "rss"))
-            emit(TrialEvent("epoch", run_id, cfg.precision, cfg.seed, time.time(), epoch=recs[-1]))
-        emit(TrialEvent("finished", run_id, cfg.precision, cfg.seed, time.time(),
-                        summary=summarise_epochs(recs, cfg.dev_loss_target)))
-        return "finished"
-
-
 def texts(elements):
     return [e.value for e in elements]
 
-
-
-def use_fake_trainer(monkeypatch, fake) -> None:
-    """Train with ``fake`` in the worker thread, whether the Runner isolates runs or not."""
-    monkeypatch.setattr(jobs_mod, "run_trial", fake)
-    monkeypatch.setattr(jobs_mod, "run_trial_isolated",
-                        lambda cfg, run_id, run_dir, emit, cancel: fake(cfg, run_id, run_dir, emit,
-                                                                       cancel, None))
 
 def test_trials_page_starts_a_comparison_and_shows_it(lab, monkeypatch):
     use_fake_trainer(monkeypatch, FakeTrainer())

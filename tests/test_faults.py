@@ -265,7 +265,7 @@ def test_two_processes_write_one_store_every_run_once(tmp_path):
 
 def test_start_pressed_twice_quickly_starts_one_comparison(lab, monkeypatch):
     from streamlit.testing.v1 import AppTest
-    from tests.test_app_pages import FakeTrainer, trials_script, use_fake_trainer
+    from tests.app_helpers import FakeTrainer, trials_script, use_fake_trainer
     gate = threading.Event()
     use_fake_trainer(monkeypatch, FakeTrainer(gate))
     at = AppTest.from_function(trials_script, default_timeout=120).run()
