@@ -14,7 +14,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from bench.bench_reliability import ROOT, Lab
+from bench.reliability_core import ROOT, Lab
 from model.procs import children_of
 
 CHROMIUM = os.environ.get("LAB_E2E_CHROMIUM", "/usr/bin/chromium")

@@ -17,7 +17,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from bench.bench_reliability import ROOT, Lab, Outcome
+from bench.reliability_core import ROOT, Lab, Outcome
 from bench.reliability_harness import DashboardServer, statuses, status_kb, wait_for
 from model.procs import children_of
 

@@ -10,7 +10,7 @@ lists them in the catalogue's order.
 """
 from __future__ import annotations
 
-from bench.bench_reliability import one_line
+from bench.reliability_core import one_line
 from bench.reliability_harness import Browser, DashboardServer
 from bench.reliability_load import FIGURES, load_30
 from bench.reliability_server_faults import (double_start_and_cancel, kill9_server,

@@ -13,7 +13,7 @@ import sys
 import time
 from pathlib import Path
 
-from bench.bench_reliability import ROOT, Lab, Outcome
+from bench.reliability_core import ROOT, Lab, Outcome
 from bench.reliability_harness import (Browser, DashboardServer, listen_address, press_start,
                                        set_number, statuses, wait_for)
 from model.procs import alive
