@@ -81,14 +81,23 @@ def data_parallel_rows(runner, base, precisions, per_gpu: int, gpus: int) -> lis
             rows.append({"kind": "data-parallel", "precision": prec, "per_gpu_batch": per_gpu,
                          "gpus": n, "global_batch": per_gpu * n, "examples_per_s": _speed(run),
                          "scaling": round(_speed(run) / ref, 3) if ref and _speed(run) else None,
-                         "final_dev_loss": _dev(run), "allreduce_dtype": "float32" if n > 1 else None,
+                         "final_dev_loss": _dev(run), **_curves(runner, run),
+                         "allreduce_dtype": "float32" if n > 1 else None,
                          "status": run.status, "notes": run.device.notes if run.device else []})
         rows.append({"kind": "one-gpu-same-global-batch", "precision": prec,
                      "per_gpu_batch": per_gpu * gpus, "gpus": 1, "global_batch": per_gpu * gpus,
                      "examples_per_s": _speed(same), "scaling": None,
-                     "final_dev_loss": _dev(same), "status": same.status})
+                     "final_dev_loss": _dev(same), **_curves(runner, same),
+                     "status": same.status})
         print(json.dumps(rows[-3:]), flush=True)
     return rows
+
+
+def _curves(runner, run) -> dict:
+    """The run's train and dev loss per epoch (the curves the data-parallel check compares)."""
+    epochs = runner.store.epochs(run.id)
+    return {"train_loss_curve": [round(e.train_loss, 5) for e in epochs],
+            "dev_loss_curve": [round(e.dev_loss, 5) for e in epochs]}
 
 
 def _speed(run) -> float | None:

@@ -255,48 +255,6 @@ def allreduce_sum_scalar(value):
     return out
 
 
-def global_batch_moments(x):
-    """(mean, biased variance) per channel of (rows, channels) ``x`` over every rank's rows.
-
-    Differentiable: the sums go through ``torch.distributed.nn``'s all-reduce, whose
-    backward all-reduces the gradients, so each rank's inputs get the gradient of the
-    global batch's statistics, as one process holding the whole batch would.
-    """
-    import warnings
-
-    import torch
-    from torch.distributed.nn.functional import all_reduce
-    count = torch.tensor([float(x.shape[0])], device=x.device)
-    stats = torch.cat([x.sum(0), (x * x).sum(0), count])
-    with warnings.catch_warnings():  # its successor in torch 2.11 has no backward yet
-        warnings.simplefilter("ignore", FutureWarning)
-        stats = all_reduce(stats)
-    n = stats[-1]
-    c = x.shape[1]
-    mean = stats[:c] / n
-    var = (stats[c:2 * c] / n - mean * mean).clamp_min(0.0)
-    return mean, var
-
-
-def bn_train_synced(layer, inputs):
-    """Training-mode Keras batch norm over the last axis with statistics of the global batch.
-
-    Same maths as model/train/torch_bn.py's fused call (biased variance, Keras's moving
-    averages), with mean and variance taken over every rank's rows.
-    """
-    import torch
-    x = inputs.float().reshape(-1, inputs.shape[-1])
-    mean, var = global_batch_moments(x)
-    out = (x - mean) * torch.rsqrt(var + float(layer.epsilon)) * layer.gamma.value.float() \
-        + layer.beta.value.float()
-    with torch.no_grad():
-        m = float(layer.momentum)
-        for moving, batch in ((layer.moving_mean.value, mean), (layer.moving_variance.value, var)):
-            moving.mul_(m).add_(batch.detach().to(moving.dtype), alpha=1.0 - m)
-    from .torch_bn import _torch_dtype
-    return out.reshape(inputs.shape).to(_torch_dtype(layer.compute_dtype))
-
-
 def run_note(info: RankInfo, per_rank_batch: int, cfg: ParallelConfig) -> str:
     """The line a data-parallel run records with its device notes."""
     return (f"data-parallel over {info.world} ranks ({info.backend}), "

@@ -46,9 +46,10 @@ class TorchLeanStep:
         self.loss_sum = torch.zeros((), dtype=torch.float32, device=self.params[0].device)
         self.steps = 0
         from . import distributed
+        from .sync_bn import bn_train_global
         from .torch_bn import install_fused_bn
         self.rank = distributed.current()  # None outside a data-parallel run
-        sync_bn = distributed.bn_train_synced if self.rank is not None else None
+        sync_bn = bn_train_global if self.rank is not None else None
         self.fused_bn = install_fused_bn(model, sync_bn)  # BN layers whose training call is fused
         if self.rank is not None:
             distributed.broadcast_tensors(self.params + self._bn_moving())
