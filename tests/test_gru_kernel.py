@@ -285,3 +285,15 @@ if __name__ == "__main__":
     sys.path.insert(0, str(ROOT))
     assert os.environ.get("KERAS_BACKEND") == "torch" and os.environ.get("TRITON_INTERPRET") == "1"
     print("RESULT " + json.dumps(run_checks()))
+
+
+def test_auto_picks_the_persistent_kernel_only_where_the_h200_measured_a_win():
+    from model.train.kernels import choose_kernel
+    assert choose_kernel("auto", "bfloat16", 64) == (True, "")
+    assert choose_kernel("auto", "bfloat16", 1024) == (True, "")
+    assert choose_kernel("auto", "float16", 1024) == (True, "")
+    for key, batch in (("bfloat16", 32), ("float16", 256), ("float32", 1024), ("tf32", 1024)):
+        wanted, why = choose_kernel("auto", key, batch)
+        assert not wanted and why.startswith("auto chose cudnn") and f"{key} at batch {batch}" in why
+    assert choose_kernel("cudnn", "bfloat16", 1024) == (False, "")
+    assert choose_kernel("persistent", "float32", 64) == (True, "")
