@@ -77,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
     print()
     print(format_result(sweep_result(runs, sweep.config.precisions)))
     rows = [r for m in sweep.members for r in runner.store.runs(m.comparison_id)]
-    if cfg.base.parallel.gpus > 1:
+    if train_cmd.reports_speedup(cfg.base.parallel):
         print(train_cmd.gpu_speedup_line(runner.store, rows))
     spans = [(r.started_unix, r.ended_unix) for r in rows if r.started_unix and r.ended_unix]
     if spans:

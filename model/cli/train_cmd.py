@@ -59,11 +59,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="SpecAugment-style masking per training clip: 'on' (2 time spans of "
                              "<= 100 frames, 2 bands of <= 10 bins) or 'T,FRAMES,F,BINS'")
     parser.add_argument("--gpus", type=int, default=1,
-                        help="GPUs to use (1..found): ranks of each run, or runs at once")
+                        help="GPUs to use on this host (1..found): ranks of each run here, "
+                             "or runs at once")
     parser.add_argument("--placement", choices=("data-parallel", "per-run"),
                         default="data-parallel",
                         help="data-parallel: each run over --gpus GPUs (global --batch-size "
                              "split); per-run: runs side by side, one per GPU")
+    hosts = parser.add_argument_group(
+        "several hosts (data-parallel; torchrun's flags: run the same command on every host)")
+    hosts.add_argument("--nnodes", type=int, default=1,
+                       help="hosts in each run; ranks in all = --gpus x --nnodes")
+    hosts.add_argument("--node-rank", type=int, default=0,
+                       help="this host's index, 0..nnodes-1 (host 0 holds rank 0, which reports)")
+    hosts.add_argument("--master-addr", default="127.0.0.1",
+                       help="address of host 0, reachable from every host")
+    hosts.add_argument("--master-port", type=int, default=0,
+                       help="rendezvous port on host 0, the same on every host (needed with "
+                            "--nnodes > 1; 0: a free local port)")
     parser.add_argument("--gru-kernel", choices=("cudnn", "persistent", "auto"), default="auto",
                         help="torch GPU runs: cuDNN's GRU, the persistent Triton GRU, or auto "
                              "(persistent where measured faster); cuDNN wherever the other "
@@ -93,7 +105,10 @@ def config_from_args(args: argparse.Namespace):
                        dev_loss_target=args.target_dev_loss, target_fa_per_hour=args.fa_per_hour,
                        spec_augment=parse_spec_augment(args.spec_augment),
                        gru_kernel=args.gru_kernel,
-                       parallel=ParallelConfig(gpus=args.gpus, placement=args.placement))
+                       parallel=ParallelConfig(gpus=args.gpus, placement=args.placement,
+                                               nnodes=args.nnodes, node_rank=args.node_rank,
+                                               master_addr=args.master_addr,
+                                               master_port=args.master_port))
     precisions = [p.strip() for p in args.precisions.split(",") if p.strip()]
     return ComparisonConfig(base=base, precisions=precisions, repeats=args.seeds, name=args.name)
 
@@ -144,7 +159,8 @@ def format_event(ev: TrialEvent, epochs: int) -> str:
                 f"{e.wall_seconds:.1f} s  peak {e.memory_kind} {_gb(e.peak_memory_bytes)}{first}")
     if ev.kind == "finished":
         return f"{who}: finished" + (f", model {ev.extra['model_path']}"
-                                     if ev.extra.get("model_path") else "")
+                                     if ev.extra.get("model_path") else "") + \
+            (f" ({ev.message})" if ev.message else "")
     return f"{who}: {ev.kind.upper()} {ev.message}".rstrip()
 
 
@@ -170,6 +186,7 @@ def gpu_speedup_line(store, runs) -> str:
     gain of running side by side (per-run)."""
     from ..runs.scaling import data_parallel_speedup, placement_speedup, recent_runs
     par = runs[0].config.parallel
+    gpus = par.gpus * par.nnodes
     if par.placement == "per-run":
         gain = placement_speedup(runs)
         return (f"{par.gpus} GPUs, one run per GPU: "
@@ -180,7 +197,13 @@ def gpu_speedup_line(store, runs) -> str:
         gain = data_parallel_speedup(run, stored)
         parts.append(f"{run.precision}/seed {run.seed} "
                      + (f"{gain:.2f}x" if gain else "- (no 1-GPU run at this per-GPU batch stored)"))
-    return f"speed-up on {par.gpus} GPUs against 1 GPU: " + ", ".join(parts)
+    hosts = f" ({par.nnodes} hosts)" if par.nnodes > 1 else ""
+    return f"speed-up on {gpus} GPUs{hosts} against 1 GPU: " + ", ".join(parts)
+
+
+def reports_speedup(par) -> bool:
+    """Whether this host prints the GPU speed-up: several GPUs, and it holds rank 0."""
+    return par.gpus * par.nnodes > 1 and par.node_rank == 0
 
 
 def follow_comparison(runner, cid: str, epochs: int) -> None:
@@ -216,7 +239,7 @@ def run(args: argparse.Namespace) -> int:
     print()
     if done:
         print(format_summary(summarise_precisions(done), cfg.base.dev_loss_target))
-    if cfg.base.parallel.gpus > 1:
+    if reports_speedup(cfg.base.parallel):
         print(gpu_speedup_line(runner.store, runs))
     status = runner.status(cid)
     print(f"comparison {cid}: {status.state}; "

@@ -14,11 +14,13 @@ A child never outlives its parent: if the parent is killed outright (``kill -9``
 dashboard server), the child notices within :data:`_ORPHAN_POLL_S` and exits, so no
 orphan keeps training (and writing files) with nobody to hear it.
 
-A data-parallel run (``cfg.parallel``) starts one child per rank, as ``torchrun`` would:
-each gets the torchrun environment (rank, world size, a fresh rendezvous port), sees the
-run's GPUs and trains on the ``LOCAL_RANK``-th. The parent relays rank 0's events and any rank's failure; a rank that
-dies fails the run with its rank and exit code, and the parent ends every other rank, so
-no process outlives its run.
+A data-parallel run (``cfg.parallel``) starts one child per rank of this host, as
+``torchrun`` would: each gets the torchrun environment (global rank, world size, the
+rendezvous address and port: a fresh local port on one host, the given one over several
+hosts), sees the run's GPUs and trains on the ``LOCAL_RANK``-th. The parent relays rank
+0's events (on a host without rank 0, its local rank 0's start and end) and any rank's
+failure; a rank that dies fails the run with its global rank and exit code, and the
+parent ends every other rank of this host, so no process outlives its run.
 """
 from __future__ import annotations
 
@@ -80,18 +82,23 @@ def _child_main(cfg: TrialConfig, run_id: str, run_dir: str, events: mp.Queue,
 
 
 def child_envs(cfg: TrialConfig, devices: list[str] | None) -> list[dict[str, str]]:
-    """One environment per process of the run: its GPU, and rank variables when several.
+    """One environment per process this host starts: its GPU, and rank variables when several.
 
     Args:
-        cfg: the trial (``cfg.parallel.ranks`` processes).
+        cfg: the trial; this host starts ``cfg.parallel.local_ranks`` of its
+            ``cfg.parallel.ranks`` ranks, global ranks ``node_rank * gpus + local``, as
+            torchrun's ``--nnodes``/``--node-rank`` do.
         devices: GPU ids given to this run (None: leave the GPUs visible as they are).
     """
-    ranks = cfg.parallel.ranks
-    if ranks == 1:
+    par = cfg.parallel
+    if par.ranks == 1:
         return [{"CUDA_VISIBLE_DEVICES": devices[0]} if devices else {}]
-    port = free_port()
+    # one host picks a free port itself; several meet on the port the user gave them all
+    port = par.master_port or free_port()
     visible = ",".join(devices) if devices else None
-    return [rank_env(r, ranks, port, visible) for r in range(ranks)]
+    local = par.local_ranks
+    return [rank_env(par.first_rank + r, par.ranks, port, visible, addr=par.master_addr,
+                     nproc_per_node=local) for r in range(local)]
 
 
 def run_trial_isolated(cfg: TrialConfig, run_id: str, run_dir: Path,
@@ -122,8 +129,9 @@ def run_trial_isolated(cfg: TrialConfig, run_id: str, run_dir: Path,
     with bare_main():
         for child in children:
             child.start()
+    labels = [_rank_label(env, len(envs)) for env in envs]
     try:
-        final, why = _relay(children, events, stop, emit, cancel)
+        final, why = _relay(children, labels, events, stop, emit, cancel)
     finally:
         _end_children(children, _JOIN_S if len(children) == 1 else _RANK_JOIN_S)
     if final is None:
@@ -143,12 +151,18 @@ def _end_children(children: list, grace_s: float) -> None:
             child.join()
 
 
-def _dead_rank(children: list) -> str | None:
+def _rank_label(env: dict[str, str], processes: int) -> str:
+    """How a failure names a child: "rank 3 of 4" (global), or "the training process"."""
+    if processes == 1 and "RANK" not in env:
+        return "the training process"
+    return f"rank {env.get('RANK', '0')} of {env.get('WORLD_SIZE', str(processes))}"
+
+
+def _dead_rank(children: list, labels: list[str]) -> str | None:
     """Why the run cannot go on: the first child that exited with a non-zero code."""
-    for rank, child in enumerate(children):
+    for label, child in zip(labels, children):
         if child.exitcode not in (None, 0):
-            who = f"rank {rank} of {len(children)}" if len(children) > 1 else "the training process"
-            return (f"{who} ended unexpectedly (exit code {child.exitcode}"
+            return (f"{label} ended unexpectedly (exit code {child.exitcode}"
                     f"{_signal_note(child.exitcode)}); see the server log")
     if all(c.exitcode is not None for c in children):
         return "the training process ended without a final event; see the server log"
@@ -168,7 +182,7 @@ def _signal_note(exitcode: int) -> str:
     return f", killed by {name}{hint}"
 
 
-def _relay(children: list, events: mp.Queue, stop: mp.Event,
+def _relay(children: list, labels: list[str], events: mp.Queue, stop: mp.Event,
            emit: Callable[[TrialEvent], None], cancel: threading.Event
            ) -> tuple[str | None, str]:
     """Forward events until a final one arrives or a child is gone; (final kind, why not)."""
@@ -178,7 +192,7 @@ def _relay(children: list, events: mp.Queue, stop: mp.Event,
         try:
             ev = events.get(timeout=_POLL_S)
         except queue.Empty:
-            why = _dead_rank(children)
+            why = _dead_rank(children, labels)
             if why is None:
                 continue
             try:  # it may have exited right after putting its last events

@@ -8,6 +8,11 @@ ranks all-reduce their gradients (sum / N), and batch norm normalises with the g
 batch's mean and variance (its statistics are all-reduced too), so one step is the same
 maths as one GPU at the same global batch, up to the order of floating-point sums.
 
+Over several hosts (``nnodes``) every host runs the same command with its own
+``node_rank`` and rank 0's address and port, torchrun's ``--nnodes``, ``--node-rank``,
+``--master-addr`` and ``--master-port``; each host starts its ``gpus`` ranks, and rank 0
+(on host 0) reports. Tested only by simulation: two processes on one CPU machine.
+
 *Per-run* placement trains the runs of a comparison concurrently, one per GPU
 (model/runs/placement.py); each run is an ordinary one-GPU run there.
 
@@ -31,16 +36,35 @@ _GROUP: "RankInfo | None" = None  # this process's rank once init_rank() ran
 
 @dataclass
 class ParallelConfig:
-    """How a comparison uses several GPUs (stored with every run)."""
+    """How a comparison uses several GPUs, on one host or several (stored with every run).
 
-    gpus: int = 1  # GPUs to use: ranks of each run (data-parallel) or runs at once (per-run)
-    placement: str = "data-parallel"  # "data-parallel" or "per-run" (one run per GPU)
+    Over several hosts each host runs the same command with its own ``node_rank``, as
+    ``torchrun --nnodes --node-rank --master-addr --master-port`` would: host ``k`` starts
+    ranks ``k * gpus .. k * gpus + gpus - 1`` of ``gpus * nnodes``.
+    """
+
+    gpus: int = 1  # GPUs (ranks) on this host: ranks of each run (data-parallel) or runs at once (per-run)
+    placement: str = "data-parallel"  # "data-parallel" or "per-run" (one run per GPU, one host only)
     allreduce_dtype: str = "float32"  # dtype of the gradients on the wire, one of ALLREDUCE_DTYPES
+    nnodes: int = 1  # hosts taking part in each run (data-parallel only)
+    node_rank: int = 0  # this host's index, 0..nnodes-1; host 0 holds rank 0, which reports
+    master_addr: str = "127.0.0.1"  # rank 0's host, reachable from every host
+    master_port: int = 0  # rendezvous port on master_addr; 0: a free local port (one host only)
 
     @property
     def ranks(self) -> int:
-        """Processes one run trains on (1 unless data-parallel over several GPUs)."""
+        """Processes one run trains on, over all hosts (1 unless data-parallel)."""
+        return self.gpus * self.nnodes if self.placement == "data-parallel" else 1
+
+    @property
+    def local_ranks(self) -> int:
+        """Processes of one run started on this host."""
         return self.gpus if self.placement == "data-parallel" else 1
+
+    @property
+    def first_rank(self) -> int:
+        """Global rank of this host's local rank 0."""
+        return self.node_rank * self.local_ranks
 
     @property
     def concurrent_runs(self) -> int:
@@ -53,7 +77,7 @@ class ParallelConfig:
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> "ParallelConfig":
-        """Inverse of to_dict; unknown keys are ignored."""
+        """Inverse of to_dict; unknown keys are ignored, missing ones (older runs) default."""
         return cls(**{k: v for k, v in raw.items() if k in cls.__dataclass_fields__})
 
 
@@ -97,18 +121,60 @@ def check_parallel(cfg: ParallelConfig, batch_size: int, backend: str,
         gpus_found: visible GPU ids (default :func:`visible_gpus`; tests pass a list).
 
     Raises:
-        ConfigError: bad GPU count, placement or batch split.
+        ConfigError: bad GPU count, placement, host settings or batch split.
     """
     gpus = cfg.gpus
-    if isinstance(gpus, bool) or not isinstance(gpus, int) or gpus < 1:
+    if not _whole(gpus, 1):
         raise ConfigError(f"--gpus must be a whole number of at least 1, got {gpus!r}")
     if cfg.placement not in PLACEMENTS:
         raise ConfigError(f"unknown placement {cfg.placement!r}; choose {' or '.join(PLACEMENTS)}")
     if cfg.allreduce_dtype not in ALLREDUCE_DTYPES:
         raise ConfigError(f"all-reduce dtype {cfg.allreduce_dtype!r}: only float32 is supported")
-    if gpus == 1:
+    check_hosts(cfg, backend)
+    if gpus > 1:
+        _check_gpus_found(cfg, backend, visible_gpus() if gpus_found is None else gpus_found)
+    if cfg.ranks > 1 and batch_size % cfg.ranks:
+        where = f"{gpus} GPUs" if cfg.nnodes == 1 else f"{cfg.ranks} ranks ({cfg.nnodes} hosts)"
+        raise ConfigError(f"batch size {batch_size} does not split evenly over {where}; "
+                          f"use a multiple of {cfg.ranks}")
+
+
+def _whole(value: Any, low: int) -> bool:
+    """True for an int (not a bool) of at least ``low``."""
+    return not isinstance(value, bool) and isinstance(value, int) and value >= low
+
+
+def check_hosts(cfg: ParallelConfig, backend: str) -> None:
+    """The several-hosts settings, each failure one line (nothing to check on one host).
+
+    Raises:
+        ConfigError: bad host count, host index, port or placement.
+    """
+    if not _whole(cfg.nnodes, 1):
+        raise ConfigError(f"--nnodes must be a whole number of at least 1, got {cfg.nnodes!r}")
+    if not _whole(cfg.node_rank, 0) or cfg.node_rank >= cfg.nnodes:
+        raise ConfigError(f"--node-rank {cfg.node_rank!r} is outside 0..{cfg.nnodes - 1} "
+                          f"(--nnodes {cfg.nnodes})")
+    if not _whole(cfg.master_port, 0) or cfg.master_port > 65535:
+        raise ConfigError(f"--master-port must be 1..65535 (0: a free local port), "
+                          f"got {cfg.master_port!r}")
+    if cfg.nnodes == 1:
         return
-    found = visible_gpus() if gpus_found is None else gpus_found
+    if cfg.placement == "per-run":
+        raise ConfigError(f"--nnodes {cfg.nnodes}: per-run placement keeps each run on one "
+                          "host; use --placement data-parallel or --nnodes 1")
+    if cfg.master_port == 0:
+        raise ConfigError(f"--nnodes {cfg.nnodes} needs --master-port: the port rank 0's "
+                          "host listens on, the same on every host")
+    if not isinstance(cfg.master_addr, str) or not cfg.master_addr.strip():
+        raise ConfigError("--master-addr must name rank 0's host (an address every host reaches)")
+    if backend != "torch":
+        raise ConfigError(f"training over several hosts needs KERAS_BACKEND=torch (now {backend})")
+
+
+def _check_gpus_found(cfg: ParallelConfig, backend: str, found: list[str]) -> None:
+    """--gpus above 1 against the GPUs this host has (and the backend data-parallel needs)."""
+    gpus = cfg.gpus
     if not found:
         raise ConfigError(f"--gpus {gpus}: no NVIDIA GPU found on this machine (CPU only); "
                           "use --gpus 1")
@@ -118,9 +184,6 @@ def check_parallel(cfg: ParallelConfig, batch_size: int, backend: str,
     if cfg.placement == "data-parallel" and backend != "torch":
         raise ConfigError(f"data-parallel training needs KERAS_BACKEND=torch (now {backend}); "
                           "use --placement per-run or --gpus 1")
-    if cfg.placement == "data-parallel" and batch_size % gpus:
-        raise ConfigError(f"batch size {batch_size} does not split evenly over {gpus} GPUs; "
-                          f"use a multiple of {gpus}")
 
 
 def free_port() -> int:
@@ -257,7 +320,8 @@ def allreduce_sum_scalar(value):
 
 def run_note(info: RankInfo, per_rank_batch: int, cfg: ParallelConfig) -> str:
     """The line a data-parallel run records with its device notes."""
-    return (f"data-parallel over {info.world} ranks ({info.backend}), "
+    hosts = f" on {cfg.nnodes} hosts ({cfg.gpus} per host)" if cfg.nnodes > 1 else ""
+    return (f"data-parallel over {info.world} ranks ({info.backend}){hosts}, "
             f"{per_rank_batch} examples per rank (global batch {per_rank_batch * info.world}), "
             f"gradients all-reduced in {cfg.allreduce_dtype}, batch-norm statistics of the "
             "global batch; rank 0 reports")

@@ -56,12 +56,23 @@ def shard_trial(cfg: TrialConfig, data: Dataset, info: RankInfo) -> tuple[TrialC
     return local, shard
 
 
+def host_line(info: RankInfo, cfg: TrialConfig) -> str:
+    """What a host without rank 0 records: "rank 2-3 of 4 on host 1; rank 0 (host 0) reports
+    the figures"."""
+    par = cfg.parallel
+    first, last = par.first_rank, par.first_rank + par.local_ranks - 1
+    ranks = f"rank {first}" if first == last else f"rank {first}-{last}"
+    return f"{ranks} of {info.world} on host {par.node_rank}; rank 0 (host 0) reports the figures"
+
+
 class RankEmitter:
     """What a rank reports: rank 0 its events with global figures, other ranks only an end.
 
     Rank 0's epochs count its own examples; the run trained ``world`` times as many, so
     examples/s (and the summary built from them) are scaled by ``world``. The device
-    record gains the data-parallel note (ranks, backend, all-reduce dtype).
+    record gains the data-parallel note (ranks, backend, all-reduce dtype). On a host
+    without rank 0 (several hosts), its local rank 0 reports the start and the end of the
+    run there, with :func:`host_line` and no figures, so that host's run ends too.
     """
 
     def __init__(self, emit: EmitFn, info: RankInfo, cfg: TrialConfig):
@@ -70,9 +81,7 @@ class RankEmitter:
 
     def __call__(self, ev: TrialEvent) -> None:
         if self.info.rank != 0:
-            if ev.kind in ("failed", "cancelled"):
-                self.emit(replace(ev, message=f"rank {self.info.rank}: {ev.message}",
-                                  summary=None))
+            self._other_rank(ev)
             return
         if ev.kind == "started" and ev.device is not None:
             ev.device.notes.append(run_note(self.info, self.cfg.batch_size // self.info.world,
@@ -84,6 +93,19 @@ class RankEmitter:
         if ev.summary is not None and self.epochs:
             ev = replace(ev, summary=summarise_epochs(self.epochs, self.cfg.dev_loss_target))
         self.emit(ev)
+
+    def _other_rank(self, ev: TrialEvent) -> None:
+        """Any rank's failure; on a host without rank 0, its local rank 0's start and end."""
+        host_lead = self.info.local_rank == 0 and self.cfg.parallel.node_rank > 0
+        if ev.kind in ("failed", "cancelled"):
+            self.emit(replace(ev, message=f"rank {self.info.rank}: {ev.message}", summary=None))
+        elif host_lead and ev.kind == "started" and ev.device is not None:
+            ev.device.notes += [run_note(self.info, self.cfg.batch_size // self.info.world,
+                                         self.cfg.parallel), host_line(self.info, self.cfg)]
+            self.emit(ev)
+        elif host_lead and ev.kind == "finished":
+            self.emit(replace(ev, message=host_line(self.info, self.cfg), summary=None,
+                              extra={}))
 
 
 def run_rank(cfg: TrialConfig, run_id: str, run_dir: Path, emit: EmitFn,
