@@ -5,7 +5,7 @@ Times, the CSV and the hold-off follow the model's step grid (its feature kind's
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import altair as alt
 import numpy as np
@@ -14,6 +14,7 @@ import streamlit as st
 
 from model.audio.feature_kinds import StepTiming
 from model.detect.chime import chimed_samples_wav_bytes
+from model.detect.edges import RECORDING_PADS
 from model.detect.detector import (DecodedClip, DetectConfig, Detector, decode_clip,
                                   probabilities_to_detections)
 from model.card import recommended_threshold
@@ -54,7 +55,8 @@ class Scan:
 def load_detector(spec: str, mtime: float, store_path: str) -> Detector:
     """A loaded, XLA-ready detector; ``mtime`` keys the cache to the file's version."""
     del mtime
-    return Detector(spec, DetectConfig(), store_path=store_path)
+    # recordings often stop right after the word: score its edges like its middle
+    return Detector(spec, DetectConfig(**RECORDING_PADS), store_path=store_path)
 
 
 # A decoded hour is ~0.7 GB, so few are kept; shared (read-only) rather than copied per rerun.
@@ -78,7 +80,9 @@ def scan_clip(spec: str, mtime: float, store_path: str, key: str, _clip: Decoded
     ``key`` is the clip's digest, which stands for ``_clip`` in the cache key."""
     detector = load_detector(spec, mtime, store_path)
     result = detector.detect_clip(_clip)
-    return Scan(result.probabilities, result.duration_s, detector.timing)
+    # step 0's time in the clip's own seconds (the lead-in's steps are dropped)
+    timing = replace(detector.timing, first_step_end_seconds=result.step0_s)
+    return Scan(result.probabilities, result.duration_s, timing)
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
@@ -170,7 +174,11 @@ def _show_result(clip: Clip, choice: ModelChoice) -> None:
     st.altair_chart(probability_chart(curve_frame(scan.probabilities, timing=timing),
                                       detections_frame(found), threshold), width="stretch")
     times = [d.time_s for d in found]
-    chimed = chimed_samples_wav_bytes(audio.samples, audio.sample_rate_hz, times)
+    samples = audio.samples
+    if any(t >= scan.duration_s for t in times):  # a word that ended the recording: its chime
+        quiet = np.zeros(int(RECORDING_PADS["end_pad_seconds"] * audio.sample_rate_hz))
+        samples = np.concatenate([samples, quiet.astype(samples.dtype)])  # rings after it
+    chimed = chimed_samples_wav_bytes(samples, audio.sample_rate_hz, times)
     a, b = st.columns(2)
     a.caption("Original")
     a.audio(clip.data)

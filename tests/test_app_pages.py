@@ -155,10 +155,10 @@ def test_history_page_filters_opens_exports_and_deletes(lab):
     assert [c.id for c in store.comparisons()] == [new]
 
 
-def _wav(seconds: float, rate: int = 16000) -> bytes:
+def _wav(seconds: float, rate: int = 16000, level: float = 0.1) -> bytes:
     rng = np.random.default_rng(1)
     buf = io.BytesIO()
-    sf.write(buf, (0.1 * rng.normal(size=int(seconds * rate))).astype(np.float32), rate,
+    sf.write(buf, (level * rng.normal(size=int(seconds * rate))).astype(np.float32), rate,
              format="WAV", subtype="PCM_16")
     return buf.getvalue()
 
@@ -187,7 +187,8 @@ def test_detect_page_finds_detections_and_rejects_bad_files(lab, monkeypatch, al
     assert not at.exception and not at.error
     found = at.metric[0]
     assert found.label == "detections" and found.value == "1"  # one episode: the whole clip
-    assert list(at.dataframe[0].value["time_s"]) == [0.0]
+    # the clip's first step: the 42 steps of 7.27 ms inside the page's 0.3 s lead-in are dropped
+    assert list(at.dataframe[0].value["time_s"]) == [0.005]
     at.slider(key="d_threshold").set_value(0.99).run()
     assert at.metric[0].value == "1"  # sigmoid(6) = 0.9975 is still above it
     at.file_uploader(key="d_upload").upload("bad.wav", b"this is not audio", "audio/wav").run()
@@ -270,7 +271,8 @@ def test_detect_page_decodes_each_clip_once_and_scans_it_like_the_file(lab, monk
                                                                        random_model):
     import streamlit as st
 
-    from model.detect.detector import Detector
+    from model.detect.detector import DetectConfig, Detector
+    from model.detect.edges import RECORDING_PADS
     st.cache_data.clear()  # earlier tests may have scanned or decoded the same bytes
     st.cache_resource.clear()
     monkeypatch.setenv("LAB_MODELS", str(random_model))
@@ -299,8 +301,9 @@ def test_detect_page_decodes_each_clip_once_and_scans_it_like_the_file(lab, monk
         assert not at.error and len(decodes) == 1
         at.file_uploader(key="d_upload").upload("b.wav", clips[1], "audio/wav").run()
         assert not at.error and len(decodes) == 2 and len(scans) == 2
+    pads = DetectConfig(**RECORDING_PADS)  # the page scores a recording's edges too
     for clip, seen in zip(clips, scans):  # the reference streams from the bytes, as before
-        want = Detector(random_model).detect_file(clip)
+        want = Detector(random_model, pads).detect_file(clip)
         assert np.array_equal(seen.probabilities, want.probabilities)
         assert seen.duration_s == want.duration_s and 0.0 < np.ptp(want.probabilities)
 
@@ -314,7 +317,9 @@ def embedding_head(tmp_path_factory):
 
 def test_detect_page_runs_an_embedding_head_on_its_80ms_grid(lab, monkeypatch, embedding_head):
     """Selectable like any .keras file; its card's kind sets the grid: one detection at step
-    0's time (0.782 s), the 7-step hold-off by default; too short a clip is one line."""
+    0's time (0.782 s after the page's 0.3 s of quiet lead-in began, so 0.482 s into the
+    clip), the 7-step hold-off by default; a clip shorter than one window (0.5 s) is scanned
+    with the page's quiet around it; a silent clip is one line."""
     monkeypatch.setenv("LAB_MODELS", str(embedding_head))
     at = AppTest.from_function(detect_script, default_timeout=TIMEOUT).run()
     at.selectbox(key="d_model").set_value("file on_head.keras").run()
@@ -322,8 +327,10 @@ def test_detect_page_runs_an_embedding_head_on_its_80ms_grid(lab, monkeypatch, e
     at.file_uploader(key="d_upload").upload("noise.wav", _wav(3.0), "audio/wav").run()
     assert not at.exception and not at.error
     assert at.metric[0].label == "detections" and at.metric[0].value == "1"
-    assert list(at.dataframe[0].value["time_s"]) == [0.782]
+    assert list(at.dataframe[0].value["time_s"]) == [0.482]
     assert at.number_input(key="d_refractory_speech-embedding-v1").value == 7
     at.file_uploader(key="d_upload").upload("short.wav", _wav(0.5), "audio/wav").run()
+    assert not at.exception and not at.error and at.metric[0].value == "1"
+    at.file_uploader(key="d_upload").upload("silent.wav", _wav(0.5, level=0.0), "audio/wav").run()
     assert not at.exception and len(at.error) == 1
-    assert "too short" in at.error[0].value and "\n" not in at.error[0].value
+    assert "silent" in at.error[0].value and "\n" not in at.error[0].value

@@ -42,6 +42,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--features", choices=FEATURE_KINDS, default=None,
                         help="feature kind the model was trained on (default: its model card)")
     parser.add_argument("--store", default=None, help="run store database for RUN_IDs")
+    parser.add_argument("--pad", action="store_true",
+                        help="score each file with 0.3 s of quiet before it and 0.5 s after it, "
+                             "as the Detect page does, so a word at the very start or end of a "
+                             "recording is scored like one inside it (times stay the file's)")
     parser.add_argument("--max-mb", type=float, default=DEFAULT_MAX_BYTES / 2 ** 20,
                         help="refuse files larger than this many MiB (200)")
     parser.add_argument("--max-seconds", type=float, default=DEFAULT_MAX_SECONDS,
@@ -88,6 +92,7 @@ def run(args: argparse.Namespace) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is imported
     from ..detect.chime import write_chimed_wav
     from ..detect.detector import DetectConfig, Detector
+    from ..detect.edges import RECORDING_PADS
 
     limits = AudioLimits(int(args.max_mb * 2 ** 20), float(args.max_seconds))
     from ..detect.inference import resolve_model_path
@@ -98,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
         threshold = recommended_threshold(resolve_model_path(args.model, args.store)) or 0.5
     config = DetectConfig(threshold=threshold, min_steps=args.min_steps,
                           refractory_steps=args.refractory_steps, feature_kind=args.features,
-                          limits=limits)
+                          limits=limits, **(RECORDING_PADS if args.pad else {}))
     outs = chime_paths(args.chime_out, args.files) if args.chime_out else [None] * len(args.files)
     detector = Detector(args.model, config, store_path=args.store)
     failed = 0

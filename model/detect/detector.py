@@ -37,6 +37,7 @@ from ..errors import AudioError, ConfigError, LabError
 from ..audio.feature_kinds import SEED_TIMING, StepTiming
 from ..audio.features import FEATURE_KIND_LOG, FEATURE_KINDS, SAMPLE_RATE_HZ, to_mono_44k
 from ..train.metrics import detection_groups, episodes
+from .edges import MAX_PAD_SECONDS, file_timing, lead_in_steps, padded_blocks
 from .pieces import iter_feature_piece_sets
 from .stream import StreamInfo, iter_mono_blocks, open_source, resample_blocks
 from .timing import shared_timing, step_times
@@ -55,6 +56,10 @@ class DetectConfig:
     feature_kind: str | None = None  # None: the model card's kind, else log-power-v1
     compile_xla: bool = True  # XLA-compile the network on TensorFlow (~4x faster on CPU)
     chime_gain: float = 0.5  # chime level mixed over the audio, 0..1
+    # quiet put before / after a clip, s (model/detect/edges.py): a word said at once, or one
+    # that ends the recording, is scored like a word inside it; 0: the file exactly as it is
+    lead_pad_seconds: float = 0.0
+    end_pad_seconds: float = 0.0
     limits: AudioLimits = field(default_factory=AudioLimits)  # file size / duration limits
 
     def validate(self) -> None:
@@ -70,6 +75,9 @@ class DetectConfig:
             raise ConfigError(f"feature kind must be one of {FEATURE_KINDS}")
         if self.limits.max_bytes <= 0 or self.limits.max_seconds <= 0:
             raise ConfigError("size and duration limits must be positive")
+        for pad in (self.lead_pad_seconds, self.end_pad_seconds):
+            if not 0.0 <= pad <= MAX_PAD_SECONDS:
+                raise ConfigError(f"padding must be within 0..{MAX_PAD_SECONDS:g} s, got {pad}")
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict for JSON."""
@@ -308,21 +316,23 @@ class Detector:
 
     def _scan(self, samples_44k, info: StreamInfo) -> DetectResult:
         """Run pieces through the network(s), then apply the silence check and the rule."""
-        parts = list(self._piece_probabilities(samples_44k))
-        if info.peak < self.config.silence_peak:
+        cfg = self.config
+        lead = cfg.lead_pad_seconds
+        parts = list(self._piece_probabilities(padded_blocks(samples_44k, lead,
+                                                             cfg.end_pad_seconds)))
+        if info.peak < cfg.silence_peak:
             raise AudioError(f"{info.name} is silent (peak {_dbfs(info.peak)}): nothing to detect")
         if not parts:
             need_ms = 1000 * self.net.grid.min_seconds
             raise AudioError(f"{info.name} is too short: {info.duration_s * 1000:.0f} ms, the "
                              f"network needs at least {need_ms:.0f} ms")
-        probs = np.concatenate(parts)
-        cfg = self.config
+        probs = np.concatenate(parts)[lead_in_steps(self.timing, lead):]
+        timing = file_timing(self.timing, lead)  # times in the file's own seconds
         found = probabilities_to_detections(probs, cfg.threshold, cfg.min_steps,
-                                            self.refractory_steps, self.timing)
+                                            self.refractory_steps, timing)
         return DetectResult(info.name, info.duration_s, probs, found, self.label,
                             self.feature_kind, info.sample_rate_hz,
-                            step_s=self.timing.step_seconds,
-                            step0_s=self.timing.first_step_end_seconds)
+                            step_s=timing.step_seconds, step0_s=timing.first_step_end_seconds)
 
     def _piece_probabilities(self, samples_44k):
         """Per piece, the mean probability over the networks, each fed its own features."""
