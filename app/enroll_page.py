@@ -94,7 +94,8 @@ def _settings() -> EnrollConfig:
     with st.expander("Data size"):
         d = PersonalDataConfig()
         cpt = st.number_input("10 s clips per take (0: automatic)", 0, 200, d.clips_per_take,
-                              key="e_cpt", help="automatic: 144 in all, at least 24 a take")
+                              key="e_cpt", help="automatic: 144 in all, at least 24 a take; with 2-3 "
+                              "takes each also gets as many training-only clips, more varied")
         syn = st.number_input("synthetic training clips", 0, 2000, d.synth_train, key="e_syn")
         neg = st.number_input("synthetic negative clips", 0, 4000, d.negatives, key="e_neg",
                               help="take-free clips of other words over babble and real rooms "

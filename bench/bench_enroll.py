@@ -87,7 +87,8 @@ def enrol_once(n_takes: int, family: str, init: str, work: Path, epochs: int | N
     runner = Runner(RunStore(work / "lab.sqlite"))
     try:
         over = overrides or {}
-        ft = FinetuneConfig(init=init, **{**({"epochs": epochs} if epochs else {}), **over.get("finetune", {})})
+        ft_over = {**({"epochs": epochs} if epochs else {}), **over.get("finetune", {})}
+        ft = FinetuneConfig(init=init, **ft_over)
         cfg = EnrollConfig(data=PersonalDataConfig(**over.get("data", {})), finetune=ft,
                            judge=JudgeConfig(**over.get("judge", {})))
         res = enroll(folder, prof, cfg, runner)

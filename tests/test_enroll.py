@@ -161,8 +161,9 @@ def test_training_only_take_clips_are_trained_on_but_never_judged(tmp_path):
 
 
 def test_training_only_clips_use_a_wider_recipe():
-    cfg = PersonalDataConfig(train_ratio=1.0)
+    cfg = PersonalDataConfig(train_ratio=1.0, train_max_takes=10)
     assert [cfg.train_per_take(n) for n in (2, 3, 5, 10)] == [72, 48, 29, 24]
+    assert [PersonalDataConfig().train_per_take(n) for n in (2, 3, 4, 10)] == [72, 48, 0, 0]
     assert PersonalDataConfig(train_ratio=0.5, clips_per_take=3).train_per_take(2) == 2
     assert PersonalDataConfig(train_ratio=0.0).train_per_take(2) == 0
     plain, wide = cfg.synth_config("activate", takes=True), cfg.train_config("activate")
