@@ -17,7 +17,7 @@ from model.errors import ConfigError
 from model.runs.isolation import _dead_rank, _rank_label, child_envs
 from model.runs.store import RunStore
 from model.train.distributed import ParallelConfig, RankInfo, check_parallel, free_port
-from model.train.dp_trial import RankEmitter
+from model.train.dp_trial import RankEmitter, settings_digest
 from model.train.events import TrialEvent
 from model.train.precision import PrecisionRecord
 from model.train.trial_config import TrialConfig
@@ -167,3 +167,13 @@ def test_runs_stored_before_several_hosts_read_with_one_host():
     assert (old.nnodes, old.node_rank, old.master_addr, old.master_port) == \
         (1, 0, "127.0.0.1", 0)
     assert old.ranks == 2 and ParallelConfig(gpus=2, nnodes=3).ranks == 6
+
+
+def test_hosts_must_share_every_setting_but_their_index_and_dataset_path():
+    par = ParallelConfig(nnodes=2, master_port=29500)
+    base = TrialConfig(batch_size=8, dataset="/data/a", parallel=par)
+    same = replace(base, dataset="/mnt/b", parallel=replace(par, node_rank=1))
+    assert settings_digest(same) == settings_digest(base)
+    for other in (replace(base, seed=1), replace(base, batch_size=16),
+                  replace(base, parallel=replace(par, gpus=2))):
+        assert settings_digest(other) != settings_digest(base)

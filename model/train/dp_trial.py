@@ -108,6 +108,35 @@ class RankEmitter:
                               extra={}))
 
 
+def settings_digest(cfg: TrialConfig) -> str:
+    """A short hash of the settings every rank must share (not the dataset's path, which may
+    differ between hosts, nor the host's own index)."""
+    import hashlib
+    import json
+    raw = cfg.to_dict()
+    raw.pop("dataset", None)
+    raw["parallel"] = {k: v for k, v in raw["parallel"].items() if k != "node_rank"}
+    return hashlib.sha256(json.dumps(raw, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def check_same_settings(cfg: TrialConfig, info: RankInfo) -> None:
+    """Refuse a run whose hosts were started with different settings, before any step.
+
+    Why: over several hosts each host is started by hand; a different batch size or seed
+    would train a different split on each (or hang at a collective), so compare first.
+
+    Raises:
+        ConfigError: naming the first rank whose settings differ from rank 0's.
+    """
+    import torch.distributed as dist
+    digests: list = [None] * info.world
+    dist.all_gather_object(digests, settings_digest(cfg))
+    odd = [r for r, d in enumerate(digests) if d != digests[0]]
+    if odd:
+        raise ConfigError(f"rank {odd[0]} of {info.world} was started with other settings than "
+                          "rank 0; run the same command on every host (only --node-rank differs)")
+
+
 def run_rank(cfg: TrialConfig, run_id: str, run_dir: Path, emit: EmitFn,
              cancel: threading.Event | None = None) -> str:
     """Train one rank of a data-parallel run (its environment names the rank, as torchrun's).
@@ -126,6 +155,7 @@ def run_rank(cfg: TrialConfig, run_id: str, run_dir: Path, emit: EmitFn,
         info = init_rank()
         if info is None:  # a one-process run: nothing to split
             return run_trial(cfg, run_id, run_dir, emit, cancel)
+        check_same_settings(cfg, info)
         data = load_dataset(cfg.dataset, check_values=False)
         check_against_dataset(cfg, data)
         local, shard = shard_trial(cfg, data, info)
