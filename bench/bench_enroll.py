@@ -12,7 +12,11 @@ the real speech that ships in pip (the yardstick's 37 s, when fetched) at those 
 Prints figures; asserts nothing about speed.
 
     nice -n 10 .venv/bin/python bench/bench_enroll.py [--takes 3,5,10] [--init auto] \
-        [--set data.train_clips_total=0 ...]
+        [--families FAMILY[@EFFECT=V,...],...] [--set data.train_clips_total=0 ...]
+    nice -n 10 .venv/bin/python bench/bench_enroll.py --scan-families [dev|F1,F2,...] \
+        [--takes 2] [--scan-clips 8]     (which stand-ins the base misses: bench/enroll_scan.py)
+
+Families may carry effects on their takes (bench/enroll_hard.py), e.g. piper:pitch-4@pitch=-5.
 """
 from __future__ import annotations
 
@@ -24,6 +28,7 @@ import resource
 import sys
 import tempfile
 import time
+import zlib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -68,18 +73,21 @@ def settings(pairs: list[str]) -> dict[str, dict]:
 
 def enrol_once(n_takes: int, family: str, init: str, work: Path, epochs: int | None = None,
                overrides: dict[str, dict] | None = None) -> dict:
-    """One enrolment of ``n_takes`` stand-in takes; returns its figures."""
+    """One enrolment of ``n_takes`` stand-in takes of ``family`` (a family or an
+    enroll_hard spec); returns its figures."""
+    from bench.enroll_hard import write_takes
     from model.enroll.finetune import FinetuneConfig
     from model.enroll.judge import JudgeConfig
     from model.enroll.personal import PersonalDataConfig
     from model.enroll.pipeline import EnrollConfig, enroll
     from model.enroll.profile import add_take, open_profile
-    from model.enroll.standin import write_standin_takes
     from model.runs.jobs import Runner
     from model.runs.store import RunStore
 
     name = f"{re.sub(r'[^a-z0-9]+', '-', family.lower())[:24]}-{n_takes}"  # a profile name
-    files = write_standin_takes(work / "in" / name, "activate", n_takes, family, seed=n_takes)
+    if "@" in family:  # a hard spec: 32 characters at most, distinct per spec
+        name = f"{name[:20]}-{zlib.crc32(family.encode()):08x}-{n_takes}"
+    files = write_takes(work / "in" / name, "activate", n_takes, family, seed=n_takes)
     t0, c0 = time.perf_counter(), cpu_seconds()
     folder, prof = open_profile("activate", name, work / "profiles")
     for f in files:
@@ -129,7 +137,20 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--set", action="append", default=[], metavar="PART.KEY=VALUE",
                         help="a data, finetune or judge setting (JSON value), e.g. "
                              "data.train_clips_total=0; repeatable")
+    parser.add_argument("--scan-families", nargs="?", const="dev", metavar="FAMILIES",
+                        help="no enrolment: the base's recall at its card threshold on a few "
+                             "held-out-style clips per family (default: every dev family of the "
+                             "shipped model's data; or a comma list of families / hard specs)")
+    parser.add_argument("--scan-clips", type=int, default=8, help="clips a take when scanning")
     args = parser.parse_args(argv)
+    if args.scan_families:
+        from bench.enroll_scan import dev_families, scan
+        fams = dev_families() if args.scan_families == "dev" else args.scan_families.split(",")
+        n = int(args.takes.split(",")[0]) if args.takes != "3,5,10" else 2
+        print(f"load average {os.getloadavg()[0]:.1f}")
+        with tempfile.TemporaryDirectory(prefix="bench-scan-") as tmp:
+            scan(fams, Path(tmp), n, args.scan_clips)
+        return
     overrides = settings(args.set)
     from model.train.device import cpu_name
     from model.enroll.finetune import best_amp_precision, resolve_base
