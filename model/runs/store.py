@@ -15,93 +15,35 @@ Runs and comparisons record the process that owns them. On open, any run still
 Every SQLite failure (a damaged file, a full disk, a store held busy past the timeout, a
 read-only folder) reaches callers as one :class:`StoreError` line naming the file; SQLite
 rolls the transaction back, so nothing is half-written.
+
+Beside it: the row types and their decoding (``store_rows.py``), write transactions and the
+error lines (``store_txn.py``), process tokens (``ownership.py``); all importable from here.
 """
 from __future__ import annotations
 
 import json
-import os
 import secrets
 import shutil
-import socket
 import sqlite3
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import LabError, StoreError, os_error_line
-from ..train.events import EpochRecord, RunSummary, TrialEvent
-from ..train.precision import PrecisionRecord
+from ..train.events import EpochRecord, TrialEvent
+from ..train.trial_config import ComparisonConfig
+from .ownership import owner_alive, process_token
 from .schema import DEFAULT_DB_PATH, DEFAULT_RUNS_DIR, SCHEMA, SCHEMA_VERSION, migrate
-from ..train.trial_config import ComparisonConfig, TrialConfig
+from .store_rows import (COMP_COLS, RUN_COLS, ComparisonRow, RunRow, apply_event,
+                         comparison_row, run_row)
+from .store_txn import BUSY_TIMEOUT_S, WriteTxn, store_error
 
 ACTIVE = ("queued", "running")
-BUSY_TIMEOUT_S = 30.0  # how long a write waits for another process's write before giving up
-_END_STATUS = {"finished": "finished", "failed": "failed", "cancelled": "cancelled"}
-
-
-@dataclass
-class ComparisonRow:
-    """A stored comparison."""
-
-    id: str  # e.g. "c20261128-142700-1a2b3c"
-    name: str  # free label
-    status: str  # queued, running, finished, cancelled, failed, interrupted
-    config: ComparisonConfig  # what was asked for
-    created_unix: float  # time.time() at creation
-    ended_unix: float | None  # when it stopped
-    message: str  # reason for failed/interrupted
-
-
-@dataclass
-class RunRow:
-    """A stored run (one precision, one seed)."""
-
-    id: str  # e.g. "r20261128-142700-4d5e6f"
-    comparison_id: str  # its comparison
-    position: int  # 0-based run order within the comparison
-    repeat: int  # 0-based repeat (seed index)
-    precision: str  # requested precision
-    seed: int  # its seed
-    status: str  # queued, running, finished, failed, cancelled, interrupted
-    config: TrialConfig  # the full trial settings
-    device: PrecisionRecord | None  # what ran (after "started")
-    summary: RunSummary | None  # after the run ends (if any epoch ran)
-    message: str  # failure/cancel/interrupt reason
-    model_path: str  # saved model, "" if none
-    created_unix: float  # when it was queued
-    started_unix: float | None  # when training started
-    ended_unix: float | None  # when it stopped
 
 
 def new_id(prefix: str) -> str:
     """A sortable, unique id: prefix + UTC time + random hex."""
     return f"{prefix}{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}-{secrets.token_hex(3)}"
-
-
-def process_token(pid: int | None = None) -> str:
-    """host:boot-id:pid:start-time of a process; unique across reboots and pid reuse."""
-    pid = os.getpid() if pid is None else pid
-    try:
-        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        start = stat.rsplit(")", 1)[1].split()[19]  # field 22 (starttime), after "comm"
-    except (OSError, IndexError):
-        boot, start = "", ""
-    return f"{socket.gethostname()}:{boot}:{pid}:{start}"
-
-
-def owner_alive(token: str) -> bool:
-    """False if the process named by a :func:`process_token` is certainly gone."""
-    try:
-        host, boot, pid, start = token.rsplit(":", 3)
-    except ValueError:
-        return False
-    if host != socket.gethostname():
-        return True  # another machine's run: cannot tell, leave it alone
-    if not start:
-        return pid.isdigit() and Path(f"/proc/{pid}").exists()
-    return process_token(int(pid)) == token if pid.isdigit() else False
 
 
 class RunStore:
@@ -158,9 +100,9 @@ class RunStore:
         """SQLite's ``PRAGMA integrity_check``: "ok", or the problems it found (one line)."""
         return "; ".join(str(r[0]) for r in self.query("PRAGMA integrity_check"))
 
-    def transaction(self) -> "_WriteTxn":
+    def transaction(self) -> WriteTxn:
         """``with store.transaction() as con:`` a serialised write transaction."""
-        return _WriteTxn(self, self._lock)
+        return WriteTxn(self, self._lock)
 
     def close(self) -> None:
         """Close the connection (a later call reopens it)."""
@@ -205,7 +147,7 @@ class RunStore:
                         " event_json) VALUES (?, ?, ?, ?, ?, ?)",
                         (comparison_id, event.seq, event.run_id, event.kind, event.time_unix,
                          json.dumps(event.to_dict())))
-            _apply_event(con, event)
+            apply_event(con, event)
         return event.seq
 
     def set_comparison_status(self, comparison_id: str, status: str, message: str = "") -> None:
@@ -290,25 +232,25 @@ class RunStore:
     # -- reads ---------------------------------------------------------------------------
     def comparison(self, comparison_id: str) -> ComparisonRow | None:
         """One comparison, or None."""
-        rows = self.query(f"SELECT {_COMP_COLS} FROM comparisons WHERE id=?", (comparison_id,))
-        return _comparison_row(rows[0]) if rows else None
+        rows = self.query(f"SELECT {COMP_COLS} FROM comparisons WHERE id=?", (comparison_id,))
+        return comparison_row(rows[0]) if rows else None
 
     def comparisons(self, limit: int = 100) -> list[ComparisonRow]:
         """Most recent comparisons first."""
-        rows = self.query(f"SELECT {_COMP_COLS} FROM comparisons ORDER BY created_unix DESC,"
+        rows = self.query(f"SELECT {COMP_COLS} FROM comparisons ORDER BY created_unix DESC,"
                           " id DESC LIMIT ?", (limit,))
-        return [_comparison_row(r) for r in rows]
+        return [comparison_row(r) for r in rows]
 
     def runs(self, comparison_id: str) -> list[RunRow]:
         """A comparison's runs in run order."""
-        rows = self.query(f"SELECT {_RUN_COLS} FROM runs WHERE comparison_id=? ORDER BY"
+        rows = self.query(f"SELECT {RUN_COLS} FROM runs WHERE comparison_id=? ORDER BY"
                           " position", (comparison_id,))
-        return [_run_row(r) for r in rows]
+        return [run_row(r) for r in rows]
 
     def run(self, run_id: str) -> RunRow | None:
         """One run, or None."""
-        rows = self.query(f"SELECT {_RUN_COLS} FROM runs WHERE id=?", (run_id,))
-        return _run_row(rows[0]) if rows else None
+        rows = self.query(f"SELECT {RUN_COLS} FROM runs WHERE id=?", (run_id,))
+        return run_row(rows[0]) if rows else None
 
     def epochs(self, run_id: str) -> list[EpochRecord]:
         """A run's epochs in order."""
@@ -335,109 +277,6 @@ class RunStore:
             return None
         path = Path(run.model_path)
         return path if path.is_file() else None
-
-
-class _WriteTxn:
-    """``with`` block: BEGIN IMMEDIATE ... COMMIT (ROLLBACK on error), under the store's lock."""
-
-    def __init__(self, store: RunStore, lock: threading.RLock):
-        self.store, self.lock = store, lock
-        self.con: sqlite3.Connection | None = None
-
-    def __enter__(self) -> sqlite3.Connection:
-        self.lock.acquire()
-        try:
-            self.con = self.store._con()
-            self.con.execute("BEGIN IMMEDIATE")
-        except sqlite3.Error as err:
-            self.lock.release()
-            raise store_error(self.store.path, err) from None
-        except BaseException:
-            self.lock.release()
-            raise
-        return self.con
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        try:
-            if exc_type is None:
-                try:
-                    self.con.execute("COMMIT")
-                    return
-                except sqlite3.Error as err:  # e.g. the disk filled up at commit
-                    exc = err
-            if self.con.in_transaction:
-                try:
-                    self.con.execute("ROLLBACK")
-                except sqlite3.Error:
-                    pass  # SQLite already rolled back (it does after SQLITE_FULL and IOERR)
-            if isinstance(exc, sqlite3.Error):
-                raise store_error(self.store.path, exc) from None
-        finally:
-            self.lock.release()
-
-
-def store_error(path: Path, err: sqlite3.Error) -> StoreError:
-    """A one-line StoreError for a SQLite failure on the store at ``path``."""
-    text = (str(err).strip().splitlines() or [type(err).__name__])[0]
-    low = text.lower()
-    if "disk is full" in low or "disk full" in low:
-        why = ("the disk is full; free some space and try again (the last change was rolled "
-               "back, nothing was half-written)")
-    elif "locked" in low or "busy" in low:
-        why = (f"another program kept it busy for over {BUSY_TIMEOUT_S:.0f} s; try again "
-               "when it has finished writing")
-    elif "not a database" in low or "malformed" in low or "corrupt" in low:
-        why = ("it is damaged or not a run store; move it away (a fresh one is then made) "
-               "or point LAB_STORE / --store at another file")
-    elif "readonly" in low or "read-only" in low or "unable to open" in low:
-        why = "it cannot be opened for writing (check the folder exists and its permissions)"
-    elif "disk i/o" in low:
-        why = "the disk reported an input/output error"
-    else:
-        why = "SQLite failed"
-    return StoreError(f"run store {path}: {why} ({text})")
-
-
-def _apply_event(con: sqlite3.Connection, ev: TrialEvent) -> None:
-    """Update the run (and epochs table) from one event, inside the caller's transaction."""
-    now = ev.time_unix
-    if ev.kind == "started":
-        con.execute("UPDATE runs SET status='running', started_unix=?, device_json=? WHERE id=?",
-                    (now, json.dumps(ev.device.to_dict()) if ev.device else None, ev.run_id))
-    elif ev.kind == "epoch" and ev.epoch is not None:
-        e = ev.epoch
-        con.execute("INSERT OR REPLACE INTO epochs (run_id, epoch, train_loss, dev_loss, frr,"
-                    " epoch_seconds, examples_per_second, wall_seconds, peak_memory_bytes,"
-                    " record_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (ev.run_id, e.epoch, e.train_loss, e.dev_loss,
-                     e.detection.frr if e.detection else None, e.epoch_seconds,
-                     e.examples_per_second, e.wall_seconds, e.peak_memory_bytes,
-                     json.dumps(e.to_dict())))
-    elif ev.kind in _END_STATUS:
-        con.execute("UPDATE runs SET status=?, message=?, summary_json=?, model_path=?,"
-                    " ended_unix=? WHERE id=?",
-                    (_END_STATUS[ev.kind], ev.message,
-                     json.dumps(ev.summary.to_dict()) if ev.summary else None,
-                     ev.extra.get("model_path", ""), now, ev.run_id))
-
-
-_COMP_COLS = "id, name, status, config_json, created_unix, ended_unix, message"
-_RUN_COLS = ("id, comparison_id, position, repeat, precision, seed, status, config_json,"
-             " device_json, summary_json, message, model_path, created_unix, started_unix,"
-             " ended_unix")
-
-
-def _comparison_row(r: tuple) -> ComparisonRow:
-    return ComparisonRow(r[0], r[1] or "", r[2], ComparisonConfig.from_json(r[3]), r[4], r[5],
-                         r[6] or "")
-
-
-def _run_row(r: tuple) -> RunRow:
-    return RunRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6],
-                  TrialConfig.from_dict(json.loads(r[7])),
-                  PrecisionRecord.from_dict(json.loads(r[8])) if r[8] else None,
-                  RunSummary.from_dict(json.loads(r[9])) if r[9] else None,
-                  r[10] or "", r[11] or "", r[12], r[13], r[14])
 
 
 __all__ = ["RunStore", "RunRow", "ComparisonRow", "DEFAULT_DB_PATH", "DEFAULT_RUNS_DIR",
