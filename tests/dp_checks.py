@@ -131,7 +131,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         dataset = str(write_tiny_embedding_dataset(tmp / "emb", n_train=16, n_dev=4))
-        out = {p: gloo_vs_one_process(p, tmp) for p in ("fp32", "amp-fp16")}
+        out = {p: gloo_vs_one_process(p, tmp) for p in ("fp32", "amp-fp16", "amp-bf16")}
         out["two_hosts"] = gloo_vs_one_process("fp32", tmp, per_node=1)
         out["trial"] = data_parallel_trial(dataset, tmp)
         out["dead_rank"] = data_parallel_trial(dataset, tmp, die=True)

@@ -57,6 +57,14 @@ def test_loss_scaled_fp16_ranks_agree_with_one_process(dp):
     assert fp16["max_weight_diff"] < 1.5e-3 and fp16["largest_weight"] > 0.5
 
 
+def test_bf16_ranks_agree_with_one_process(dp):
+    # bfloat16 activations and float32 weights: the same loss, updates within bf16 rounding
+    bf16 = dp["amp-bf16"]
+    assert bf16["exit_codes"] == [0, 0, 0]
+    assert bf16["loss_two"] == pytest.approx(bf16["loss_one"], abs=1e-3)
+    assert bf16["max_weight_diff"] < 1.5e-3 and bf16["largest_weight"] > 0.5
+
+
 def test_data_parallel_trial_reports_once_with_global_figures(dp):
     trial = dp["trial"]
     assert trial["final"] == "finished", trial["message"]
