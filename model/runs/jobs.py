@@ -15,35 +15,34 @@ child stops before its next batch, and whatever has not ended within
 :data:`EXIT_GRACE_S` is marked "interrupted", so no run stays "running" for ever. A
 process killed outright (``kill -9``) cannot do this; the next process that opens the
 store marks its runs "interrupted" (see model/runs/store.py).
+
+The queue and its worker thread are in model/runs/job_worker.py; the Runner adds this API
+and the training of one run.
 """
 from __future__ import annotations
 
 import atexit
 import gc
-import logging
 import threading
 import time
-from collections import deque
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from ..data.dataset import Dataset, load_dataset
+from ..data.dataset import Dataset
 from ..errors import LabError
+from ..train.distributed import visible_gpus
 from ..train.events import END_KINDS, TrialEvent
 from ..train.precision import default_precisions
-from .store import DEFAULT_DB_PATH, RunRow, RunStore
-from .isolation import run_trial_isolated
-from .placement import devices_for, run_placed
-from ..train.distributed import visible_gpus
 from ..train.trial import one_line, run_trial
 from ..train.trial_config import ComparisonConfig, validate_comparison
+from .isolation import run_trial_isolated
+from .job_worker import LOG, JobWorker, dataset_key
+from .store import DEFAULT_DB_PATH, RunRow, RunStore
 
-_TRAINING_LOCK = threading.Lock()  # held while any Runner in this process trains
 _RUNNER: "Runner | None" = None
 _RUNNER_LOCK = threading.Lock()
 ENDED = ("finished", "cancelled", "failed", "interrupted")
 EXIT_GRACE_S = 15.0  # at process exit: how long running comparisons get to stop cleanly
-LOG = logging.getLogger("amp_lab.jobs")
 
 
 @dataclass
@@ -64,7 +63,7 @@ class ComparisonStatus:
         return self.state in ENDED
 
 
-class Runner:
+class Runner(JobWorker):
     """Queue of comparisons and the single worker thread that trains them."""
 
     def __init__(self, store: RunStore | None = None, isolate: bool = True):
@@ -73,17 +72,7 @@ class Runner:
             isolate: train each run in a fresh process (see model/runs/isolation.py); False
                 trains in the worker thread itself (quicker to start; for tests).
         """
-        self.store = store or RunStore(DEFAULT_DB_PATH)
-        self.isolate = isolate
-        self._queue: deque[str] = deque()
-        self._cancel: dict[str, threading.Event] = {}
-        self._cond = threading.Condition()
-        self._current: str | None = None
-        self._current_run: str | None = None
-        self._group: list[str] = []  # comparisons training now (several: per-run placement)
-        self._stop = False
-        self._thread: threading.Thread | None = None
-        self._checked: set[tuple] = set()
+        super().__init__(store or RunStore(DEFAULT_DB_PATH), isolate)
 
     # -- public API ----------------------------------------------------------------------
     def start(self, cfg: ComparisonConfig, check_values: bool = False) -> str:
@@ -99,7 +88,7 @@ class Runner:
         """
         validate_comparison(cfg, check_values=check_values)
         if check_values:
-            self._checked.add(_dataset_key(cfg.base.dataset))
+            self._checked.add(dataset_key(cfg.base.dataset))
         if not cfg.precisions:  # store the pair that will really run
             cfg = replace(cfg, precisions=default_precisions())
         cid, _ = self.store.create_comparison(cfg)
@@ -188,120 +177,10 @@ class Runner:
         except Exception:  # noqa: BLE001 - at exit: log, never raise
             LOG.exception("stopping the runner at exit")
 
-    # -- worker --------------------------------------------------------------------------
-    def _ensure_worker(self) -> None:
-        if self._thread is None or not self._thread.is_alive():
-            self._stop = False
-            self._thread = threading.Thread(target=self._work, name="trial-worker", daemon=True)
-            self._thread.start()
-
-    def _work(self) -> None:
-        while True:
-            with self._cond:
-                while not self._queue and not self._stop:
-                    self._cond.wait()
-                if self._stop:
-                    return
-                group = self._take_group()
-                self._current, self._group = group[0], group
-            try:
-                with _TRAINING_LOCK:
-                    if len(group) == 1:
-                        self._run_comparison(group[0], self._cancel[group[0]])
-                    else:
-                        self._run_group(group)
-            except Exception as err:  # noqa: BLE001 - the worker must survive anything
-                for cid in group:
-                    try:
-                        self._end_comparison(cid, "failed", one_line(err))
-                    except Exception:  # noqa: BLE001 - e.g. the store itself is failing
-                        LOG.exception("could not record the end of %s", cid)
-            finally:
-                with self._cond:
-                    self._current = self._current_run = None
-                    self._group = []
-                    for cid in group:
-                        self._cancel.pop(cid, None)
-                    self._cond.notify_all()
-
-    def _take_group(self) -> list[str]:
-        """The next comparison, and with per-run placement the per-run comparisons queued
-        right behind it with the same GPUs (a sweep's batch sizes), to share the GPUs.
-
-        Called under ``self._cond``.
-        """
-        first = self._queue.popleft()
-        group = [first]
-        try:
-            runs = self.store.runs(first) if self.isolate else []
-            par = runs[0].config.parallel if runs else None
-            while par is not None and par.concurrent_runs > 1 and self._queue:
-                nxt = self.store.runs(self._queue[0])
-                if not nxt or nxt[0].config.parallel != par:
-                    break
-                group.append(self._queue.popleft())
-        except Exception:  # noqa: BLE001 - the store failed: run what was taken, alone or not
-            pass
-        return group
-
-    def _start_comparison(self, cid: str) -> tuple[list[RunRow], Dataset] | None:
-        """Mark ``cid`` running and open its dataset; None (the comparison failed) if it won't open."""
-        self.store.set_comparison_status(cid, "running")
-        runs = self.store.runs(cid)
-        try:
-            return runs, self._open_checked(runs[0].config.dataset)
-        except LabError as err:
-            self._end_comparison(cid, "failed", str(err))
-            return None
-
-    def _run_comparison(self, cid: str, cancel: threading.Event) -> None:
-        started = self._start_comparison(cid)
-        if started is None:
-            return
-        runs, data = started
-        parallel = runs[0].config.parallel
-        devices = devices_for(parallel, visible_gpus()) if parallel.gpus > 1 else []
-        if parallel.concurrent_runs > 1 and self.isolate:
-            self._place(cid, runs, data, devices)
-        else:
-            for run in runs:
-                if cancel.is_set():
-                    break
-                self._run_one(cid, run, cancel, data, devices)
-        self._finish(cid)
-
-    def _run_group(self, group: list[str]) -> None:
-        """Several per-run comparisons at once: all their runs share the GPUs, one per GPU."""
-        todo: list[tuple[str, RunRow, Dataset]] = []
-        for cid in group:
-            started = self._start_comparison(cid)
-            if started is not None:
-                todo += [(cid, run, started[1]) for run in started[0]]
-        parallel = todo[0][1].config.parallel if todo else None
-        if parallel is not None:
-            self._place_all(todo, devices_for(parallel, visible_gpus()))
-        for cid in group:
-            if self.store.comparison(cid).status == "running":
-                self._finish(cid)
-
-    def _place(self, cid: str, runs: list[RunRow], data: Dataset, devices: list[str]) -> None:
-        self._place_all([(cid, run, data) for run in runs], devices)
-
-    def _place_all(self, todo: list[tuple[str, RunRow, Dataset]], devices: list[str]) -> None:
-        """Train (comparison, run, data) items concurrently, one per free GPU (placement.py)."""
-        by_id = {run.id: (cid, run, data) for cid, run, data in todo}
-
-        def train(run_id: str, devs: list[str]) -> None:
-            cid, run, data = by_id[run_id]
-            if not self._cancel[cid].is_set():  # a cancelled comparison starts no more runs
-                self._run_one(cid, run, self._cancel[cid], data, devs)
-        run_placed(list(by_id), devices, train, threading.Event())
-
-    def _finish(self, cid: str) -> None:
-        if self._cancel[cid].is_set():
-            self._end_comparison(cid, "cancelled", "cancelled")
-        else:
-            self.store.set_comparison_status(cid, "finished")
+    # -- training, looked up here (tests replace run_trial, run_trial_isolated, visible_gpus) --
+    def _visible_gpus(self) -> list[str]:
+        """The GPU ids this process may use."""
+        return visible_gpus()
 
     def _run_one(self, cid: str, run: RunRow, cancel: threading.Event, data: Dataset,
                  devices: list[str] | None = None) -> None:
@@ -331,26 +210,6 @@ class Runner:
                     LOG.exception("could not record the failure of %s", run.id)  # marks it
         finally:
             gc.collect()  # free the finished model's graphs before the next run builds one
-
-    def _open_checked(self, path: str) -> Dataset:
-        """Open the dataset; scan its values once per process per file version."""
-        key = _dataset_key(path)
-        data = load_dataset(path, check_values=key not in self._checked)
-        self._checked.add(key)
-        return data
-
-    def _end_comparison(self, cid: str, status: str, message: str) -> None:
-        self.store.end_queued_runs(cid, status, message if status != "cancelled"
-                                   else "cancelled before it started")
-        self.store.set_comparison_status(cid, status, message)
-
-
-def _dataset_key(path: str | Path) -> tuple:
-    """Identity of a dataset's files (path, names, sizes, mtimes): rescan when it changes."""
-    folder = Path(path)
-    files = sorted(folder.glob("*.npy")) + sorted(folder.parent.glob("XY_dev/*.npy"))
-    return (str(folder.resolve()),) + tuple((str(p), p.stat().st_size, p.stat().st_mtime_ns)
-                                            for p in files)
 
 
 def get_runner(store_path: str | Path | None = None) -> Runner:
