@@ -12,7 +12,7 @@ the real speech that ships in pip (the yardstick's 37 s, when fetched) at those 
 Prints figures; asserts nothing about speed.
 
     nice -n 10 .venv/bin/python bench/bench_enroll.py [--takes 3,5,10] [--init auto] \
-        [--families FAMILY[@EFFECT=V,...],...] [--set data.train_clips_total=0 ...]
+        [--families FAMILY[@EFFECT=V...],...] [--set data.train_clips_total=0 ...]
     nice -n 10 .venv/bin/python bench/bench_enroll.py --scan-families [dev|F1,F2,...] \
         [--takes 2] [--scan-clips 8]     (which stand-ins the base misses: bench/enroll_scan.py)
 
@@ -143,9 +143,12 @@ def main(argv: list[str] | None = None) -> None:
                              "shipped model's data; or a comma list of families / hard specs)")
     parser.add_argument("--scan-clips", type=int, default=8, help="clips a take when scanning")
     args = parser.parse_args(argv)
+    from bench.enroll_hard import check_specs
+    check_specs(args.families.split(","))
     if args.scan_families:
         from bench.enroll_scan import dev_families, scan
         fams = dev_families() if args.scan_families == "dev" else args.scan_families.split(",")
+        check_specs(fams)
         n = int(args.takes.split(",")[0]) if args.takes != "3,5,10" else 2
         print(f"load average {os.getloadavg()[0]:.1f}")
         with tempfile.TemporaryDirectory(prefix="bench-scan-") as tmp:

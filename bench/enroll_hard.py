@@ -1,7 +1,7 @@
 """Harder stand-in takes for the enrolment bench: a voice family plus effects on its takes.
 
-A spec is ``FAMILY`` or ``FAMILY@EFFECT=VALUE[,EFFECT=VALUE...]``, e.g.
-``piper:pitch-4@pitch=-5,tempo=1.3``. Effects apply to each whole take (word and its quiet
+A spec is ``FAMILY`` or ``FAMILY@EFFECT=VALUE[@EFFECT=VALUE...]``, e.g.
+``piper:pitch-4@pitch=-3@tempo=1.3`` (``@``, not a comma: the bench's lists are comma lists). Effects apply to each whole take (word and its quiet
 room floor) before it is written, in the order given:
 
     pitch=S   shift pitch and formants by S semitones, duration kept (a smaller/larger speaker)
@@ -22,14 +22,35 @@ EFFECTS = ("pitch", "tempo", "speed", "band")
 
 def parse_spec(spec: str) -> tuple[str, list[tuple[str, str]]]:
     """(family, [(effect, value), ...]) of a spec; ValueError (one line) on a bad one."""
-    family, _, rest = spec.partition("@")
+    family, *parts = spec.split("@")
     effects = []
-    for part in filter(None, rest.split(",")):
+    for part in parts:
         name, _, value = part.partition("=")
         if name not in EFFECTS or not value:
             raise ValueError(f"{spec}: effect {part!r} is not one of {', '.join(e + '=...' for e in EFFECTS)}")
         effects.append((name, value))
     return family, effects
+
+
+def check_specs(specs: list[str]) -> None:
+    """SystemExit with one line when a spec names no voice family or a bad effect."""
+    from model.data.speech import voice_families
+    known = set(voice_families())
+    for spec in specs:
+        try:
+            family, effects = parse_spec(spec)
+            for name, value in effects:
+                if name == "band":
+                    low, _, high = value.partition("-")
+                    if not 0 < float(low) < float(high):
+                        raise ValueError(f"{spec}: band=LO-HI needs 0 < LO < HI")
+                elif float(value) <= 0 and name != "pitch":  # pitch=S may be negative
+                    raise ValueError(f"{spec}: {name} must be a positive factor")
+        except ValueError as err:
+            text = str(err) if str(err).startswith(spec) else f"{spec}: bad effect value ({err})"
+            raise SystemExit(text) from None
+        if family not in known:
+            raise SystemExit(f"{spec}: no voice family {family!r} (see model.data.speech.voice_families)")
 
 
 def apply_effect(take: np.ndarray, name: str, value: str) -> np.ndarray:
