@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from bench import bench_reliability as rel
+from bench.reliability_harness import wait_for as _wait
 from tests.fault_children import sleepy_child
 from model.procs import alive, children_of
 from model.runs import jobs as jobs_mod
@@ -66,16 +67,6 @@ def test_children_of_and_alive_see_a_child_until_it_is_killed():
         child.kill()
         child.wait(5)
     assert child.pid not in children_of(os.getpid())  # reaped: gone
-
-
-def _wait(cond, timeout: float, step: float = 0.2):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        got = cond()
-        if got:
-            return got
-        time.sleep(step)
-    return None
 
 
 def test_kill_9_mid_comparison_then_reopen(tmp_path, tiny):
