@@ -79,8 +79,8 @@ def file_timing(timing: StepTiming, lead_s: float) -> StepTiming:
     Returns:
         ``timing`` with step 0 at its time in the file (>= 0 s).
     """
-    dropped = lead_in_steps(timing, lead_s)
     if lead_s <= 0:
         return timing
+    dropped = lead_in_steps(timing, lead_s)
     return replace(timing, first_step_end_seconds=timing.first_step_end_seconds - lead_s
                    + dropped * timing.step_seconds)
