@@ -38,11 +38,12 @@ GRU_KERNELS = ("cudnn", "persistent", "auto")  # what a run may ask for (TrialCo
 # decides by the run's batch, not each call's, so the probe's 1-example call says the same)
 _CHOICE = {"mode": "cudnn", "batch": 0}
 # (compute dtype, or "tf32") -> smallest batch at which the persistent kernel measured faster
-# than cuDNN on the H200 (bench/results/bench_gpu_h200_persistent_layers.json, 2026-11-30):
-# bfloat16 1.40-1.59x per layer at batch 64 and 2.03-2.15x at 1024 (cuDNN has no persistent
-# bf16 GRU), whole engine 1.67x at 64; float16 1.21-1.26x per layer at 1024 but 0.27x at
-# 64. float32 and tf32 never won (0.10x at 64, 0.91-0.95x at 1024), so auto keeps cuDNN there.
-AUTO_PERSISTENT_FROM_BATCH: dict[str, int] = {"bfloat16": 64, "float16": 1024}
+# than cuDNN in the whole engine on the H200 (bench/results/bench_gpu_h200_kernels.json,
+# 2026-12-01): bfloat16 2.45x at batch 32, 1.67x at 64, 1.60x at 256, 1.70x at 1024 (cuDNN has no
+# persistent bf16 GRU); float16 1.16x at 1024 but 0.30-0.60x from 32 to 256; tf32 1.81x at 1024
+# but 0.23-0.77x below; float32 0.96x at 1024 and 0.09-0.40x below (its recurrent weights
+# spill), so auto keeps cuDNN there.
+AUTO_PERSISTENT_FROM_BATCH: dict[str, int] = {"bfloat16": 32, "float16": 1024, "tf32": 1024}
 _INSTALLED: list[bool] = []  # non-empty once installed (or found impossible)
 _OK: list[bool] = []
 _INSTALL_ERROR: list[str] = []  # why the probe could not be installed
