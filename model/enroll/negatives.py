@@ -6,6 +6,14 @@ overlapping words) and real ambience. These clips hold no trigger word, up to
 ``negative_max_others`` other words and near-misses of the training voices, over backgrounds
 weighted towards babble, real ambience and typing. They do not depend on the takes, so they
 are built once per word and seed and cached beside the synthetic dev set.
+
+Your own voice saying something else is the other false accept: a fine-tune on two takes
+also learns "this voice" and then fires on the same speaker's other words (on stand-in
+voices, bench/enroll_protocol.py: 19 false accepts in 10 minutes of the enrolled voice's
+other words). Nobody can make your voice say other words, but pieces of your takes are your
+voice not saying the word: the take reversed, its head ("acti-"), its tail ("-vate") and the
+two swapped. :func:`own_negative_clips` mixes those into take-free clips, tagged with their
+take so a held-out take's pieces are never trained on either.
 """
 from __future__ import annotations
 
@@ -17,13 +25,15 @@ from pathlib import Path
 
 import numpy as np
 
-from ..audio.features import feature_kind
+from ..audio.features import SAMPLE_RATE_HZ, feature_kind
 from ..data.makedata import DEFAULT_CACHE_DIR, sources_with_pool
 from ..data.synth import GENERATOR_VERSION, SynthConfig
 from .personal import KIND, ClipSet, PersonalDataConfig, ProgressFn, _banks, _save_npz, \
     real_acoustics, render_clips
 
 _NEG_SALT = 7777  # keeps these clips' seeds apart from make-data's and the take clips'
+_OWN_SALT = 424243  # and the own-voice negative clips' apart from all of those
+_FADE_S = 0.01  # fade at a cut edge, s: a click would be a cue no real word has
 _POOL = 96  # generated backgrounds drawn from (make-data's 48 repeat babble too often here)
 
 
@@ -77,3 +87,68 @@ def with_negatives(clips: ClipSet, negatives: ClipSet) -> ClipSet:
     return ClipSet(np.concatenate([clips.x, negatives.x]), np.concatenate([clips.y, negatives.y]),
                    np.concatenate([clips.take, negatives.take]), clips.audio,
                    np.concatenate([clips.only_for_training(), negatives.only_for_training()]))
+
+
+def take_fragments(take: np.ndarray, rng: np.random.Generator) -> list[np.ndarray]:
+    """Pieces of one take that are the same voice not saying the word.
+
+    Args:
+        take: a trimmed take, float32 at 44.1 kHz.
+        rng: draws the cut points.
+
+    Returns:
+        [the take reversed, its head (30-55% of it), its tail (from 45-70% on), tail then head].
+    """
+    take = np.asarray(take, np.float32)
+    n = take.size
+    head = _faded(take[:max(1, int(n * rng.uniform(0.30, 0.55)))])
+    tail = _faded(take[min(n - 1, int(n * rng.uniform(0.45, 0.70))):])
+    return [take[::-1].copy(), head, tail, np.concatenate([tail, head])]
+
+
+def _faded(piece: np.ndarray) -> np.ndarray:
+    """``piece`` with short linear fades at both ends."""
+    k = min(int(_FADE_S * SAMPLE_RATE_HZ), piece.size // 4)
+    out = piece.astype(np.float32).copy()
+    if k > 0:
+        ramp = np.linspace(0.0, 1.0, k, dtype=np.float32)
+        out[:k] *= ramp
+        out[-k:] *= ramp[::-1]
+    return out
+
+
+def own_negative_clips(takes: list[np.ndarray], word: str, cfg: PersonalDataConfig,
+                       cache_dir: Path = DEFAULT_CACHE_DIR, progress: ProgressFn | None = None,
+                       cancel: threading.Event | None = None) -> ClipSet:
+    """``cfg.own_negatives_per_take`` take-free clips of each take's pieces (training only).
+
+    Args:
+        takes: trimmed takes, float32 44.1 kHz.
+        word: the trigger word (its bank gives the backgrounds' babble).
+        cfg: sizes and recipe (the takes' per-word effects apply to the pieces too).
+        cache_dir, progress, cancel: as :func:`synthetic_negatives`.
+
+    Returns:
+        ClipSet with ``take`` = the take each clip's pieces came from, all training-only.
+    """
+    steps = feature_kind(KIND).timing.clip_steps
+    n = int(cfg.own_negatives_per_take)
+    if n <= 0 or not takes:
+        return ClipSet(np.zeros((0, steps, 96), np.float16), np.zeros((0, steps, 1), np.float16),
+                       np.zeros(0, np.int64), train_only=np.zeros(0, bool))
+    banks, _, _ = _banks(word, cfg, Path(cache_dir), progress)
+    base = sources_with_pool(cfg.synth_config(word), banks["train"], None, "train")
+    recipe = replace(cfg.synth_config(word, takes=True), max_triggers=0,
+                     max_others=cfg.own_negative_max_others)
+    xs, ys, tags = [], [], []
+    for j, take in enumerate(takes):
+        pieces = take_fragments(take, np.random.default_rng([cfg.seed, _OWN_SALT, j]))
+        src = replace(base, triggers=[], others=pieces, near_misses=[])
+        rngs = [np.random.default_rng([cfg.seed, _OWN_SALT, j, i]) for i in range(n)]
+        x, y, _, _ = render_clips(rngs, [src] * n, recipe, f"your voice, not the word ({j + 1})",
+                                  progress, cancel)
+        xs.append(x)
+        ys.append(y)
+        tags += [j] * n
+    return ClipSet(np.concatenate(xs), np.concatenate(ys), np.asarray(tags, np.int64),
+                   train_only=np.ones(len(tags), bool))

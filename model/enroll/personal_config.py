@@ -55,6 +55,10 @@ class PersonalDataConfig:
     train_snr_db: tuple[float, float] = (-3.0, 30.0)  # speech-to-background ratio, dB
     train_babble_weight: float = 3.0  # babble backgrounds' weight (make-data's: 1.5)
     train_max_triggers: int = 3  # takes per training-only clip: uniform 0..max
+    # take-free clips of each take's pieces (reversed, head, tail, swapped; negatives.py):
+    # your voice not saying the word, so the fine-tune cannot learn "this voice" for the word
+    own_negatives_per_take: int = 0
+    own_negative_max_others: int = 3  # pieces per such clip: uniform 0..max
     pitch_semitones: tuple[float, float] = (-1.0, 1.0)  # per-take pitch shift range, semitones
     pitch_prob: float = 0.6  # chance a take is pitch shifted
     speed_range: tuple[float, float] = (0.9, 1.1)  # per-take speed factor range

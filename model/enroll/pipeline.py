@@ -27,7 +27,7 @@ from ..data.makedata import DEFAULT_CACHE_DIR
 from ..runs.jobs import Runner
 from .finetune import BaseModel, FinetuneConfig, finetune, resolve_base, trial_settings
 from .judge import Figures, JudgeConfig, RefusedModel, figures_at, pick_threshold, predict
-from .negatives import synthetic_negatives, with_negatives
+from .negatives import own_negative_clips, synthetic_negatives, with_negatives
 from .personal import KIND, ClipSet, PersonalDataConfig, synthetic_dev, take_clips, write_split
 from .profile import MODEL_FILE, RESULT_FILE, Profile, good_takes, write_text_atomic
 
@@ -135,6 +135,8 @@ def enroll(folder: Path, prof: Profile, cfg: EnrollConfig, runner: Runner,
     cfg = for_word(cfg, base, prof.word)
     clips = take_clips(list(takes), prof.word, cfg.data, cache_dir, progress, cancel)
     clips = with_negatives(clips, synthetic_negatives(prof.word, cfg.data, cache_dir, progress, cancel))
+    clips = with_negatives(clips, own_negative_clips(list(takes), prof.word, cfg.data, cache_dir,
+                                                     progress, cancel))
     dev, quiet_i, quiet_audio = synthetic_dev(prof.word, cfg.data, cache_dir, progress, cancel)
     job = _Job(Path(folder), prof, cfg, base, runner, list(names), clips, dev, cancel,
                progress or (lambda *a: None))

@@ -1,0 +1,58 @@
+"""Own-voice negatives: pieces of your takes, mixed take-free, trained on with their take only."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from model.audio.features import SAMPLE_RATE_HZ
+from model.enroll.negatives import own_negative_clips, take_fragments, with_negatives
+from model.enroll.personal import ClipSet, PersonalDataConfig, write_split
+from model.enroll.standin import standin_takes
+from model.enroll.takes import check_take
+from model.data.dataset import load_dataset
+
+
+@pytest.fixture(scope="module")
+def takes():
+    """Two trimmed stand-in takes of "activate"."""
+    return [check_take(t, f"take {i}")[1] for i, t in enumerate(standin_takes("activate", 2, seed=3))]
+
+
+def test_fragments_are_the_take_reversed_cut_and_swapped():
+    take = np.sin(np.linspace(0, 300, SAMPLE_RATE_HZ // 2)).astype(np.float32) + 1.5  # no zeros
+    rev, head, tail, swapped = take_fragments(take, np.random.default_rng(0))
+    assert np.array_equal(rev, take[::-1])
+    n = take.size
+    assert 0.30 * n - 1 <= head.size <= 0.55 * n + 1 and 0.30 * n - 1 <= tail.size <= 0.55 * n + 1
+    # head is the start of the take, tail its end, each faded to silence at the cut edges
+    assert np.allclose(head[head.size // 2], take[head.size // 2])
+    assert np.allclose(tail[-tail.size // 2], take[-tail.size // 2])
+    assert head[0] == 0 and head[-1] == 0 and tail[0] == 0 and tail[-1] == 0
+    assert np.array_equal(swapped, np.concatenate([tail, head]))
+    again = take_fragments(take, np.random.default_rng(0))
+    assert all(np.array_equal(a, b) for a, b in zip(again, (rev, head, tail, swapped)))
+
+
+def test_own_negative_clips_are_take_free_tagged_and_training_only(takes, tmp_path):
+    from model.data.makedata import DEFAULT_CACHE_DIR
+    cfg = PersonalDataConfig(own_negatives_per_take=2)
+    own = own_negative_clips(takes, "activate", cfg, DEFAULT_CACHE_DIR)
+    assert own.x.shape == (4, 116, 96) and not np.asarray(own.y).any()
+    assert own.take.tolist() == [0, 0, 1, 1] and own.only_for_training().all()
+    assert np.isfinite(np.asarray(own.x, np.float32)).all()
+    # the pieces are heard: the clips differ from one another
+    assert not np.array_equal(own.x[0], own.x[1])
+    none = own_negative_clips(takes, "activate", PersonalDataConfig(), DEFAULT_CACHE_DIR)
+    assert none.x.shape == (0, 116, 96) and none.only_for_training().shape == (0,)
+
+    # appended to a take's clips: trained on with take 0, gone with it when take 0 is held out
+    y = np.zeros((2, 116, 1), np.float16)
+    y[:, 40:45] = 1
+    plain = ClipSet(np.zeros((2, 116, 96), np.float16), y, np.array([0, 1]))
+    both = with_negatives(plain, own)
+    assert both.judged([0]).tolist() == [True, False, False, False, False, False]
+    assert both.trained([0]).tolist() == [False, True, False, False, True, True]
+    dev = ClipSet(own.x[:1], np.zeros((1, 116, 1), np.float16), np.full(1, -1))
+    write_split(tmp_path / "ds", both, dev, [0], "activate", cfg, {})
+    data = load_dataset(tmp_path / "ds")
+    assert (data.n_train, data.n_dev) == (3, 2)
