@@ -35,10 +35,12 @@ def test_fragments_are_the_take_reversed_cut_and_swapped():
 
 def test_own_negative_clips_are_take_free_tagged_and_training_only(takes, tmp_path):
     from model.data.makedata import DEFAULT_CACHE_DIR
-    cfg = PersonalDataConfig(own_negatives_per_take=2)
+    cfg = PersonalDataConfig(own_negatives_total=2)
+    assert cfg.own_negatives_per_take(2) == 8 and PersonalDataConfig().own_negatives_per_take(2) == 0
+    assert PersonalDataConfig(own_negatives_total=96).own_negatives_per_take(5) == 20
     own = own_negative_clips(takes, "activate", cfg, DEFAULT_CACHE_DIR)
-    assert own.x.shape == (4, 116, 96) and not np.asarray(own.y).any()
-    assert own.take.tolist() == [0, 0, 1, 1] and own.only_for_training().all()
+    assert own.x.shape == (16, 116, 96) and not np.asarray(own.y).any()
+    assert own.take.tolist() == [0] * 8 + [1] * 8 and own.only_for_training().all()
     assert np.isfinite(np.asarray(own.x, np.float32)).all()
     # the pieces are heard: the clips differ from one another
     assert not np.array_equal(own.x[0], own.x[1])
@@ -50,9 +52,33 @@ def test_own_negative_clips_are_take_free_tagged_and_training_only(takes, tmp_pa
     y[:, 40:45] = 1
     plain = ClipSet(np.zeros((2, 116, 96), np.float16), y, np.array([0, 1]))
     both = with_negatives(plain, own)
-    assert both.judged([0]).tolist() == [True, False, False, False, False, False]
-    assert both.trained([0]).tolist() == [False, True, False, False, True, True]
+    assert both.judged([0]).tolist() == [True] + [False] * 17
+    assert both.trained([0]).tolist() == [False, True] + [False] * 8 + [True] * 8
     dev = ClipSet(own.x[:1], np.zeros((1, 116, 1), np.float16), np.full(1, -1))
     write_split(tmp_path / "ds", both, dev, [0], "activate", cfg, {})
     data = load_dataset(tmp_path / "ds")
-    assert (data.n_train, data.n_dev) == (3, 2)
+    assert (data.n_train, data.n_dev) == (9, 2)
+
+
+def test_own_voice_clips_count_as_false_accepts_only_when_asked(monkeypatch):
+    from model.enroll import pipeline
+    calls = []
+
+    def fake_predict(path, x):
+        calls.append(len(x))
+        return np.zeros((len(x), 116), np.float32)
+    monkeypatch.setattr(pipeline, "predict", fake_predict)
+    y = np.zeros((6, 116, 1), np.float16)
+    y[[0, 1, 3], 40:45] = 1  # plain clips of takes 0 and 1, and a wider-recipe clip with the word
+    take = np.array([0, 1, 0, 0, 0, 1])
+    only = np.array([False, False, True, True, True, True])  # 2: take-free piece clip of take 0
+    clips = ClipSet(np.zeros((6, 116, 96), np.float16), y, take, [], only)
+    dev = ClipSet(np.zeros((2, 116, 96), np.float16), np.zeros((2, 116, 1), np.float16), np.full(2, -1))
+    base = type("B", (), {"path": "base"})()
+    plain, mine = pipeline._Scores(), pipeline._Scores()
+    pipeline._score_fold(plain, clips, dev, [0], base, "m", last=False)
+    pipeline._score_fold(mine, clips, dev, [0], base, "m", last=False, own_voice=True)
+    assert len(plain.take_rows[0][2]) == 1  # the plain clip of take 0 only
+    # plus take 0's take-free training-only clips (rows 2 and 4), not its clip with the word
+    # (row 3) nor take 1's
+    assert len(mine.take_rows[0][2]) == 3 and not np.asarray(mine.take_rows[0][2])[1:].any()

@@ -32,6 +32,10 @@ class JudgeConfig:
 
     target_fa_per_hour: float = 6.0  # budget: 1 false accept in 10 minutes (the goal)
     refuse_fa_per_hour: float = 30.0  # no threshold under this on dev: refuse to save
+    # also count false accepts on each held-out take's own take-free clips (the pieces of
+    # own_negatives_per_take and wider-recipe clips without the word): your voice, not the
+    # word, never trained on by the fine-tune judged on it
+    count_own_voice: bool = False
 
 
 @dataclass

@@ -120,7 +120,8 @@ def _faded(piece: np.ndarray) -> np.ndarray:
 def own_negative_clips(takes: list[np.ndarray], word: str, cfg: PersonalDataConfig,
                        cache_dir: Path = DEFAULT_CACHE_DIR, progress: ProgressFn | None = None,
                        cancel: threading.Event | None = None) -> ClipSet:
-    """``cfg.own_negatives_per_take`` take-free clips of each take's pieces (training only).
+    """``cfg.own_negatives_per_take(len(takes))`` take-free clips of each take's pieces
+    (training only).
 
     Args:
         takes: trimmed takes, float32 44.1 kHz.
@@ -132,7 +133,7 @@ def own_negative_clips(takes: list[np.ndarray], word: str, cfg: PersonalDataConf
         ClipSet with ``take`` = the take each clip's pieces came from, all training-only.
     """
     steps = feature_kind(KIND).timing.clip_steps
-    n = int(cfg.own_negatives_per_take)
+    n = cfg.own_negatives_per_take(len(takes))
     if n <= 0 or not takes:
         return ClipSet(np.zeros((0, steps, 96), np.float16), np.zeros((0, steps, 1), np.float16),
                        np.zeros(0, np.int64), train_only=np.zeros(0, bool))

@@ -57,7 +57,7 @@ class PersonalDataConfig:
     train_max_triggers: int = 3  # takes per training-only clip: uniform 0..max
     # take-free clips of each take's pieces (reversed, head, tail, swapped; negatives.py):
     # your voice not saying the word, so the fine-tune cannot learn "this voice" for the word
-    own_negatives_per_take: int = 0
+    own_negatives_total: int = 0
     own_negative_max_others: int = 3  # pieces per such clip: uniform 0..max
     pitch_semitones: tuple[float, float] = (-1.0, 1.0)  # per-take pitch shift range, semitones
     pitch_prob: float = 0.6  # chance a take is pitch shifted
@@ -79,6 +79,13 @@ class PersonalDataConfig:
         if self.clips_per_take:
             return self.clips_per_take
         return max(24, -(-self.take_clips_total // max(1, n_takes)))
+
+    def own_negatives_per_take(self, n_takes: int) -> int:
+        """Own-voice negative clips per take: ``own_negatives_total`` shared out, at least 8
+        a take (0 when the total is 0), so 10 takes cost no more than 5."""
+        if self.own_negatives_total <= 0:
+            return 0
+        return max(8, -(-self.own_negatives_total // max(1, n_takes)))
 
     def train_per_take(self, n_takes: int) -> int:
         """Training-only clips per take: ``train_ratio`` times :meth:`per_take`, rounded; none

@@ -207,7 +207,8 @@ class _Job:
             out = self.work / f"fold{k}" if loo else self.folder / "dataset"
             run_id, model = self.train(out, held, f"{k + 1}/{len(folds)}")
             run_ids.append(run_id)
-            _score_fold(scores, self.clips, self.dev, held, self.base, model, last=not loo)
+            _score_fold(scores, self.clips, self.dev, held, self.base, model, last=not loo,
+                        own_voice=self.cfg.judge.count_own_voice)
             fold_models.update({j: model for j in held})
         if not loo:
             return scores, run_ids, fold_models, model
@@ -228,10 +229,14 @@ def _base_tuned(probs: np.ndarray, labels: np.ndarray, n_take: int, cfg: JudgeCo
 
 
 def _score_fold(scores: _Scores, clips: ClipSet, dev: ClipSet, held: list[int], base: BaseModel,
-                model: Path, last: bool) -> None:
+                model: Path, last: bool, own_voice: bool = False) -> None:
     """Base and fold-model probabilities on the held-out takes' clips (and, for the saved
-    model when it is this fold's, on the synthetic dev clips)."""
+    model when it is this fold's, on the synthetic dev clips); ``own_voice``: also on the held
+    takes' take-free training-only clips (JudgeConfig.count_own_voice)."""
     mask = clips.judged(held)
+    if own_voice:  # the held takes' take-free training-only clips: false accepts only
+        free = ~np.asarray(clips.y, np.float32).reshape(len(clips.y), -1).any(axis=1)
+        mask = mask | (np.isin(clips.take, held) & clips.only_for_training() & free)
     scores.take_rows.append((predict(base.path, clips.x[mask]), predict(model, clips.x[mask]),
                              clips.y[mask]))
     if last:
