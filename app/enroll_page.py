@@ -100,10 +100,13 @@ def _settings() -> EnrollConfig:
         neg = st.number_input("synthetic negative clips", 0, 4000, d.negatives, key="e_neg",
                               help="take-free clips of other words over babble and real rooms "
                                    "(built once per word, then cached)")
+        own = st.number_input("your-voice negative clips", 0, 2000, d.own_negatives_total,
+                              key="e_own", help="take-free clips of pieces of your takes "
+                              "(reversed, cut, swapped): your voice not saying the word")
         dev = st.number_input("synthetic dev clips", 1, 2000, d.synth_dev, key="e_dev")
     return EnrollConfig(data=replace(PersonalDataConfig(), clips_per_take=int(cpt),
                                      synth_train=int(syn), negatives=int(neg),
-                                     synth_dev=int(dev)),
+                                     own_negatives_total=int(own), synth_dev=int(dev)),
                         finetune=FinetuneConfig(init=init, precision=prec, epochs=int(epochs)))
 
 

@@ -72,6 +72,7 @@ def test_enrol_page_takes_enrols_and_detect_lists_my_model(lab, take_bytes):
     again.number_input(key="e_cpt").set_value(3)
     again.number_input(key="e_syn").set_value(4)
     again.number_input(key="e_neg").set_value(4)
+    again.number_input(key="e_own").set_value(2)
     again.number_input(key="e_dev").set_value(6)
     again.button(key="e_start").click().run()
     from app.enroll_data import get_enroll_job

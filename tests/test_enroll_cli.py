@@ -13,7 +13,8 @@ from model.enroll.standin import write_standin_takes
 
 ROOT = Path(__file__).resolve().parents[1]
 BASE = ROOT / "bench" / "candidates" / "embed-head-1000.keras"
-TINY = ["--clips-per-take", "3", "--synth-train", "4", "--negatives", "4", "--synth-dev", "6",
+TINY = ["--clips-per-take", "3", "--synth-train", "4", "--negatives", "4", "--own-negatives", "2",
+        "--synth-dev", "6",
         "--epochs", "1"]
 
 
@@ -74,6 +75,8 @@ def test_a_spectrogram_base_is_one_line_and_writes_nothing(tmp_path, takes_dir, 
     (["--word", "", "--takes", "."], "the word is empty"),
     (["--word", "activate", "--takes", "/no/such/dir"], "no such folder"),
     (["--word", "activate", "--takes", "EMPTY"], "no WAV, FLAC, OGG or MP3"),
+    (["--word", "activate", "--takes", ".", "--own-negatives", "-1"],
+     "--own-negatives must be at least 0"),
 ])
 def test_bad_arguments_are_one_line(tmp_path, capsys, args, words):
     (tmp_path / "empty").mkdir()

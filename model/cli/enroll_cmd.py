@@ -37,6 +37,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--negatives", type=int, default=None,
                         help="take-free clips of other words over babble and real rooms "
                              "(default 400, cached per word)")
+    parser.add_argument("--own-negatives", type=int, default=None,
+                        help="take-free clips of pieces of your takes (your voice, not the word), "
+                             "shared over the takes (default 96)")
     parser.add_argument("--synth-dev", type=int, default=None,
                         help="synthetic dev clips for false accepts per hour (default 90, cached)")
     parser.add_argument("--out", default="", help="where the model goes (default: "
@@ -72,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
     from ..runs.jobs import get_runner
 
     for flag, low in (("epochs", 1), ("clips_per_take", 1), ("synth_train", 0), ("negatives", 0),
-                       ("synth_dev", 1)):
+                       ("own_negatives", 0), ("synth_dev", 1)):
         value = getattr(args, flag)
         if value is not None and value < low:
             raise ConfigError(f"--{flag.replace('_', '-')} must be at least {low}, got {value}")
@@ -91,6 +94,8 @@ def run(args: argparse.Namespace) -> int:
                            epochs=args.epochs or cfg.finetune.epochs)
     sizes = {k: getattr(args, k) for k in ("clips_per_take", "synth_train", "negatives",
                                            "synth_dev") if getattr(args, k) is not None}
+    if args.own_negatives is not None:
+        sizes["own_negatives_total"] = args.own_negatives
     cfg.data = replace(cfg.data, **sizes)
     result = enroll(folder, prof, cfg, get_runner(args.store), progress=_progress)
     b, a = result.before, result.after

@@ -105,6 +105,7 @@ def test_upload_two_takes_enrol_and_find_my_model(enroll_server, browser, shots)
     _fill(page, "10 s clips per take (0: automatic)", 3)
     _fill(page, "synthetic training clips", 4)
     _fill(page, "synthetic negative clips", 4)
+    _fill(page, "your-voice negative clips", 2)
     _fill(page, "synthetic dev clips", 6)
     page.wait_for_timeout(1500)  # let the last value reach the server before Start
     page.get_by_role("button", name="Start enrolment").click()
