@@ -11,8 +11,9 @@ one take, on augmented copies of the held-out take; this bench judges the saved 
    the same voice, trimmed as enrolment trims takes.
 2. Enrolment through model.enroll.pipeline.enroll (what the CLI runs), on a temporary store.
 3. ``--clips`` test clips mixed the deeplearning.ai way: the test takes and the same voice's
-   other words (two sets: 24 common words; 12 of them and 12 near-misses such as "cultivate",
-   "motivate", "activation") dropped unaltered (no speed, pitch or room effects) into backgrounds (generated
+   other words (two sets: 24 common words, with babble of common words only; 12 of them and 12
+   near-misses such as "cultivate", "motivate", "activation", with make-data's babble, which
+   holds near-misses too) dropped unaltered (no speed, pitch or room effects) into backgrounds (generated
    kinds, babble, and real ambience and typing when fetched), SNR 5-30 dB, 1-4 trigger words a
    clip except the first ``--empty`` clips, which hold none.
 4. The detector's recall and false accepts on them, before (the base at its card threshold)
@@ -61,16 +62,19 @@ def voice_clips(word: str, n: int, spec: str, seed: int) -> list[np.ndarray]:
 def test_sources(spec: str, word: str, n_test: int, seed: int, n_near: int):
     """Sources whose words are all the stand-in's: its test takes, ``OTHER_WORDS`` other words
     of which ``n_near`` are near-misses (sound-alikes such as "cultivate")."""
-    from model.data.makedata import sources_with_pool
-    from model.data.synth import SynthConfig
+    from model.data.sources import split_sources
+    from model.data.synth import make_background_pool
     from model.data.words import other_words_for
     from model.enroll.personal_config import PersonalDataConfig
     common, near = other_words_for(word)
     near = list(near)[:n_near]
     common = list(common)[:OTHER_WORDS - len(near)]
     spoken = [voice_clips(w, 1, spec, seed + 7 + k) for k, w in enumerate(near + common)]
-    synth = PersonalDataConfig().synth_config(word)  # real ambience and typing when fetched
-    pool = sources_with_pool(_test_config(synth), _dev_bank(word), None, "dev")
+    cfg = _test_config(PersonalDataConfig().synth_config(word))  # real ambience and typing
+    pool = split_sources(cfg, _dev_bank(word), None, "dev")
+    if not n_near:  # babble of ordinary words only: no sound-alike hides in the background
+        pool = replace(pool, babble=pool.others)
+    pool.generated = make_background_pool(cfg.seed, 1, pool, cfg)
     return replace(pool, triggers=voice_clips(word, n_test, spec, seed),
                    near_misses=[c for cs in spoken[:len(near)] for c in cs],
                    others=[c for cs in spoken[len(near):] for c in cs])
