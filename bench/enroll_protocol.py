@@ -59,7 +59,7 @@ def voice_clips(word: str, n: int, spec: str, seed: int) -> list[np.ndarray]:
     return out
 
 
-def test_sources(spec: str, word: str, n_test: int, seed: int, n_near: int):
+def protocol_sources(spec: str, word: str, n_test: int, seed: int, n_near: int):
     """Sources whose words are all the stand-in's: its test takes, ``OTHER_WORDS`` other words
     of which ``n_near`` are near-misses (sound-alikes such as "cultivate")."""
     from model.data.sources import split_sources
@@ -100,14 +100,14 @@ def _test_config(synth):
                    max_others=2)
 
 
-def test_clips(spec: str, word: str, n_clips: int, n_empty: int, n_test: int, seed: int,
+def protocol_clips(spec: str, word: str, n_clips: int, n_empty: int, n_test: int, seed: int,
                n_near: int = 0):
     """(float32 clips (n, 441000), trigger end samples per clip, per clip the (start, end)
     samples of its trigger words and of its other words)."""
     from model.data.synth import render_example
     from model.data.makedata import example_rng
     from model.enroll.personal_config import PersonalDataConfig
-    src = test_sources(spec, word, n_test, seed, n_near)
+    src = protocol_sources(spec, word, n_test, seed, n_near)
     cfg = _test_config(PersonalDataConfig().synth_config(word))
     clips, ends, spans = [], [], []
     for i in range(n_clips):
@@ -212,7 +212,7 @@ def main(argv: list[str] | None = None) -> None:
         tmp = args.keep or tmp
         Path(tmp).mkdir(parents=True, exist_ok=True)
         for spec in args.specs.split(","):
-            sets = {f"{tag}": test_clips(spec, "activate", args.clips, args.empty, args.test_takes,
+            sets = {f"{tag}": protocol_clips(spec, "activate", args.clips, args.empty, args.test_takes,
                                          args.seed + 500, n_near)
                     for tag, n_near in (("common", 0), ("+near", OTHER_WORDS // 2))}
             base = shipped_detector_path()
