@@ -84,3 +84,28 @@ def test_own_voice_clips_count_as_false_accepts_only_when_asked(monkeypatch):
     # plus take 0's take-free training-only clips (rows 2 and 4), not its clip with the word
     # (row 3) nor take 1's
     assert len(mine.take_rows[0][2]) == 3 and not np.asarray(mine.take_rows[0][2])[1:].any()
+
+
+def test_spliced_sound_alikes_end_in_the_take_and_never_begin_like_the_word():
+    from model.enroll.negatives import sound_alike_heads, splice_heads
+    take = np.linspace(0.1, 1.0, 10_000, dtype=np.float32)
+    head = np.full(4_000, -0.5, np.float32)
+    (spliced,) = splice_heads(take, [head], np.random.default_rng(0))
+    n_head = spliced.size - int(np.sum(spliced > 0))  # the head is negative, the take positive
+    assert 0.30 * head.size - 1 <= n_head <= 0.45 * head.size + 1
+    tail = spliced[n_head:]
+    assert 0.50 * take.size - 1 <= tail.size <= 0.65 * take.size + 1
+    assert np.allclose(tail[tail.size // 2], take[-tail.size + tail.size // 2])
+
+    class Bank:  # the two WordBank members sound_alike_heads reads, and clip()
+        words = ["captivate", "activity", "accurate", "motivate", "the", "activate"]
+
+        def indices(self, trigger):
+            return np.arange(5) if not trigger else np.asarray([5])
+
+        def clip(self, i):
+            return np.full(10, float(i), np.float32)
+    heads = sound_alike_heads(Bank(), "activate", 8, np.random.default_rng(0))
+    # near-misses only, and none that begins with the trigger's first letter
+    assert sorted(int(h[0]) for h in heads) == [0, 3]
+    assert sound_alike_heads(Bank(), "activate", 0, np.random.default_rng(0)) == []

@@ -106,6 +106,42 @@ def take_fragments(take: np.ndarray, rng: np.random.Generator) -> list[np.ndarra
     return [take[::-1].copy(), head, tail, np.concatenate([tail, head])]
 
 
+def splice_heads(take: np.ndarray, heads: list[np.ndarray], rng: np.random.Generator
+                 ) -> list[np.ndarray]:
+    """Sound-alikes ending in your voice: the start (30-45%) of each of ``heads`` (other
+    words, e.g. "cultivate" by a synthetic voice) followed by the take from 35-50% on ("-tivate").
+
+    Args:
+        take: a trimmed take, float32 at 44.1 kHz.
+        heads: clips of other words that do not begin like the trigger word.
+        rng: draws the cut points.
+
+    Returns:
+        One spliced clip per head.
+    """
+    take = np.asarray(take, np.float32)
+    out = []
+    for head in heads:
+        head = np.asarray(head, np.float32)
+        start = _faded(head[:max(1, int(head.size * rng.uniform(0.30, 0.45)))])
+        tail = _faded(take[int(take.size * rng.uniform(0.35, 0.50)):])
+        out.append(np.concatenate([start, tail]))
+    return out
+
+
+def sound_alike_heads(bank, word: str, n: int, rng: np.random.Generator) -> list[np.ndarray]:
+    """Up to ``n`` bank clips of near-miss words that do not begin with the trigger's first
+    letter (their heads cannot rebuild the word's own start)."""
+    from ..data.words import other_words_for
+    _, near = other_words_for(word)
+    allowed = {w for w in near if w[:1] != word.strip().lower()[:1]}
+    rows = [int(i) for i in bank.indices(False) if bank.words[int(i)] in allowed]
+    if n <= 0 or not rows:
+        return []
+    pick = rng.choice(len(rows), size=min(n, len(rows)), replace=False)
+    return [bank.clip(rows[int(k)]) for k in pick]
+
+
 def _faded(piece: np.ndarray) -> np.ndarray:
     """``piece`` with short linear fades at both ends."""
     k = min(int(_FADE_S * SAMPLE_RATE_HZ), piece.size // 4)
@@ -143,7 +179,10 @@ def own_negative_clips(takes: list[np.ndarray], word: str, cfg: PersonalDataConf
                      max_others=cfg.own_negative_max_others)
     xs, ys, tags = [], [], []
     for j, take in enumerate(takes):
-        pieces = take_fragments(take, np.random.default_rng([cfg.seed, _OWN_SALT, j]))
+        rng = np.random.default_rng([cfg.seed, _OWN_SALT, j])
+        pieces = take_fragments(take, rng)
+        pieces += splice_heads(take, sound_alike_heads(banks["train"], word, cfg.own_splice_heads,
+                                                       rng), rng)
         src = replace(base, triggers=[], others=pieces, near_misses=[])
         rngs = [np.random.default_rng([cfg.seed, _OWN_SALT, j, i]) for i in range(n)]
         x, y, _, _ = render_clips(rngs, [src] * n, recipe, f"your voice, not the word ({j + 1})",

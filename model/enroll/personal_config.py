@@ -62,6 +62,9 @@ class PersonalDataConfig:
     # among sound-alikes, recall within 1 false accept unchanged (0.93/0.92/0.89); ~10 s more
     own_negatives_total: int = 96
     own_negative_max_others: int = 3  # pieces per such clip: uniform 0..max
+    # sound-alikes among those pieces: this many synthetic near-miss heads ("cul-", "mo-")
+    # each followed by the take's own "-tivate" (negatives.splice_heads); 0: none
+    own_splice_heads: int = 0
     pitch_semitones: tuple[float, float] = (-1.0, 1.0)  # per-take pitch shift range, semitones
     pitch_prob: float = 0.6  # chance a take is pitch shifted
     speed_range: tuple[float, float] = (0.9, 1.1)  # per-take speed factor range
