@@ -12,6 +12,7 @@ from model.audio.features import FEATURE_KIND_LOG, audio_to_features
 from model.card import PRETRAINED_PATH, read_model_card, shipped_detector_path
 from model.detect.detector import Detection
 from model.detect.ensemble import member_paths
+from model.detect.partners import model_files, partner_paths
 from model.detect.timing import kind_timing, step_times, timing_label
 from model.errors import LabError
 from model.runs.store import RunStore
@@ -70,22 +71,27 @@ def list_models(store: RunStore, extra: list[Path], limit: int = 50,
 
 
 def model_version(path: Path) -> float:
-    """Newest modification time of a model file and its members (keys the page's caches)."""
+    """Newest modification time of a model file, its members and partners (keys the page's
+    caches)."""
     try:
-        paths = [path, *member_paths(path)]
+        paths = model_files(path)
     except LabError:  # a broken card is reported when the model is loaded
         paths = [path]
     return max(p.stat().st_mtime for p in paths)
 
 
-def _networks(path: Path) -> str:
-    """"speech-embedding-v1", or "mean of 2 networks" for an ensemble."""
+def _networks(path: Path, with_partners: bool = True) -> str:
+    """"speech-embedding-v1", "mean of 2 networks" for an ensemble, and ", max with
+    activate.keras (mean of 2 networks)" after it for a model with partners."""
     try:
         members = member_paths(path)
+        partners = partner_paths(path) if with_partners else []
     except LabError:  # a broken card is reported when the model is loaded
-        members = []
-    return f"mean of {1 + len(members)} networks" if members else (read_model_card(path)
-                                                                    or "log-power-v1")
+        members, partners = [], []
+    own = f"mean of {1 + len(members)} networks" if members else (read_model_card(path)
+                                                                   or "log-power-v1")
+    joined = "".join(f", max with {p.name} ({_networks(p, False)})" for p in partners)
+    return own + joined
 
 
 def _pretrained_label(path: Path) -> str:

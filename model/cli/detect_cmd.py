@@ -46,6 +46,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="score each file with 0.3 s of quiet before it and 0.5 s after it, "
                              "as the Detect page does, so a word at the very start or end of a "
                              "recording is scored like one inside it (times stay the file's)")
+    parser.add_argument("--no-partners", action="store_true",
+                        help="the model (and its members) alone, without the partners its card "
+                             "joins by max (the shipped head without the spectrogram pair)")
     parser.add_argument("--max-mb", type=float, default=DEFAULT_MAX_BYTES / 2 ** 20,
                         help="refuse files larger than this many MiB (200)")
     parser.add_argument("--max-seconds", type=float, default=DEFAULT_MAX_SECONDS,
@@ -105,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
                           refractory_steps=args.refractory_steps, feature_kind=args.features,
                           limits=limits, **(RECORDING_PADS if args.pad else {}))
     outs = chime_paths(args.chime_out, args.files) if args.chime_out else [None] * len(args.files)
-    detector = Detector(args.model, config, store_path=args.store)
+    detector = Detector(args.model, config, store_path=args.store, partners=not args.no_partners)
     failed = 0
     for name, out in zip(args.files, outs):
         try:

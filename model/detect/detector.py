@@ -13,13 +13,16 @@ Detection rule (pure): :mod:`model.detect.rule`, whose :func:`probabilities_to_d
 it is the dev metric's rule, so a threshold chosen on the dev set carries over.
 A model whose card names members is an ensemble (:mod:`model.detect.ensemble`):
 every piece goes through each network and the probabilities are averaged before the rule;
-members on different time grids are refused. A clip needed for more than detection (the
+members on different time grids are refused. Partners on a finer grid (a card's ``max_of``:
+:mod:`model.detect.partners`) hear the same audio in lockstep, piece by piece; their
+probabilities are pooled onto the model's steps and joined by max before the rule. A clip needed for more than detection (the
 app's spectrogram and chime) is decoded once by :func:`decode_clip` and scanned by
 :meth:`Detector.detect_clip`, with the same checks and results as :meth:`Detector.detect_file`.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+import itertools
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +33,7 @@ from ..errors import AudioError, ConfigError, LabError
 from ..audio.feature_kinds import SEED_TIMING
 from ..audio.features import FEATURE_KIND_LOG, FEATURE_KINDS, SAMPLE_RATE_HZ, to_mono_44k
 from .edges import MAX_PAD_SECONDS, file_timing, lead_in_steps, padded_blocks
+from .partners import check_partner_timing, partner_paths, pool_to_grid
 from .pieces import iter_feature_piece_sets
 # re-exported: callers import the rule's names from here
 from .rule import Detection, probabilities_to_detections, trace_to_episodes  # noqa: F401
@@ -157,13 +161,15 @@ class Detector:
             :func:`model.detect.inference.resolve_model_path`).
         config: detection settings; defaults to :class:`DetectConfig`.
         store_path: run store database for run IDs (default: the store's own).
+        partners: load the partners the card names under ``max_of`` (False: the model and
+            its members alone; a partner's own partners are never loaded).
 
     Raises:
         LabError: no such model, not loadable, or a layout that cannot be streamed.
     """
 
     def __init__(self, model: str | Path = "pretrained", config: DetectConfig | None = None,
-                 store_path: str | Path | None = None) -> None:
+                 store_path: str | Path | None = None, *, partners: bool = True) -> None:
         from .ensemble import model_members
         from .inference import load_keras_model, resolve_model_path
         from ..card import read_model_card
@@ -174,6 +180,14 @@ class Detector:
         kind = self.config.feature_kind or read_model_card(self.model_path)
         members = model_members(self.model_path, kind)  # the model, then its card's members
         self._setup([(load_keras_model(m.path), m.feature_kind) for m in members], str(model))
+        if partners:
+            self.partners = [self._partner(p) for p in partner_paths(self.model_path)]
+
+    def _partner(self, path: Path) -> "Detector":
+        """A partner on its own card's features and grid, sharing this detector's pieces."""
+        partner = Detector(path, replace(self.config, feature_kind=None), partners=False)
+        check_partner_timing(self.timing, partner.timing, path.name)
+        return partner
 
     @classmethod
     def from_keras(cls, keras_model: Any, config: DetectConfig | None = None,
@@ -196,6 +210,7 @@ class Detector:
         from .inference import StreamingModel
 
         self.label = label
+        self.partners: list[Detector] = []  # finer-grid detectors joined by max (none here)
         self.kinds = [kind for _, kind in models]
         self.timing = shared_timing(self.kinds)
         self.piece_steps = max(1, round(self.config.chunk_seconds / self.timing.step_seconds))
@@ -206,6 +221,11 @@ class Detector:
                            "and the features' frames")
         self.net = self.nets[0]
         self.feature_kind = "+".join(self.kinds)
+
+    @property
+    def partner_names(self) -> list[str]:
+        """File names of the partners joined by max (empty for a plain model or ensemble)."""
+        return [p.model_path.name for p in self.partners if p.model_path is not None]
 
     @property
     def refractory_steps(self) -> int:
@@ -261,21 +281,43 @@ class Detector:
         """Run pieces through the network(s), then apply the silence check and the rule."""
         cfg = self.config
         lead = cfg.lead_pad_seconds
-        parts = list(self._piece_probabilities(padded_blocks(samples_44k, lead,
-                                                             cfg.end_pad_seconds)))
+        parts = self._lockstep_parts(samples_44k)
         if info.peak < cfg.silence_peak:
             raise AudioError(f"{info.name} is silent (peak {_dbfs(info.peak)}): nothing to detect")
-        if not parts:
+        if not parts[0]:
             need_ms = 1000 * self.net.grid.min_seconds
             raise AudioError(f"{info.name} is too short: {info.duration_s * 1000:.0f} ms, the "
                              f"network needs at least {need_ms:.0f} ms")
-        probs = np.concatenate(parts)[lead_in_steps(self.timing, lead):]
+        probs = np.concatenate(parts[0])[lead_in_steps(self.timing, lead):]
         timing = file_timing(self.timing, lead)  # times in the file's own seconds
+        for partner, own in zip(self.partners, parts[1:]):
+            if own:  # audio too short for a partner leaves the model's trace as it is
+                trace = np.concatenate(own)[lead_in_steps(partner.timing, lead):]
+                probs = np.maximum(probs, pool_to_grid(trace, file_timing(partner.timing, lead),
+                                                       timing, probs.size))
         found = probabilities_to_detections(probs, cfg.threshold, cfg.min_steps,
                                             self.refractory_steps, timing)
         return DetectResult(info.name, info.duration_s, probs, found, self.label,
                             self.feature_kind, info.sample_rate_hz,
                             step_s=timing.step_seconds, step0_s=timing.first_step_end_seconds)
+
+    def _lockstep_parts(self, samples_44k) -> list[list[np.ndarray]]:
+        """Per-piece probabilities of this detector and of each partner, in that order.
+
+        The audio is read once: every detector's pieces last ``chunk_seconds``, so taking
+        one piece from each in turn keeps the tee's buffer within about a piece.
+        """
+        cfg = self.config
+        dets = [self, *self.partners]
+        streams = itertools.tee(samples_44k, len(dets)) if self.partners else (samples_44k,)
+        gens = [d._piece_probabilities(padded_blocks(s, cfg.lead_pad_seconds, cfg.end_pad_seconds))
+                for d, s in zip(dets, streams)]
+        parts: list[list[np.ndarray]] = [[] for _ in dets]
+        for group in itertools.zip_longest(*gens):
+            for i, piece in enumerate(group):
+                if piece is not None:
+                    parts[i].append(piece)
+        return parts
 
     def _piece_probabilities(self, samples_44k):
         """Per piece, the mean probability over the networks, each fed its own features."""

@@ -35,6 +35,7 @@ from .dev_breakdown import ConditionRow, read_dev_conditions
 from .dev_scores import (DetCurve, DevScores, LatencyStats, NegativeStats, read_dev_truth,
                          score_dev)
 from .ensemble import model_members, predict_ensemble
+from .partners import partner_notes
 from .timing import kind_timing
 from ..errors import DatasetError, LabError
 from ..audio.features import FEATURE_KIND_LOG
@@ -236,7 +237,8 @@ def evaluate_model(spec: str, dataset: str | Path | None = None, threshold: floa
                       data.meta.word, data.meta.feature_kind, list(data.meta.dev_voices),
                       data.meta.created_utc, scores, _backend(), time.perf_counter() - t0,
                       datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                      notes + truth_notes + _budget_notes(scores), file_sha256(model_path),
+                      notes + partner_notes(model_path) + truth_notes + _budget_notes(scores),
+                      file_sha256(model_path),
                       {m.path.name: file_sha256(m.path) for m in members[1:]})
 
 
