@@ -92,13 +92,13 @@ def head_like(kind: str):
     return keras.Model(inputs, keras.layers.Dense(1, activation="sigmoid")(x))
 
 
-def bench_load(spec: str, runs: int) -> None:
+def bench_load(spec: str, runs: int, partners: bool = True) -> None:
     from model.detect.detector import Detector
     from model.detect.inference import load_keras_model, resolve_model_path
 
     path = resolve_model_path(spec)
     keras_s = median_s(lambda: load_keras_model(path), runs)
-    detector_s = median_s(lambda: Detector(spec), runs)
+    detector_s = median_s(lambda: Detector(spec, partners=partners), runs)
     print(f"model load: keras.saving.load_model {keras_s * 1000:.0f} ms, Detector(...) "
           f"incl. streaming rebuild {detector_s * 1000:.0f} ms (median of {runs})")
 
@@ -171,7 +171,7 @@ from model.detect.detector import DetectConfig, Detector
 def rss_mb():  # VmHWM: this process's own peak (ru_maxrss inherits the parent's across exec)
     with open("/proc/self/status") as f:
         return next(int(l.split()[1]) for l in f if l.startswith("VmHWM")) / 1024
-det = Detector({spec!r}, DetectConfig())
+det = Detector({spec!r}, DetectConfig(), partners={partners!r})
 det.warm_up()
 print(f"  peak RSS after import, load and warm-up: {{rss_mb():.0f}} MB")
 t0 = time.perf_counter()
@@ -185,10 +185,10 @@ print(f"  wrote the chimed WAV in {{time.perf_counter() - t0:.1f}} s; peak RSS {
 """
 
 
-def bench_hour(spec: str, folder: Path) -> None:
+def bench_hour(spec: str, folder: Path, partners: bool = True) -> None:
     path = write_noise_wav(folder / "hour_16k.wav", 3600.0, 16000)
     print(f"1-hour file: {path.stat().st_size / 1e6:.0f} MB 16 kHz 16-bit WAV, in a fresh process")
-    code = HOUR_CHILD.format(root=str(ROOT), spec=spec, path=str(path),
+    code = HOUR_CHILD.format(root=str(ROOT), spec=spec, path=str(path), partners=partners,
                              out=str(folder / "hour_chimed.wav"))
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     print(proc.stdout.rstrip() or proc.stderr[-2000:])
@@ -203,6 +203,8 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=15, help="runs per latency figure")
     parser.add_argument("--no-hour", action="store_true", help="skip the 1-hour RSS figure")
     parser.add_argument("--hour-only", action="store_true", help="only the 1-hour RSS figure")
+    parser.add_argument("--no-partners", action="store_true",
+                        help="without the partners the model's card joins by max")
     args = parser.parse_args()
     print(f"cpu cores: {os.cpu_count()}, load average {os.getloadavg()[0]:.1f}")
     t0 = time.perf_counter()
@@ -215,17 +217,17 @@ def main() -> int:
         folder = Path(tmp)
         spec = model_file(args.model, folder, args.kind or "log-power-v1")
         if args.hour_only:
-            bench_hour(spec, folder)
+            bench_hour(spec, folder, not args.no_partners)
             return 0
-        bench_load(spec, max(3, args.runs // 3))
-        detector = Detector(spec)
+        bench_load(spec, max(3, args.runs // 3), not args.no_partners)
+        detector = Detector(spec, partners=not args.no_partners)
         from model.detect.inference import load_keras_model
 
         keras_model = load_keras_model(detector.model_path)
         bench_latency(detector, keras_model, folder, args.runs)
         bench_throughput(detector, keras_model, folder, 3)
         if not args.no_hour:
-            bench_hour(spec, folder)
+            bench_hour(spec, folder, not args.no_partners)
     return 0
 
 

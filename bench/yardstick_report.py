@@ -16,7 +16,8 @@ def _clear(row: dict[str, Any]) -> str:
 
 def format_table(res: dict[str, Any]) -> str:
     """The result as a readable table (what the .txt file holds)."""
-    lines = [f"yardstick: {res['model']} ({res['feature_kind']}), card threshold "
+    joined = "".join(f", max with {name}" for name in res.get("partners", []))
+    lines = [f"yardstick: {res['model']} ({res['feature_kind']}{joined}), card threshold "
              f"{res['card_threshold']}, {res['seconds_wall']:.0f} s"]
     real = res["real"]
     if real:

@@ -11,7 +11,8 @@ from model.card import DETECTOR_PATH, read_model_card, recommended_threshold, sh
 from tests.test_model_card import _parse_make_data
 
 ROOT = Path(__file__).resolve().parent.parent
-YARDSTICK = ROOT / "bench" / "results" / "yardstick_pretrained.json"
+YARDSTICK = ROOT / "bench" / "results" / "yardstick_pretrained_max.json"
+HEAD_ALONE = ROOT / "bench" / "results" / "yardstick_embed_head.json"
 
 
 @pytest.fixture(scope="module")
@@ -34,6 +35,15 @@ def test_evaluation_report_and_yardstick_belong_to_the_shipped_file(card):
     # the card's threshold is the yardstick's calibrated one, and the yardstick ran with it
     assert card["threshold"] == recommended_threshold(DETECTOR_PATH) == yard["calibrated"]["threshold"]
     assert yard["card_threshold"] == card["threshold"]
+
+
+def test_the_yardstick_measured_the_head_with_its_partner_and_alone(card):
+    joined, alone = json.loads(YARDSTICK.read_text()), json.loads(HEAD_ALONE.read_text())
+    assert card["max_of"] == joined["partners"] == ["activate.keras"]
+    assert alone.get("partners", []) == [] and alone["model_path"] == joined["model_path"]
+    assert card["yardstick_head_alone"] == str(HEAD_ALONE.relative_to(ROOT).with_suffix(".txt"))
+    # what the card claims: joining the pair lifts the calibrated mean recall over the head alone
+    assert joined["calibrated"]["mean_recall"] > alone["calibrated"]["mean_recall"]
 
 
 def test_recipe_commands_reproduce_the_recorded_data(card):
