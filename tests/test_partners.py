@@ -129,3 +129,34 @@ def test_detect_command_runs_the_join_and_with_no_partners_the_head_alone(detect
     np.testing.assert_allclose(traces[0], both.detect_file(clip).probabilities, atol=1e-4)
     np.testing.assert_allclose(traces[1], head.detect_file(clip).probabilities, atol=1e-4)
     assert (traces[0] >= traces[1] - 1e-4).all() and (traces[0] > traces[1] + 0.01).any()
+
+
+def test_evaluate_scores_the_model_alone_and_names_the_partners_it_skipped(tmp_path):
+    from model.detect.evaluate import evaluate_model
+    from tests.tinydata import write_tiny_embedding_dataset
+
+    _copy_shipped(tmp_path, {"feature_kind": "speech-embedding-v1", "max_of": ["activate.keras"]})
+    data = write_tiny_embedding_dataset(tmp_path / "data", n_train=2, n_dev=3)
+    joined = evaluate_model(str(tmp_path / "activate-embedding.keras"), data, batch_size=3)
+    (tmp_path / "activate-embedding.json").write_text('{"feature_kind": "speech-embedding-v1"}')
+    alone = evaluate_model(str(tmp_path / "activate-embedding.keras"), data, batch_size=3)
+    assert [n for n in joined.notes if "partner" in n] == partner_notes(DETECTOR_PATH)
+    assert not [n for n in alone.notes if "partner" in n]
+    assert joined.scores.det.miss_rate == alone.scores.det.miss_rate  # the same head's scores
+
+
+def test_the_detect_page_names_the_join_and_keys_its_cache_on_every_file(tmp_path):
+    import os
+
+    from app.detect_data import list_models, model_version
+    from model.runs.store import RunStore
+
+    first = list_models(RunStore(tmp_path / "lab.sqlite"), [])[0]
+    assert first.spec == "pretrained" and first.label == (
+        "pretrained (shipped, speech-embedding-v1, max with activate.keras (mean of 2 networks))")
+    _copy_shipped(tmp_path, {"feature_kind": "speech-embedding-v1", "max_of": ["activate.keras"]})
+    head = tmp_path / "activate-embedding.keras"
+    before = model_version(head)
+    member = tmp_path / "activate-pcen.keras"  # the partner's own member
+    os.utime(member, (before + 7, before + 7))
+    assert model_version(head) == before + 7
