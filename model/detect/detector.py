@@ -15,9 +15,10 @@ A model whose card names members is an ensemble (:mod:`model.detect.ensemble`):
 every piece goes through each network and the probabilities are averaged before the rule;
 members on different time grids are refused. Partners on a finer grid (a card's ``max_of``:
 :mod:`model.detect.partners`) hear the same audio in lockstep, piece by piece; their
-probabilities are pooled onto the model's steps and joined by max before the rule. A clip needed for more than detection (the
-app's spectrogram and chime) is decoded once by :func:`decode_clip` and scanned by
-:meth:`Detector.detect_clip`, with the same checks and results as :meth:`Detector.detect_file`.
+probabilities are pooled onto the model's steps and joined by max before the rule. A clip
+needed for more than detection (the app's spectrogram and chime) is decoded once by
+:func:`decode_clip` and scanned by :meth:`Detector.detect_clip`, with the same checks and
+results as :meth:`Detector.detect_file`.
 """
 from __future__ import annotations
 
