@@ -28,7 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "a RUN_ID or a .keras path")
     parser.add_argument("--precision", choices=PRECISIONS, default="",
                         help="training precision (default: the device's best AMP mode)")
-    parser.add_argument("--epochs", type=int, default=None, help="fine-tune epochs (default 10)")
+    parser.add_argument("--epochs", type=int, default=None, help="fine-tune epochs (default 20)")
     parser.add_argument("--clips-per-take", type=int, default=None,
                         help="10 s clips built around each take (default: 144 in all, at least "
                              "24 a take)")
