@@ -29,7 +29,7 @@ from ..audio.features import SAMPLE_RATE_HZ, feature_kind
 from ..data.makedata import DEFAULT_CACHE_DIR, sources_with_pool
 from ..data.synth import GENERATOR_VERSION, SynthConfig
 from .personal import KIND, ClipSet, PersonalDataConfig, ProgressFn, _banks, _save_npz, \
-    real_acoustics, render_clips
+    real_acoustics, render_clips, render_takes
 
 _NEG_SALT = 7777  # keeps these clips' seeds apart from make-data's and the take clips'
 _OWN_SALT = 424243  # and the own-voice negative clips' apart from all of those
@@ -177,18 +177,13 @@ def own_negative_clips(takes: list[np.ndarray], word: str, cfg: PersonalDataConf
     base = sources_with_pool(cfg.synth_config(word), banks["train"], None, "train")
     recipe = replace(cfg.synth_config(word, takes=True), max_triggers=0,
                      max_others=cfg.own_negative_max_others)
-    xs, ys, tags = [], [], []
-    for j, take in enumerate(takes):
+    srcs = []
+    for j, take in enumerate(takes):  # the pieces draw from their own generator, not the clips'
         rng = np.random.default_rng([cfg.seed, _OWN_SALT, j])
         pieces = take_fragments(take, rng)
         pieces += splice_heads(take, sound_alike_heads(banks["train"], word, cfg.own_splice_heads,
                                                        rng), rng)
-        src = replace(base, triggers=[], others=pieces, near_misses=[])
-        rngs = [np.random.default_rng([cfg.seed, _OWN_SALT, j, i]) for i in range(n)]
-        x, y, _, _ = render_clips(rngs, [src] * n, recipe, f"your voice, not the word ({j + 1})",
-                                  progress, cancel)
-        xs.append(x)
-        ys.append(y)
-        tags += [j] * n
-    return ClipSet(np.concatenate(xs), np.concatenate(ys), np.asarray(tags, np.int64),
-                   train_only=np.ones(len(tags), bool))
+        srcs.append(replace(base, triggers=[], others=pieces, near_misses=[]))
+    out = render_takes(srcs, n, _OWN_SALT, cfg.seed, recipe,
+                       lambda j: f"your voice, not the word ({j + 1})", progress, cancel)
+    return replace(out, train_only=np.ones(len(out.take), bool))

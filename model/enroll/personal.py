@@ -146,39 +146,56 @@ def take_clips(takes: Sequence[np.ndarray], word: str, cfg: PersonalDataConfig,
     synth = cfg.synth_config(word)
     banks, _, _ = _banks(word, cfg, Path(cache_dir), progress)
     base = sources_with_pool(synth, banks["train"], None, "train")
+    mine = [replace(base, triggers=[np.asarray(take, np.float32)]) for take in takes]
+    n_takes = len(takes)
     # take clips use their own recipe; the synthetic ones keep make-data's
-    personal = cfg.synth_config(word, takes=True)
-    xs, ys, tags, kept = [], [], [], []
-    for j, take in enumerate(takes):
-        mine = replace(base, triggers=[np.asarray(take, np.float32)])
-        n = cfg.per_take(len(takes))
-        rngs = [np.random.default_rng([cfg.seed, _TAKE_SALT, j, i]) for i in range(n)]
-        x, y, audio, _ = render_clips(rngs, [mine] * n, personal, f"take {j + 1} of {len(takes)}",
-                                      progress, cancel, keep_audio=1)
+    plain = render_takes(mine, cfg.per_take(n_takes), _TAKE_SALT, cfg.seed,
+                         cfg.synth_config(word, takes=True),
+                         lambda j: f"take {j + 1} of {n_takes}", progress, cancel, keep_audio=1)
+    wide = render_takes(mine, max(0, cfg.train_per_take(n_takes)), _TRAIN_SALT, cfg.seed,
+                        cfg.train_config(word), lambda j: f"take {j + 1} of {n_takes} (training)",
+                        progress, cancel)
+    rngs = [example_rng(cfg.seed, "train", i) for i in range(cfg.synth_train)]
+    x, y, _, _ = render_clips(rngs, [base] * len(rngs), synth, "synthetic voices", progress, cancel)
+    only = np.concatenate([np.zeros(len(plain.take), bool), np.ones(len(wide.take), bool),
+                           np.zeros(len(rngs), bool)])
+    return ClipSet(np.concatenate([plain.x, wide.x, x]), np.concatenate([plain.y, wide.y, y]),
+                   np.concatenate([plain.take, wide.take, np.full(len(rngs), -1, np.int64)]),
+                   plain.audio, only)
+
+
+def render_takes(sources: Sequence[Sources], n: int, salt: int, seed: int, recipe: SynthConfig,
+                 stage: Callable[[int], str], progress: ProgressFn | None,
+                 cancel: threading.Event | None, keep_audio: int = 0) -> ClipSet:
+    """``n`` clips mixed from each take's sources, clip ``i`` of take ``j`` seeded by
+    ``[seed, salt, j, i]``, so a clip's bytes do not depend on what else is rendered.
+
+    Args:
+        sources: per take, what its clips mix from.
+        n: clips per take (0: none).
+        salt: the clip family's seed salt (take clips, training-only clips, own-voice pieces).
+        seed: the recipe's master seed.
+        recipe: how the clips are mixed.
+        stage: the progress label of take ``j``.
+        progress, cancel: as :func:`render_clips`.
+        keep_audio: audio of this many clips of each take is kept.
+
+    Returns:
+        ClipSet in take order, ``take`` = each clip's take index.
+    """
+    steps = feature_kind(KIND).timing.clip_steps
+    xs, ys = [np.zeros((0, steps, 96), np.float16)], [np.zeros((0, steps, 1), np.float16)]
+    tags: list[int] = []
+    kept: list[np.ndarray] = []
+    for j, src in enumerate(sources if n > 0 else []):
+        rngs = [np.random.default_rng([seed, salt, j, i]) for i in range(n)]
+        x, y, audio, _ = render_clips(rngs, [src] * n, recipe, stage(j), progress, cancel,
+                                      keep_audio=keep_audio)
         xs.append(x)
         ys.append(y)
         kept += audio
-        tags += [j] * len(rngs)
-    n_plain = len(tags)
-    wide = cfg.train_config(word)
-    for j, take in enumerate(takes):
-        n = cfg.train_per_take(len(takes))
-        if n <= 0:
-            break
-        mine = replace(base, triggers=[np.asarray(take, np.float32)])
-        rngs = [np.random.default_rng([cfg.seed, _TRAIN_SALT, j, i]) for i in range(n)]
-        x, y, _, _ = render_clips(rngs, [mine] * n, wide, f"take {j + 1} of {len(takes)} (training)",
-                                  progress, cancel)
-        xs.append(x)
-        ys.append(y)
         tags += [j] * n
-    n_take = len(tags)
-    rngs = [example_rng(cfg.seed, "train", i) for i in range(cfg.synth_train)]
-    x, y, _, _ = render_clips(rngs, [base] * len(rngs), synth, "synthetic voices", progress, cancel)
-    only = np.zeros(n_take + len(rngs), bool)
-    only[n_plain:n_take] = True
-    return ClipSet(np.concatenate(xs + [x]), np.concatenate(ys + [y]),
-                   np.asarray(tags + [-1] * len(rngs), np.int64), kept, only)
+    return ClipSet(np.concatenate(xs), np.concatenate(ys), np.asarray(tags, np.int64), kept)
 
 
 def synthetic_dev(word: str, cfg: PersonalDataConfig, cache_dir: Path = DEFAULT_CACHE_DIR,
