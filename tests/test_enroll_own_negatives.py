@@ -109,3 +109,25 @@ def test_spliced_sound_alikes_end_in_the_take_and_never_begin_like_the_word():
     # near-misses only, and none that begins with the trigger's first letter
     assert sorted(int(h[0]) for h in heads) == [0, 3]
     assert sound_alike_heads(Bank(), "activate", 0, np.random.default_rng(0)) == []
+
+
+def test_render_takes_seeds_each_clip_by_take_and_index(takes):
+    from model.data.makedata import DEFAULT_CACHE_DIR, sources_with_pool
+    from model.enroll.personal import _banks, render_takes
+    from dataclasses import replace
+
+    cfg = PersonalDataConfig()
+    banks, _, _ = _banks("activate", cfg, DEFAULT_CACHE_DIR, None)
+    base = sources_with_pool(cfg.synth_config("activate"), banks["train"], None, "train")
+    srcs = [replace(base, triggers=[t]) for t in takes]
+    recipe = cfg.synth_config("activate", takes=True)
+    two = render_takes(srcs, 2, 7, 0, recipe, str, None, None, keep_audio=1)
+    one = render_takes(srcs, 1, 7, 0, recipe, str, None, None)
+    assert two.take.tolist() == [0, 0, 1, 1] and len(two.audio) == 2 and not one.audio
+    # clip i of take j is the same whatever the count: a larger set only adds clips
+    assert np.array_equal(one.x, two.x[[0, 2]]) and np.array_equal(one.y, two.y[[0, 2]])
+    assert not np.array_equal(two.x[0], two.x[1])  # and each clip has its own draw
+    other = render_takes(srcs, 1, 8, 0, recipe, str, None, None)  # another salt, other clips
+    assert not np.array_equal(other.x, one.x)
+    none = render_takes(srcs, 0, 7, 0, recipe, str, None, None)
+    assert none.x.shape == (0, 116, 96) and none.take.shape == (0,)
