@@ -77,3 +77,38 @@ def recommended_threshold(model_path: str | Path) -> float | None:
         return None
     ok = isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value < 1
     return float(value) if ok else None
+
+
+def listed_model_files(model_path: str | Path, key: str, limit: int, role: str,
+                       other: bool = False) -> list[Path]:
+    """The ``.keras`` files a model's card lists under ``key`` (members, partners), checked:
+    each a plain file name in the model's folder that exists, at most ``limit`` of them.
+
+    Args:
+        model_path: the model whose card is read (no readable card: an empty list).
+        key: the card's list, e.g. "members".
+        limit: most entries allowed.
+        role: how an entry is named in errors ("member", "partner").
+        other: the model itself may not be listed.
+
+    Raises:
+        LabError: a list that is not one, too long, a bad entry or a missing file.
+    """
+    try:
+        card = json.loads(model_card_path(model_path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+    names = card.get(key, []) if isinstance(card, dict) else []
+    model = Path(model_path).name
+    if not isinstance(names, list) or len(names) > limit:
+        raise LabError(f"{model}: '{key}' must list at most {limit} files")
+    folder, out = Path(model_path).parent, []
+    for entry in names:
+        if not isinstance(entry, str) or Path(entry).name != entry or not entry.endswith(".keras") \
+                or (other and entry == model):
+            raise LabError(f"{model}: {role} {entry!r} must be {'another' if other else 'a'} .keras "
+                           "file name in the same folder")
+        if not (folder / entry).is_file():
+            raise LabError(f"{model}: {role} file {entry} is missing")
+        out.append(folder / entry)
+    return out

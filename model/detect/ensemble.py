@@ -19,7 +19,6 @@ Fine-tuning (``--init pretrained``) starts from the model file itself, not its m
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -49,24 +48,9 @@ def member_paths(model_path: str | Path) -> list[Path]:
         LabError: a member entry that is not a plain ``.keras`` file name in the model's
             folder, a missing member file, or more than :data:`MAX_MEMBERS`.
     """
-    from ..card import model_card_path
+    from ..card import listed_model_files
 
-    try:
-        card = json.loads(model_card_path(model_path).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return []
-    names = card.get(MEMBERS_KEY, []) if isinstance(card, dict) else []
-    if not isinstance(names, list) or len(names) > MAX_MEMBERS:
-        raise LabError(f"{Path(model_path).name}: 'members' must list at most {MAX_MEMBERS} files")
-    folder, out = Path(model_path).parent, []
-    for name in names:
-        if not isinstance(name, str) or Path(name).name != name or not name.endswith(".keras"):
-            raise LabError(f"{Path(model_path).name}: member {name!r} must be a .keras file "
-                           "name in the same folder")
-        if not (folder / name).is_file():
-            raise LabError(f"{Path(model_path).name}: member file {name} is missing")
-        out.append(folder / name)
-    return out
+    return listed_model_files(model_path, MEMBERS_KEY, MAX_MEMBERS, "member")
 
 
 def model_members(model_path: str | Path, kind: str | None) -> list[Member]:

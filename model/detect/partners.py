@@ -18,7 +18,6 @@ mining, enrolment's judge) scores the model and its members without partners, an
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -37,26 +36,9 @@ def partner_paths(model_path: str | Path) -> list[Path]:
         LabError: an entry that is not a plain ``.keras`` file name in the model's folder,
             the model itself, a missing file, or more than :data:`MAX_PARTNERS`.
     """
-    from ..card import model_card_path
+    from ..card import listed_model_files
 
-    try:
-        card = json.loads(model_card_path(model_path).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return []
-    names = card.get(PARTNERS_KEY, []) if isinstance(card, dict) else []
-    name = Path(model_path).name
-    if not isinstance(names, list) or len(names) > MAX_PARTNERS:
-        raise LabError(f"{name}: '{PARTNERS_KEY}' must list at most {MAX_PARTNERS} files")
-    folder, out = Path(model_path).parent, []
-    for entry in names:
-        if not isinstance(entry, str) or Path(entry).name != entry or not entry.endswith(".keras") \
-                or entry == name:
-            raise LabError(f"{name}: partner {entry!r} must be another .keras file name in the "
-                           "same folder")
-        if not (folder / entry).is_file():
-            raise LabError(f"{name}: partner file {entry} is missing")
-        out.append(folder / entry)
-    return out
+    return listed_model_files(model_path, PARTNERS_KEY, MAX_PARTNERS, "partner", other=True)
 
 
 def model_files(model_path: str | Path) -> list[Path]:
