@@ -63,11 +63,13 @@ def _weights_after_steps(precision: str, env: dict, out: str, steps: int) -> Non
 
 
 def gloo_vs_one_process(precision: str, tmp: Path, steps: int = 1,
-                        per_node: int | None = None) -> dict:
-    """Largest weight difference after ``steps`` steps: 2 gloo ranks against 1 process.
+                        per_node: int | None = None, world: int = 2) -> dict:
+    """Largest weight difference after ``steps`` steps: ``world`` gloo ranks against 1 process.
 
-    ``per_node=1`` simulates two hosts of one GPU each (local rank 0 on both, host rank 0
-    and 1), the environment a run over several hosts gives its ranks."""
+    ``per_node=1`` simulates hosts of one GPU each (local rank 0 on every one, host rank 0,
+    1, ...), the environment a run over several hosts gives its ranks. ``world`` 4 and 8
+    stand in for the 4- and 8-GPU machines: the same all-reduce and synchronised batch
+    norm over more ranks (8 ranks hold 1 example each of the global batch of 8)."""
     from model.train.distributed import free_port, rank_env
     ctx = mp.get_context("spawn")
     one = ctx.Process(target=_weights_after_steps, args=(precision, {}, str(tmp / "one.npz"), steps))
@@ -75,9 +77,9 @@ def gloo_vs_one_process(precision: str, tmp: Path, steps: int = 1,
     one.join()
     port = free_port()
     ranks = [ctx.Process(target=_weights_after_steps,
-                         args=(precision, rank_env(r, 2, port, nproc_per_node=per_node),
+                         args=(precision, rank_env(r, world, port, nproc_per_node=per_node),
                                str(tmp / "two.npz"), steps))
-             for r in range(2)]
+             for r in range(world)]
     for p in ranks:
         p.start()
     for p in ranks:
@@ -133,6 +135,7 @@ def main() -> None:
         dataset = str(write_tiny_embedding_dataset(tmp / "emb", n_train=16, n_dev=4))
         out = {p: gloo_vs_one_process(p, tmp) for p in ("fp32", "amp-fp16", "amp-bf16")}
         out["two_hosts"] = gloo_vs_one_process("fp32", tmp, per_node=1)
+        out["eight_ranks"] = gloo_vs_one_process("fp32", tmp, world=8)
         out["trial"] = data_parallel_trial(dataset, tmp)
         out["dead_rank"] = data_parallel_trial(dataset, tmp, die=True)
     print("DP_CHECKS " + json.dumps(out))

@@ -48,6 +48,14 @@ def test_two_simulated_hosts_take_the_same_step(dp):
     assert hosts["exit_codes"] == [0, 0, 0] and hosts["max_weight_diff"] < 1e-5
 
 
+def test_eight_gloo_ranks_take_the_step_one_process_takes(dp):
+    # the 8-GPU machine's all-reduce (sum / 8) and batch norm over 8 ranks of 1 example each
+    eight = dp["eight_ranks"]
+    assert eight["exit_codes"] == [0] * 9
+    assert eight["loss_two"] == pytest.approx(eight["loss_one"], abs=1e-6)
+    assert eight["max_weight_diff"] < 1e-5 and eight["largest_weight"] > 0.5
+
+
 def test_loss_scaled_fp16_ranks_agree_with_one_process(dp):
     # float16 activations round differently on half the batch; the update still agrees
     # to well under Adam's step (lr 1e-3), and the scaled step was not skipped on one side
@@ -110,6 +118,10 @@ def test_run_placed_uses_every_device_and_never_shares_one():
     run_placed([f"r{i}" for i in range(6)], ["0", "1", "2"], train, threading.Event())
     assert sorted(r for r, _ in seen) == [f"r{i}" for i in range(6)]
     assert {d for _, devs in seen for d in devs} == {"0", "1", "2"}
+    # the 8-GPU machine: a 12-run sweep uses all 8 and still never shares one
+    seen.clear()
+    run_placed([f"r{i}" for i in range(12)], [str(g) for g in range(8)], train, threading.Event())
+    assert len(seen) == 12 and {d for _, devs in seen for d in devs} == {str(g) for g in range(8)}
 
 
 def _fake_isolated(record):
