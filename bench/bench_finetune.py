@@ -9,7 +9,7 @@ time of each whole run (fresh worker process, model load, every epoch, saving) a
 median seconds per epoch from the run's own records. Prints figures; asserts nothing.
 
     python bench/bench_finetune.py --dataset PROFILE/dataset [--precisions fp32,amp-bf16]
-        [--init auto] [--epochs 10] [--repeats 3] [--json OUT.json]
+        [--init auto] [--epochs N] [--repeats 3] [--json OUT.json]
 """
 from __future__ import annotations
 
@@ -58,10 +58,13 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--dataset", required=True, help="a personal dataset folder")
     p.add_argument("--init", default="auto", help="base model (enroll --init)")
     p.add_argument("--precisions", default="fp32,amp-bf16")
-    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--epochs", type=int, default=0, help="0: enrolment's default (FinetuneConfig.epochs)")
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--json", default="")
     args = p.parse_args(argv)
+    if not args.epochs:
+        from model.enroll.finetune import FinetuneConfig
+        args.epochs = FinetuneConfig().epochs
     from model.data.dataset import META_FILE, DatasetMeta
     meta = DatasetMeta.from_json((Path(args.dataset) / META_FILE).read_text())
     print(f"fine-tune bench, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; "
