@@ -200,7 +200,7 @@ def held_out_clips(engine: str, families: Sequence[str], word: str, seed: int, n
 
 
 # --- measuring -------------------------------------------------------------------------------
-def measure_real(detector: Any, thresholds: Sequence[float]) -> dict[str, Any]:
+def measure_real(detector: Any, thresholds: Sequence[float], min_steps: int = 1) -> dict[str, Any]:
     """False accepts and probability levels of ``detector`` on the fetched real speech."""
     traces, per_file, seconds, timing = [], [], 0.0, None
     for path, src in zip(real_speech_files(), REAL_SOURCES):
@@ -212,8 +212,9 @@ def measure_real(detector: Any, thresholds: Sequence[float]) -> dict[str, Any]:
                          "levels": prob_levels(result.probabilities)})
     return {"seconds": seconds, "fa_per_hour_resolution": 3600.0 / seconds,
             "levels": prob_levels(np.concatenate(traces)), "files": per_file,
-            "rows": count_false_accepts(traces, thresholds, timing.refractory_steps, seconds),
-            "grid_rows": count_false_accepts(traces, threshold_grid(), timing.refractory_steps, seconds)}
+            "rows": count_false_accepts(traces, thresholds, timing.refractory_steps, seconds, min_steps),
+            "grid_rows": count_false_accepts(traces, threshold_grid(), timing.refractory_steps,
+                                             seconds, min_steps)}
 
 
 def measure_engine(detector: Any, engine: str, families: Sequence[str], thresholds: Sequence[float],
@@ -231,13 +232,14 @@ def measure_engine(detector: Any, engine: str, families: Sequence[str], threshol
     labels = np.stack([labels_on_grid(e, n_steps, timing) for e in ends])
     used = sorted(f for f in families if f.startswith(engine + ":"))
     clear, n_heard = clear_of(pcm, spans, labels, n_steps, timing, engine, args)
-    grid = score_clips(probs, labels, threshold_grid(), timing, CLIP_SAMPLES / SAMPLE_RATE_HZ, clear)
+    secs, k = CLIP_SAMPLES / SAMPLE_RATE_HZ, args.min_steps
+    grid = score_clips(probs, labels, threshold_grid(), timing, secs, clear, k)
     return {"best_at_1fa": best_recall_within(grid), "grid_rows": grid,
             "heard_words": n_heard, "words": sum(len(c) for c in spans),
             "set": f"{engine} held-out", "families": used, "clips": len(results),
             "seconds": len(results) * CLIP_SAMPLES / SAMPLE_RATE_HZ,
             "levels_outside_labels": prob_levels(probs[labels < 0.5]),
-            "rows": score_clips(probs, labels, thresholds, timing, CLIP_SAMPLES / SAMPLE_RATE_HZ, clear),
+            "rows": score_clips(probs, labels, thresholds, timing, secs, clear, k),
             "timing": asdict(timing), "clip_seconds_wall": round(t1 - t0, 1),
             "detect_seconds_wall": round(time.perf_counter() - t1, 1)}
 
@@ -271,8 +273,9 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     out: dict[str, Any] = {"model": args.model, "model_path": str(path.relative_to(ROOT) if
                            path.is_relative_to(ROOT) else path), "feature_kind": detector.feature_kind,
                            "card_threshold": card_thr, "thresholds": thresholds,
-                           "partners": detector.partner_names}  # joined by max on its steps
-    out["real"] = None if args.skip_real else measure_real(detector, thresholds)
+                           "partners": detector.partner_names,  # joined by max on its steps
+                           "min_steps": args.min_steps}
+    out["real"] = None if args.skip_real else measure_real(detector, thresholds, args.min_steps)
     families, note = held_out_families(path, args.split_seed, args.dev_share)
     kokoro_src = resolve_model_path(args.kokoro_families_of) if args.kokoro_families_of else path
     kokoro_fams, kokoro_note = kokoro_held_out(kokoro_src, args.split_seed, args.dev_share)
@@ -305,6 +308,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="measure on the Kokoro families another model held out (to compare a "
                         "model that never heard Kokoro with one trained on some Kokoro voices)")
     p.add_argument("--skip-real", action="store_true", help="held-out clips only")
+    p.add_argument("--min-steps", type=int, default=1,
+                   help="consecutive on-steps a detection needs (detect's rule; default 1)")
     p.add_argument("--no-partners", action="store_true",
                    help="the model and its members alone, without the partners its card joins by max")
     p.add_argument("--no-clear", action="store_true",

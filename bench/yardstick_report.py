@@ -17,6 +17,8 @@ def _clear(row: dict[str, Any]) -> str:
 def format_table(res: dict[str, Any]) -> str:
     """The result as a readable table (what the .txt file holds)."""
     joined = "".join(f", max with {name}" for name in res.get("partners", []))
+    if res.get("min_steps", 1) > 1:
+        joined += f", {res['min_steps']} consecutive on-steps a detection"
     lines = [f"yardstick: {res['model']} ({res['feature_kind']}{joined}), card threshold "
              f"{res['card_threshold']}, {res['seconds_wall']:.0f} s"]
     real = res["real"]

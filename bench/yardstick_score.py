@@ -57,7 +57,7 @@ def labels_on_grid(end_samples: Sequence[int], n_steps: int, timing: StepTiming)
 
 def score_clips(probs: np.ndarray, labels: np.ndarray, thresholds: Sequence[float],
                 timing: StepTiming, clip_seconds: float,
-                clear: np.ndarray | None = None) -> list[dict[str, Any]]:
+                clear: np.ndarray | None = None, min_steps: int = 1) -> list[dict[str, Any]]:
     """Recall and false accepts per hour of labelled clips at each threshold.
 
     Args:
@@ -66,6 +66,7 @@ def score_clips(probs: np.ndarray, labels: np.ndarray, thresholds: Sequence[floa
         clip_seconds: audio seconds per clip.
         clear: optional bool per label window (:func:`clear_windows`): its word was heard
             as the trigger word by a real-speech recogniser; adds recall over those windows.
+        min_steps: consecutive on-steps a detection needs (DetectConfig.min_steps).
 
     Returns:
         Per threshold: threshold, triggers, found, recall, false_accepts, fa_per_hour (and
@@ -74,7 +75,8 @@ def score_clips(probs: np.ndarray, labels: np.ndarray, thresholds: Sequence[floa
     hours = probs.shape[0] * clip_seconds / 3600.0
     rows = []
     for thr in thresholds:
-        det_rows, det_steps = detections_from_probs(probs, float(thr), timing.refractory_steps)
+        det_rows, det_steps = detections_from_probs(probs, float(thr), timing.refractory_steps,
+                                                    min_steps)
         _, w_starts, _, first, inside = match_detections(det_rows, det_steps, labels,
                                                          timing.early_tolerance_steps)
         found, n_fa = int((first >= 0).sum()), int((~inside).sum())
@@ -112,12 +114,14 @@ def clear_windows(labels: np.ndarray, word_rows: Sequence[int], word_steps: Sequ
 
 
 def count_false_accepts(traces: Sequence[np.ndarray], thresholds: Sequence[float],
-                        refractory_steps: int, seconds: float) -> list[dict[str, Any]]:
+                        refractory_steps: int, seconds: float, min_steps: int = 1
+                        ) -> list[dict[str, Any]]:
     """Detections on speech without the trigger word (each one is a false accept).
 
     Args:
         traces: one probability trace per recording, any lengths; thresholds: probabilities.
         refractory_steps: hold-off after a detection's start, steps; seconds: all the audio, s.
+        min_steps: consecutive on-steps a detection needs.
 
     Returns:
         Per threshold: threshold, false_accepts, fa_per_hour.
@@ -125,7 +129,7 @@ def count_false_accepts(traces: Sequence[np.ndarray], thresholds: Sequence[float
     rows = []
     for thr in thresholds:
         n = sum(detections_from_probs(np.asarray(t, np.float32).reshape(1, -1), float(thr),
-                                      refractory_steps)[0].size for t in traces)
+                                      refractory_steps, min_steps)[0].size for t in traces)
         rows.append({"threshold": float(thr), "false_accepts": int(n),
                      "fa_per_hour": n * 3600.0 / seconds if seconds > 0 else 0.0})
     return rows

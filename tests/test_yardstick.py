@@ -79,6 +79,21 @@ def test_false_accepts_follow_the_detectors_rule_with_its_hold_off():
     assert rows[0]["false_accepts"] == 4 and rows[0]["fa_per_hour"] == 8.0
 
 
+def test_min_steps_drops_one_step_spikes_as_the_detector_rule_does():
+    trace = np.zeros(400, np.float32)
+    trace[[20, 200]] = 0.95  # one-step spikes
+    trace[300:303] = 0.95  # three steps on: a detection under either rule
+    for k, expect in ((1, 3), (2, 1), (4, 0)):
+        (row,) = ys.count_false_accepts([trace], [0.5], 75, 3600.0, min_steps=k)
+        assert row["false_accepts"] == expect == len(probabilities_to_detections(trace, 0.5, k, 75))
+    labels = ys.labels_on_grid([220_500], N_STEPS, SEED_TIMING)[None]
+    probs = np.zeros_like(labels)
+    start = SEED_TIMING.label_start_step(220_500)
+    probs[0, start + 5] = 0.9  # the word's only on-step
+    assert [ys.score_clips(probs, labels, [0.5], SEED_TIMING, 10.0, min_steps=k)[0]["found"]
+            for k in (1, 2)] == [1, 0]
+
+
 def test_prob_levels():
     lv = ys.prob_levels(np.linspace(0.0, 1.0, 101))
     assert lv["median"] == pytest.approx(0.5) and lv["max"] == 1.0 and lv["steps"] == 101
