@@ -40,8 +40,8 @@ def array_to_device(arr: np.ndarray, n: int, release: ReleaseFn | None = None,
                       device=device)
     for start in range(0, n, _CHUNK):
         stop = min(start + _CHUNK, n)
-        # a copy: a read-only memmap's view would make torch warn on every chunk
-        out[start:stop].copy_(torch.from_numpy(np.array(arr[start:stop], order="C")))
+        # copied only when read-only (a memmap's view makes torch warn) or not contiguous
+        out[start:stop].copy_(torch.from_numpy(np.require(arr[start:stop], requirements="CW")))
         if release is not None:
             release(arr)
     return out
